@@ -1,0 +1,57 @@
+# istio-gitops: a KRM function that keeps an Istio mesh in Git.
+GO        ?= go
+BIN       := bin/istio-gitops
+TOOLS     := $(CURDIR)/bin/tools
+# kustomize v5.8.2 is the release built on kyaml/api v0.21.2, the newest
+# that builds with Go 1.26.
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE := $(TOOLS)/kustomize
+IMAGE     ?= istio-gitops:dev
+DEMO      := out/demo
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the static binary bin/istio-gitops
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./fn
+
+$(KUSTOMIZE):
+	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+.PHONY: tools
+tools: $(KUSTOMIZE) ## Install the pinned tools the tests drive (kustomize) into bin/tools
+
+.PHONY: test
+test: build tools ## Run every test, end-to-end ones included (kpt tests skip where kpt is absent)
+	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l fn internal); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: demo
+demo: build ## Write a mesh tree from examples/: bootstrap 1-30, then add 1-31, into out/demo
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cp -R examples/bootstrap/. $(DEMO)/
+	$(BIN) run $(DEMO)
+	cp -R examples/upgrade/. $(DEMO)/
+	$(BIN) run $(DEMO)
+	@echo; echo "Tree written to $(DEMO):"; cd $(DEMO) && find . -type f | sort | sed 's/^\.\///' | awk -F/ '{print "  " $$0}' | head -80
+
+.PHONY: bench
+bench: build tools ## Time adding a revision against kustomize build of the result, and the Go benchmarks
+	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) ./scripts/bench.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/pipeline/
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine)
+	docker build -t $(IMAGE) .
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin out

@@ -1,0 +1,225 @@
+package main_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
+
+// binary is the istio-gitops binary under test, in a folder any user may
+// read, so it can run as the image's non-root user.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "istio-gitops-e2e-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err == nil {
+		binary = filepath.Join(dir, "istio-gitops")
+		build := exec.Command("go", "build", "-o", binary, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		err = build.Run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "build istio-gitops:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// A runner writes the tree at dir in place, the way one orchestrator does.
+type runner struct {
+	name string
+	// tool is the external program the runner needs, if any.
+	tool func(t *testing.T) string
+	run  func(t *testing.T, tool, dir string) (string, error)
+}
+
+var runners = []runner{
+	{name: "binary", run: func(t *testing.T, _, dir string) (string, error) {
+		return command(t, dir, nil, binary, "run", dir)
+	}},
+	{name: "container", run: runContainer},
+	{name: "kustomize-fn-run", tool: kustomizeTool, run: func(t *testing.T, tool, dir string) (string, error) {
+		// The config's function annotation says exec: {path: istio-gitops}.
+		return command(t, dir, []string{"PATH=" + filepath.Dir(binary) + ":" + os.Getenv("PATH")},
+			tool, "fn", "run", dir, "--enable-exec")
+	}},
+	{name: "kpt-fn-eval", tool: kptTool, run: func(t *testing.T, tool, dir string) (string, error) {
+		return command(t, dir, nil, tool, "fn", "eval", dir, "--exec", binary)
+	}},
+	{name: "kpt-fn-render", tool: kptTool, run: func(t *testing.T, tool, dir string) (string, error) {
+		kptfile := filepath.Join(dir, "Kptfile")
+		if _, err := os.Stat(kptfile); err != nil {
+			treetest.Write(t, kptfile, []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
+kind: Kptfile
+metadata:
+  name: mesh
+  annotations:
+    config.kubernetes.io/local-config: "true"
+pipeline:
+  mutators:
+  - exec: %s
+    configPath: istio-gitops.yaml
+`, binary)))
+		}
+		return command(t, dir, nil, tool, "fn", "render", dir, "--allow-exec")
+	}},
+}
+
+func command(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// runContainer runs the binary as the image does: as user 65532, the
+// ResourceList on stdin and out on stdout; reading and writing the folder
+// is the orchestrator's part, done here with kyaml as kustomize does.
+func runContainer(t *testing.T, _, dir string) (string, error) {
+	rw := &kio.LocalPackageReadWriter{PackagePath: dir, MatchFilesGlob: kio.MatchAll}
+	items, err := rw.Read()
+	if err != nil {
+		return "", err
+	}
+	var in bytes.Buffer
+	if err := (kio.ByteWriter{Writer: &in, WrappingKind: kio.ResourceListKind, WrappingAPIVersion: kio.ResourceListAPIVersion,
+		KeepReaderAnnotations: true}).Write(items); err != nil {
+		return "", err
+	}
+	cmd := exec.Command(binary)
+	cmd.Dir = "/"
+	cmd.Stdin = &in
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+	}
+	if err := cmd.Run(); err != nil {
+		return stderr.String(), err
+	}
+	nodes, err := (&kio.ByteReader{Reader: &out, PreserveSeqIndent: true}).Read()
+	if err != nil {
+		return "", err
+	}
+	if err := kioutil.DefaultPathAndIndexAnnotation("", nodes); err != nil {
+		return "", err
+	}
+	return stderr.String(), rw.Write(nodes)
+}
+
+func kustomizeTool(t *testing.T) string {
+	if p := os.Getenv("KUSTOMIZE"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("kustomize"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("kustomize must be installed in CI: run `make test`, which installs the pinned version")
+	}
+	t.Skip("kustomize not found: `make test` installs the pinned version")
+	return ""
+}
+
+func kptTool(t *testing.T) string {
+	p, err := exec.LookPath("kpt")
+	if err != nil {
+		t.Skip("kpt not found on PATH: kpt end-to-end tests skipped")
+	}
+	return p
+}
+
+const golden = "../testdata/golden"
+
+// TestRunners writes the bundled examples with every orchestrator: the
+// bootstrap of 1-30, then the upgrade that adds 1-31. Each must give the
+// golden trees byte for byte and change nothing when run again.
+func TestRunners(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			var tool string
+			if r.tool != nil {
+				tool = r.tool(t)
+			}
+			dir := t.TempDir()
+			steps := []struct{ example, want string }{
+				{"bootstrap", "bootstrap"},
+				{"upgrade", "add-1-31"},
+			}
+			for _, s := range steps {
+				treetest.Copy(t, filepath.Join("../examples", s.example), dir)
+				if out, err := r.run(t, tool, dir); err != nil {
+					t.Fatalf("%s: %v\n%s", s.example, err, out)
+				}
+				compare(t, dir, filepath.Join(golden, s.want, "want"))
+				before := treetest.Files(t, dir)
+				if out, err := r.run(t, tool, dir); err != nil {
+					t.Fatalf("%s again: %v\n%s", s.example, err, out)
+				}
+				if d := treetest.Diff(treetest.Files(t, dir), before); d != "" {
+					t.Errorf("%s: second run changed the tree:\n%s", s.example, d)
+				}
+			}
+		})
+	}
+}
+
+// compare checks a tree against a golden one, leaving out the Kptfile a
+// kpt pipeline needs.
+func compare(t *testing.T, dir, want string) {
+	t.Helper()
+	got := treetest.Files(t, dir)
+	delete(got, "Kptfile")
+	if d := treetest.Diff(got, treetest.Files(t, want)); d != "" {
+		t.Errorf("tree differs from %s:\n%s", want, d)
+	}
+}
+
+// TestRunnersFailAtomically: a bad config fails every orchestrator with a
+// message naming the field, and nothing is written.
+func TestRunnersFailAtomically(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			var tool string
+			if r.tool != nil {
+				tool = r.tool(t)
+			}
+			dir := t.TempDir()
+			treetest.Copy(t, "../examples/bootstrap", dir)
+			cfg := filepath.Join(dir, "istio-gitops.yaml")
+			b, _ := os.ReadFile(cfg)
+			treetest.Write(t, cfg, bytes.Replace(b, []byte("- name: 1-30"), []byte("- name: \"1.30\""), 1))
+			before := treetest.Files(t, dir)
+			out, err := r.run(t, tool, dir)
+			if err == nil {
+				t.Fatalf("run succeeded on a bad config:\n%s", out)
+			}
+			if !strings.Contains(out, `spec.revisions[0].name:`) || !strings.Contains(out, `must not contain a dot`) {
+				t.Errorf("message does not name the field:\n%s", out)
+			}
+			after := treetest.Files(t, dir)
+			delete(after, "Kptfile")
+			if d := treetest.Diff(after, before); d != "" {
+				t.Errorf("a failed run wrote:\n%s", d)
+			}
+		})
+	}
+}

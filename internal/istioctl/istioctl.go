@@ -1,0 +1,103 @@
+// Package istioctl knows the output of `istioctl manifest generate`: how to
+// check it, which Istio version it installs, and which names carry a
+// revision.
+package istioctl
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
+)
+
+// Check reports the first object of a revision's output that cannot be
+// written: no kind or name, a name that would leave its folder, or an
+// identity that two objects share.
+func Check(source string, objs []*yaml.RNode) error {
+	seen := map[string]int{}
+	for i, o := range objs {
+		if err := layout.CheckIdentity(o); err != nil {
+			return fmt.Errorf("%s: object %d: %w", source, i+1, err)
+		}
+		id := Identity(o)
+		if j, dup := seen[id]; dup {
+			return fmt.Errorf("%s: objects %d and %d must not share the identity %s", source, j+1, i+1, krm.Describe(o))
+		}
+		seen[id] = i
+	}
+	return nil
+}
+
+// Identity is what makes an object unique in a cluster: group, kind,
+// namespace and name (the version does not count).
+func Identity(o *yaml.RNode) string {
+	group, _, _ := strings.Cut(o.GetApiVersion(), "/")
+	if !strings.Contains(o.GetApiVersion(), "/") {
+		group = ""
+	}
+	return group + "|" + o.GetKind() + "|" + o.GetNamespace() + "|" + o.GetName()
+}
+
+var versionTag = regexp.MustCompile(`^v?([0-9]+\.[0-9]+(\.[0-9]+)?)`)
+
+// Version reads the Istio version a revision's output installs from the
+// image tag of its istiod (pilot) container: istioctl builds of the same
+// release can leave the chart labels at 1.0.0, the image tag is what runs.
+func Version(objs []*yaml.RNode) (string, bool) {
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || !strings.HasPrefix(o.GetName(), "istiod") {
+			continue
+		}
+		containers, err := o.Pipe(yaml.Lookup("spec", "template", "spec", "containers"))
+		if err != nil || containers == nil {
+			continue
+		}
+		for _, c := range containers.Content() {
+			name := yaml.GetValue(yaml.NewRNode(c).Field("name").Value)
+			if name != "discovery" {
+				continue
+			}
+			image := yaml.GetValue(yaml.NewRNode(c).Field("image").Value)
+			if v, ok := ImageVersion(image); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// ImageVersion is the version in an image reference's tag:
+// docker.io/istio/pilot:1.31.0-distroless gives 1.31.0.
+func ImageVersion(image string) (string, bool) {
+	image, _, _ = strings.Cut(image, "@")
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return "", false
+	}
+	m := versionTag.FindStringSubmatch(image[i+1:])
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// HasRevision reports whether name carries rev as a dash-separated token:
+// istiod-1-31 and istio-validator-1-31-istio-system do, istiod-1-310 does not.
+func HasRevision(name, rev string) bool {
+	for i := strings.Index(name, rev); i >= 0; {
+		end := i + len(rev)
+		if (i == 0 || name[i-1] == '-') && (end == len(name) || name[end] == '-') {
+			return true
+		}
+		next := strings.Index(name[i+1:], rev)
+		if next < 0 {
+			return false
+		}
+		i += next + 1
+	}
+	return false
+}

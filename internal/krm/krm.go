@@ -1,0 +1,123 @@
+// Package krm holds the ResourceList plumbing shared by every function
+// config of ours: choosing the processor by the config's kind, finding the
+// configs in a tree, and reading and writing a directory the way
+// `kustomize fn run` does.
+package krm
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+)
+
+// Processors maps the kind of a function config of ours to what runs it.
+type Processors map[string]framework.ResourceListProcessor
+
+// IsConfig reports whether node is a function config this binary runs.
+func (ps Processors) IsConfig(node *yaml.RNode) bool {
+	if node == nil || node.GetApiVersion() != config.APIVersion {
+		return false
+	}
+	_, ok := ps[node.GetKind()]
+	return ok
+}
+
+// Process runs the processor of the function config's kind. Without a
+// config of ours (none, or the empty ConfigMap `kustomize fn run --exec-path`
+// passes), it runs every config of ours found among the items, in path order.
+func (ps Processors) Process(rl *framework.ResourceList) error {
+	if ps.IsConfig(rl.FunctionConfig) {
+		return ps[rl.FunctionConfig.GetKind()].Process(rl)
+	}
+	if rl.FunctionConfig != nil && !isEmptyConfigMap(rl.FunctionConfig) {
+		return fmt.Errorf("functionConfig %s %q: kind must be one of %q with apiVersion %q",
+			rl.FunctionConfig.GetKind(), rl.FunctionConfig.GetName(), ps.kinds(), config.APIVersion)
+	}
+	found := ps.Configs(rl.Items)
+	if len(found) == 0 {
+		return fmt.Errorf("no function config: the input must hold an object of kind %q with apiVersion %q, or one must be given as functionConfig",
+			ps.kinds(), config.APIVersion)
+	}
+	for _, cfg := range found {
+		rl.FunctionConfig = cfg
+		if err := ps[cfg.GetKind()].Process(rl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ps Processors) kinds() []string {
+	return config.SortedKeys(ps)
+}
+
+// Configs returns the function configs of ours among items, by path.
+func (ps Processors) Configs(items []*yaml.RNode) []*yaml.RNode {
+	var found []*yaml.RNode
+	for _, it := range items {
+		if ps.IsConfig(it) {
+			found = append(found, it)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b *yaml.RNode) int { return strings.Compare(Path(a), Path(b)) })
+	return found
+}
+
+func isEmptyConfigMap(n *yaml.RNode) bool {
+	if n.GetKind() != "ConfigMap" {
+		return false
+	}
+	data := n.GetDataMap()
+	return len(data) == 0
+}
+
+// Path is the file an item was read from or is written to, relative to the
+// run's root, in slash form.
+func Path(n *yaml.RNode) string {
+	p, _, _ := kioutil.GetFileAnnotations(n)
+	return path.Clean(strings.ReplaceAll(p, `\`, "/"))
+}
+
+// SetPath places an item alone in file p (index 0).
+func SetPath(n *yaml.RNode, p string) error {
+	return SetPathIndex(n, p, 0)
+}
+
+// SetPathIndex places an item in file p at document index i. Both the
+// current and the legacy annotations are set, as kustomize and kpt read
+// either.
+func SetPathIndex(n *yaml.RNode, p string, i int) error {
+	idx := fmt.Sprint(i)
+	for k, v := range map[kioutil.AnnotationKey]string{
+		kioutil.PathAnnotation:        p,
+		kioutil.LegacyPathAnnotation:  p,
+		kioutil.IndexAnnotation:       idx,
+		kioutil.LegacyIndexAnnotation: idx,
+	} {
+		if err := n.PipeE(yaml.SetAnnotation(k, v)); err != nil {
+			return fmt.Errorf("%s %q: set %s: %w", n.GetKind(), n.GetName(), k, err)
+		}
+	}
+	return nil
+}
+
+// IsLocalConfig reports whether an item is marked never to be deployed.
+func IsLocalConfig(n *yaml.RNode) bool {
+	v, ok := n.GetAnnotations()["config.kubernetes.io/local-config"]
+	return ok && v != "false"
+}
+
+// Describe names an object for messages: Kind namespace/name.
+func Describe(n *yaml.RNode) string {
+	if ns := n.GetNamespace(); ns != "" {
+		return fmt.Sprintf("%s %s/%s", n.GetKind(), ns, n.GetName())
+	}
+	return fmt.Sprintf("%s %s", n.GetKind(), n.GetName())
+}

@@ -1,0 +1,230 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
+
+const fixtures = "../../testdata/istioctl"
+
+var processors = krm.Processors{config.Kind: pipeline.Processor{}}
+
+// goldenCase is one step of a tree's life: start from another case's
+// golden tree (or nothing), lay the case's input over it, drop in fresh
+// istioctl output, run.
+type goldenCase struct {
+	name string
+	from string
+	// sources maps a revision to the istioctl fixture it is given.
+	sources map[string]string
+}
+
+var goldenCases = []goldenCase{
+	{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}},
+	{name: "add-1-31", from: "bootstrap", sources: map[string]string{"1-31": "1-31/default.yaml"}},
+	{name: "demo", sources: map[string]string{"1-30": "1-30/demo.yaml", "1-31": "1-31/demo.yaml"}},
+}
+
+func golden(name string) string { return filepath.Join("../../testdata/golden", name) }
+
+// setup lays out a case's input tree in a temporary folder.
+func setup(t testing.TB, c goldenCase) string {
+	t.Helper()
+	dir := t.TempDir()
+	if c.from != "" {
+		treetest.Copy(t, filepath.Join(golden(c.from), "want"), dir)
+	}
+	treetest.Copy(t, filepath.Join(golden(c.name), "input"), dir)
+	for _, rev := range config.SortedKeys(c.sources) {
+		treetest.CopyFile(t, filepath.Join(fixtures, c.sources[rev]), filepath.Join(dir, rev, config.SourceFile))
+	}
+	return dir
+}
+
+func run(t testing.TB, dir string) framework.Results {
+	t.Helper()
+	results, err := krm.RunDir(dir, processors, nil)
+	if err != nil {
+		t.Fatalf("run %s: %v", dir, err)
+	}
+	return results
+}
+
+// TestGolden writes each case's tree from the real istioctl fixtures and
+// checks it byte for byte, that a second run changes nothing, that every
+// source object is written once or reported, and that every folder builds
+// with kustomize and with Flux.
+func TestGolden(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := setup(t, c)
+			sources := sourceObjects(t, dir, c)
+			results := run(t, dir)
+			treetest.Golden(t, dir, filepath.Join(golden(c.name), "want"))
+
+			first := treetest.Files(t, dir)
+			run(t, dir)
+			if d := treetest.Diff(treetest.Files(t, dir), first); d != "" {
+				t.Errorf("second run changed the tree:\n%s", d)
+			}
+			checkConservation(t, dir, sources, results)
+			counts := treetest.BuildAll(t, dir)
+			if counts["."] == 0 || counts["common"] == 0 {
+				t.Errorf("builds rendered nothing: %v", counts)
+			}
+			// The root adds the user's istio-system Namespace to its folders.
+			if got := counts["common"] + sumRevisions(counts, c) + 1; got != counts["."] {
+				t.Errorf("root renders %d objects, its folders and Namespace %d", counts["."], got)
+			}
+		})
+	}
+}
+
+func sumRevisions(counts map[string]int, c goldenCase) int {
+	n := 0
+	for f, v := range counts {
+		if f != "." && f != "common" {
+			n += v
+		}
+	}
+	return n
+}
+
+// TestAddRevisionKeepsOlderFolder: adding 1-31 must not touch a byte of
+// 1-30's folder, and common/ must follow 1-31.
+func TestAddRevisionKeepsOlderFolder(t *testing.T) {
+	before := treetest.Files(t, filepath.Join(golden("bootstrap"), "want"))
+	after := treetest.Files(t, filepath.Join(golden("add-1-31"), "want"))
+	n := 0
+	for _, name := range treetest.Names(before) {
+		if !strings.HasPrefix(name, "1-30/") {
+			continue
+		}
+		n++
+		if !bytes.Equal(before[name], after[name]) {
+			t.Errorf("%s changed when 1-31 was added", name)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d files in 1-30/", n)
+	}
+	crd := "common/customresourcedefinition/virtualservices.networking.istio.io.yaml"
+	if bytes.Equal(before[crd], after[crd]) {
+		t.Errorf("%s did not follow 1-31", crd)
+	}
+	want := readObject(t, filepath.Join(fixtures, "1-31/default.yaml"), "CustomResourceDefinition", "virtualservices.networking.istio.io")
+	if got := string(after[crd]); got != want {
+		t.Errorf("%s is not 1-31's CRD", crd)
+	}
+}
+
+func readObject(t testing.TB, file, kind, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(b), OmitReaderAnnotations: true}).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.GetKind() == kind && n.GetName() == name {
+			var out bytes.Buffer
+			if err := (kio.ByteWriter{Writer: &out}).Write([]*yaml.RNode{n}); err != nil {
+				t.Fatal(err)
+			}
+			return out.String()
+		}
+	}
+	t.Fatalf("%s has no %s %s", file, kind, name)
+	return ""
+}
+
+// sourceObjects lists the identities of a case's fresh istioctl output.
+func sourceObjects(t testing.TB, dir string, c goldenCase) []string {
+	t.Helper()
+	var ids []string
+	for _, rev := range config.SortedKeys(c.sources) {
+		b, err := os.ReadFile(filepath.Join(dir, rev, config.SourceFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(b)}).Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			ids = append(ids, rev+" "+istioctl.Identity(n))
+		}
+	}
+	return ids
+}
+
+// checkConservation: every source object is in exactly one written file
+// (under its revision's folder or common/) or in a reported drop.
+func checkConservation(t testing.TB, dir string, sources []string, results framework.Results) {
+	t.Helper()
+	written := map[string][]string{}
+	for _, name := range treetest.Names(treetest.Files(t, dir)) {
+		if !strings.Contains(name, "/") {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(b)}).Read()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, n := range nodes {
+			written[istioctl.Identity(n)] = append(written[istioctl.Identity(n)], name)
+		}
+	}
+	dropped := map[string]int{}
+	for _, r := range results {
+		if r.Tags[pipeline.DroppedTag] == "" {
+			continue
+		}
+		ref := r.ResourceRef
+		node := yaml.NewMapRNode(nil)
+		node.SetApiVersion(ref.APIVersion)
+		node.SetKind(ref.Kind)
+		if err := node.SetName(ref.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := node.SetNamespace(ref.Namespace); err != nil {
+			t.Fatal(err)
+		}
+		dropped[r.Tags[pipeline.DroppedTag]+" "+istioctl.Identity(node)]++
+	}
+	for _, s := range sources {
+		rev, id, _ := strings.Cut(s, " ")
+		files := written[id]
+		inRev := slices.ContainsFunc(files, func(f string) bool {
+			return strings.HasPrefix(f, rev+"/generated/") || strings.HasPrefix(f, "common/")
+		})
+		switch {
+		case dropped[s] == 1 && !slices.ContainsFunc(files, func(f string) bool { return strings.HasPrefix(f, rev+"/") }):
+		case dropped[s] == 0 && inRev && len(files) == 1:
+		default:
+			t.Errorf("%s: written to %q, reported dropped %d times", s, files, dropped[s])
+		}
+	}
+	if len(sources) == 0 {
+		t.Fatal("no source objects")
+	}
+	t.Logf("%d source objects accounted for", len(sources))
+}

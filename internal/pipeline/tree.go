@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/kustomization"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/state"
+)
+
+// RenderedAnnotation marks the objects a run renders from the config alone
+// (pointers to the active revision, tags, stable gateway Services); every
+// run drops and renders them again. Its value names the config field.
+const RenderedAnnotation = config.Group + "/rendered-from"
+
+// tree sorts a run's items by who owns them. Paths are relative to the
+// tree root (the folder of the IstioGitOps config).
+type tree struct {
+	cfg  *config.IstioGitOps
+	root string
+
+	// outside are items beyond the tree root; the run leaves them alone.
+	outside []*yaml.RNode
+	// user are items in the tree the function does not own.
+	user []*yaml.RNode
+	// sources are the revisions' fresh istioctl output, by revision.
+	sources map[string][]*yaml.RNode
+	// generated are the revisions' current generated objects.
+	generated map[string][]*yaml.RNode
+	states    map[string]*yaml.RNode
+	// common are the objects in common/<kind>/ taken from istioctl output.
+	common []*yaml.RNode
+	// rendered are last run's rendered objects; they are rendered anew.
+	rendered []*yaml.RNode
+	// stale are revision folders' items of revisions no longer listed.
+	stale map[string][]*yaml.RNode
+}
+
+// rel is an item's path relative to the tree root, and whether it is in
+// the tree at all.
+func (t *tree) rel(n *yaml.RNode) (string, bool) {
+	p := krm.Path(n)
+	if t.root == "" || t.root == "." {
+		return p, true
+	}
+	if r, ok := strings.CutPrefix(p, t.root+"/"); ok {
+		return r, true
+	}
+	return "", false
+}
+
+// abs is the run-relative path of a tree path.
+func (t *tree) abs(p string) string {
+	if t.root == "" || t.root == "." {
+		return p
+	}
+	return path.Join(t.root, p)
+}
+
+// findRoot is the folder of the config among the items: the tree it
+// governs. A config given only as functionConfig governs the whole input.
+func findRoot(cfgNode *yaml.RNode, items []*yaml.RNode) string {
+	if p := krm.Path(cfgNode); p != "." && p != "" {
+		return path.Dir(p)
+	}
+	for _, it := range items {
+		if it.GetApiVersion() == cfgNode.GetApiVersion() && it.GetKind() == cfgNode.GetKind() &&
+			it.GetName() == cfgNode.GetName() {
+			return path.Dir(krm.Path(it))
+		}
+	}
+	return ""
+}
+
+func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
+	t := &tree{
+		cfg:       cfg,
+		root:      findRoot(cfg.Node, items),
+		sources:   map[string][]*yaml.RNode{},
+		generated: map[string][]*yaml.RNode{},
+		states:    map[string]*yaml.RNode{},
+		stale:     map[string][]*yaml.RNode{},
+	}
+	if t.root == "." {
+		t.root = ""
+	}
+	listed := map[string]bool{}
+	bySource := map[string]string{}
+	for _, r := range cfg.Spec.Revisions {
+		listed[r.Name] = true
+		bySource[r.Source] = r.Name
+	}
+	for _, it := range items {
+		p, in := t.rel(it)
+		if !in {
+			t.outside = append(t.outside, it)
+			continue
+		}
+		if rev, ok := bySource[p]; ok {
+			t.sources[rev] = append(t.sources[rev], it)
+			continue
+		}
+		if path.Base(p) == config.SourceFile {
+			return nil, fmt.Errorf("%s: %s is istioctl output for a revision that spec.revisions must list (sources: %q)",
+				t.abs(p), krm.Describe(it), config.SortedKeys(bySource))
+		}
+		parts := strings.Split(p, "/")
+		top := parts[0]
+		switch {
+		case path.Base(p) == layout.Kustomization && kustomization.Is(it) &&
+			(len(parts) == 1 || len(parts) == 2 && (top == layout.Common || listed[top])):
+			// Rewritten every run.
+		case top == layout.Common && len(parts) >= 3 && parts[1] == strings.ToLower(it.GetKind()):
+			if _, ok := it.GetAnnotations()[RenderedAnnotation]; ok {
+				t.rendered = append(t.rendered, it)
+			} else {
+				t.common = append(t.common, it)
+			}
+		case len(parts) >= 3 && parts[1] == layout.Generated && listed[top]:
+			switch {
+			case state.Is(it) && len(parts) == 3:
+				t.states[top] = it
+			case hasKey(it.GetAnnotations(), RenderedAnnotation):
+				t.rendered = append(t.rendered, it)
+			default:
+				t.generated[top] = append(t.generated[top], it)
+			}
+		case len(parts) >= 3 && parts[1] == layout.Generated && !listed[top]:
+			t.stale[top] = append(t.stale[top], it)
+		default:
+			t.user = append(t.user, it)
+		}
+	}
+	return t, nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}

@@ -1,0 +1,201 @@
+// Package treetest holds what tests of written trees share: copying and
+// comparing trees, golden updates, and building every folder the way
+// kustomize and Flux do.
+package treetest
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	fluxkustomize "github.com/fluxcd/pkg/kustomize"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// Update rewrites golden files instead of comparing with them.
+var Update = flag.Bool("update", false, "rewrite golden files")
+
+// Files reads every file below dir, by slash path relative to dir.
+func Files(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files[filepath.ToSlash(rel)] = b
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read tree %s: %v", dir, err)
+	}
+	return files
+}
+
+// Names lists a tree's files, sorted.
+func Names(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Copy copies the tree at src into dst.
+func Copy(t testing.TB, src, dst string) {
+	t.Helper()
+	for _, name := range Names(Files(t, src)) {
+		CopyFile(t, filepath.Join(src, name), filepath.Join(dst, name))
+	}
+}
+
+// CopyFile copies one file, creating its folder.
+func CopyFile(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Write(t, dst, b)
+}
+
+// Write writes a file, creating its folder.
+func Write(t testing.TB, p string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Diff describes how tree got differs from tree want; "" when equal.
+func Diff(got, want map[string][]byte) string {
+	var out []string
+	for _, n := range Names(want) {
+		g, ok := got[n]
+		switch {
+		case !ok:
+			out = append(out, "missing "+n)
+		case !bytes.Equal(g, want[n]):
+			out = append(out, fmt.Sprintf("differs %s:\n%s", n, lineDiff(string(g), string(want[n]))))
+		}
+	}
+	for _, n := range Names(got) {
+		if _, ok := want[n]; !ok {
+			out = append(out, "unexpected "+n)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// lineDiff shows the first differing line.
+func lineDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("  line %d\n  got:  %q\n  want: %q", i+1, gl, wl)
+		}
+	}
+	return ""
+}
+
+// Golden compares the tree at dir with the golden tree at want, or
+// rewrites the golden tree with -update.
+func Golden(t testing.TB, dir, want string) {
+	t.Helper()
+	got := Files(t, dir)
+	if *Update {
+		if err := os.RemoveAll(want); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range Names(got) {
+			Write(t, filepath.Join(want, n), got[n])
+		}
+		return
+	}
+	if d := Diff(got, Files(t, want)); d != "" {
+		t.Errorf("tree %s differs from golden %s (rerun with -update to accept):\n%s", dir, want, d)
+	}
+}
+
+// Kustomizations lists the folders of a tree holding a kustomization.yaml.
+func Kustomizations(t testing.TB, dir string) []string {
+	t.Helper()
+	var dirs []string
+	for _, n := range Names(Files(t, dir)) {
+		if filepath.Base(n) == "kustomization.yaml" {
+			dirs = append(dirs, filepath.Dir(n))
+		}
+	}
+	return dirs
+}
+
+// BuildAll builds every folder with a kustomization.yaml, with kustomize's
+// own library (krusty) and with Flux's, as kustomize-controller does, and
+// returns the number of objects each folder renders.
+func BuildAll(t testing.TB, dir string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, k := range Kustomizations(t, dir) {
+		full := filepath.Join(dir, k)
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), full)
+		if err != nil {
+			t.Errorf("kustomize build %s: %v", k, err)
+			continue
+		}
+		counts[k] = m.Size()
+		if n := FluxBuild(t, dir, k); n != m.Size() {
+			t.Errorf("%s: Flux builds %d objects, kustomize %d", k, n, m.Size())
+		}
+	}
+	return counts
+}
+
+// FluxBuild builds folder rel of the tree at root as Flux's
+// kustomize-controller does: on a copy, through its kustomization
+// generator, then its secure build confined to the root.
+func FluxBuild(t testing.TB, root, rel string) int {
+	t.Helper()
+	tmp := t.TempDir()
+	Copy(t, root, tmp)
+	ks := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+		"kind":       "Kustomization",
+		"metadata":   map[string]any{"name": "istio", "namespace": "flux-system"},
+		"spec":       map[string]any{"path": "./" + rel, "prune": true},
+	}}
+	dirPath := filepath.Join(tmp, rel)
+	if _, err := fluxkustomize.NewGenerator(tmp, ks).WriteFile(dirPath); err != nil {
+		t.Errorf("flux generate %s: %v", rel, err)
+		return -1
+	}
+	m, err := fluxkustomize.SecureBuild(tmp, dirPath, false)
+	if err != nil {
+		t.Errorf("flux build %s: %v", rel, err)
+		return -1
+	}
+	return m.Size()
+}
