@@ -128,8 +128,11 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 		return nil, fmt.Errorf("IstioGitOps: %w", err)
 	}
 	cfg := &IstioGitOps{}
-	if err := k8syaml.UnmarshalStrict([]byte(s), cfg); err != nil {
-		return nil, fmt.Errorf("IstioGitOps %q: %w", node.GetName(), cleanStrictError(err))
+	if err := CheckFields(node, cfg); err != nil {
+		return nil, fmt.Errorf("IstioGitOps %q: %w", node.GetName(), err)
+	}
+	if err := k8syaml.Unmarshal([]byte(s), cfg); err != nil {
+		return nil, fmt.Errorf("IstioGitOps %q: %w", node.GetName(), err)
 	}
 	cfg.Node = node
 	cfg.Default()
@@ -137,16 +140,6 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 		return nil, err
 	}
 	return cfg, nil
-}
-
-// cleanStrictError strips the JSON decoder's prefixes, so the message leads
-// with the offending field.
-func cleanStrictError(err error) error {
-	msg := err.Error()
-	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return fmt.Errorf("%s", msg)
 }
 
 // Default fills the fields a user may leave out.

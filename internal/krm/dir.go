@@ -2,6 +2,7 @@ package krm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -29,10 +30,7 @@ func RunDir(dir string, p framework.ResourceListProcessor, fnConfig *yaml.RNode)
 		return nil, err
 	}
 	before := groupByFile(items)
-	prints := make(map[*yaml.RNode]uint64, len(items))
-	for _, it := range items {
-		prints[it] = fingerprint(it.YNode())
-	}
+	prints := fingerprints(items)
 	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig}
 	if err := p.Process(rl); err != nil {
 		return rl.Results, err
@@ -46,14 +44,15 @@ func RunDir(dir string, p framework.ResourceListProcessor, fnConfig *yaml.RNode)
 		data []byte
 	}
 	var changed []string
+	now := fingerprints(rl.Items)
 	for _, f := range sortedKeys(after) {
-		if !untouched(before[f], after[f], prints) {
+		if !untouched(before[f], after[f], prints, now) {
 			changed = append(changed, f)
 		}
 	}
 	// Laying files out is most of a run's time; use every core.
 	layouts := make([][]byte, len(changed))
-	if err := parallel(len(changed), func(i int) error {
+	if err := Parallel(len(changed), func(i int) error {
 		data, err := fileBytes(after[changed[i]])
 		if err != nil {
 			return fmt.Errorf("%s: %w", changed[i], err)
@@ -121,7 +120,7 @@ func ReadDir(dir string) ([]*yaml.RNode, error) {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
 	parsed := make([][]*yaml.RNode, len(files))
-	err := parallel(len(files), func(i int) error {
+	err := Parallel(len(files), func(i int) error {
 		rel := filepath.ToSlash(files[i])
 		f, err := os.Open(filepath.Join(dir, files[i]))
 		if err != nil {
@@ -153,9 +152,9 @@ func ReadDir(dir string) ([]*yaml.RNode, error) {
 	return items, nil
 }
 
-// parallel runs fn(0..n-1) on every core and returns the error of the
+// Parallel runs fn(0..n-1) on every core and returns the error of the
 // lowest index, so the error reported does not depend on scheduling.
-func parallel(n int, fn func(i int) error) error {
+func Parallel(n int, fn func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -183,31 +182,49 @@ func parallel(n int, fn func(i int) error) error {
 
 // untouched reports whether a file's objects are the ones read, in the same
 // order, unchanged: such a file need not even be laid out again.
-func untouched(before, after []*yaml.RNode, prints map[*yaml.RNode]uint64) bool {
+func untouched(before, after []*yaml.RNode, then, now map[*yaml.RNode]uint64) bool {
 	if len(before) != len(after) {
 		return false
 	}
 	for i := range after {
-		if before[i] != after[i] || prints[after[i]] != fingerprint(after[i].YNode()) {
+		if before[i] != after[i] || then[after[i]] != now[after[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+// fingerprints hashes every item, on every core.
+func fingerprints(items []*yaml.RNode) map[*yaml.RNode]uint64 {
+	sums := make([]uint64, len(items))
+	_ = Parallel(len(items), func(i int) error {
+		sums[i] = fingerprint(items[i].YNode())
+		return nil
+	})
+	m := make(map[*yaml.RNode]uint64, len(items))
+	for i, it := range items {
+		m[it] = sums[i]
+	}
+	return m
+}
+
 // fingerprint hashes everything the writer would print of a node: a walk
 // is far cheaper than laying the node out.
 func fingerprint(n *yaml.Node) uint64 {
 	h := fnv.New64a()
+	var num [8]byte
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n == nil {
 			return
 		}
-		fmt.Fprintf(h, "%d|%d|%s|%s|%s|%s|%s|%d\x00", n.Kind, n.Style, n.Tag, n.Value, n.HeadComment, n.LineComment, n.FootComment, len(n.Content))
-		if n.Alias != nil {
-			walk(n.Alias)
+		binary.LittleEndian.PutUint64(num[:], uint64(n.Kind)<<48|uint64(n.Style)<<32|uint64(len(n.Content)))
+		h.Write(num[:])
+		for _, s := range [...]string{n.Tag, n.Value, n.HeadComment, n.LineComment, n.FootComment} {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
 		}
+		walk(n.Alias)
 		for _, c := range n.Content {
 			walk(c)
 		}

@@ -95,12 +95,13 @@ func SetPath(n *yaml.RNode, p string) error {
 // either.
 func SetPathIndex(n *yaml.RNode, p string, i int) error {
 	idx := fmt.Sprint(i)
-	for k, v := range map[kioutil.AnnotationKey]string{
-		kioutil.PathAnnotation:        p,
-		kioutil.LegacyPathAnnotation:  p,
-		kioutil.IndexAnnotation:       idx,
-		kioutil.LegacyIndexAnnotation: idx,
+	for _, kv := range [][2]string{
+		{kioutil.PathAnnotation, p},
+		{kioutil.LegacyPathAnnotation, p},
+		{kioutil.IndexAnnotation, idx},
+		{kioutil.LegacyIndexAnnotation, idx},
 	} {
+		k, v := kv[0], kv[1]
 		if err := n.PipeE(yaml.SetAnnotation(k, v)); err != nil {
 			return fmt.Errorf("%s %q: set %s: %w", n.GetKind(), n.GetName(), k, err)
 		}
@@ -120,4 +121,28 @@ func Describe(n *yaml.RNode) string {
 		return fmt.Sprintf("%s %s/%s", n.GetKind(), ns, n.GetName())
 	}
 	return fmt.Sprintf("%s %s", n.GetKind(), n.GetName())
+}
+
+// SetLabel sets a label as istioctl writes it: plain, unless the value
+// would read back as something other than a string ("123", "true").
+func SetLabel(n *yaml.RNode, key, value string) error {
+	if err := n.PipeE(yaml.SetLabel(key, value)); err != nil {
+		return fmt.Errorf("%s: set label %s: %w", Describe(n), key, err)
+	}
+	v, err := n.Pipe(yaml.Lookup(yaml.MetadataField, yaml.LabelsField, key))
+	if err == nil && v != nil {
+		PlainString(v.YNode())
+	}
+	return nil
+}
+
+// PlainString drops the quotes kyaml puts on a string scalar where YAML
+// reads the plain form back as the same string.
+func PlainString(n *yaml.Node) {
+	var back any
+	if err := yaml.Unmarshal([]byte(n.Value), &back); err == nil {
+		if s, ok := back.(string); ok && s == n.Value {
+			n.Style = 0
+		}
+	}
 }

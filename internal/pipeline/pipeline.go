@@ -154,8 +154,11 @@ func (r *run) regenerate(rev config.Revision, newest bool) error {
 		commonObjs = append(commonObjs, o)
 	}
 	for _, o := range revObjs {
-		if err := o.PipeE(yaml.SetLabel(RevisionLabel, rev.Name)); err != nil {
-			return fmt.Errorf("%s: %s: %w", src, krm.Describe(o), err)
+		if _, ok := o.GetLabels()[RevisionLabel]; ok {
+			continue
+		}
+		if err := krm.SetLabel(o, RevisionLabel, rev.Name); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
 		}
 	}
 
@@ -195,10 +198,10 @@ func (r *run) regenerate(rev config.Revision, newest bool) error {
 // place gives each object its file under folder and queues it for output.
 // With digests, it returns the digest of each file, by tree path.
 func (r *run) place(objs []*yaml.RNode, folder string, digests bool) (map[string]string, error) {
-	written := make(map[string]string, len(objs))
-	for _, o := range objs {
-		p := layout.ObjectFile(folder, o, r.cfg.Spec.Namespace)
-		if err := krm.SetPath(o, r.abs(p)); err != nil {
+	paths := make([]string, len(objs))
+	for i, o := range objs {
+		paths[i] = layout.ObjectFile(folder, o, r.cfg.Spec.Namespace)
+		if err := krm.SetPath(o, r.abs(paths[i])); err != nil {
 			return nil, err
 		}
 		// Files the function owns are always laid out alike, whichever
@@ -207,16 +210,33 @@ func (r *run) place(objs []*yaml.RNode, folder string, digests bool) (map[string
 			return nil, err
 		}
 		r.out = append(r.out, o)
-		if !digests {
-			continue
-		}
-		b, err := layout.FileBytes(o)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.abs(p), err)
-		}
-		written[p] = state.Digest(b)
+	}
+	if !digests {
+		return nil, nil
+	}
+	sums, err := digestAll(objs, func(i int) string { return r.abs(paths[i]) })
+	if err != nil {
+		return nil, err
+	}
+	written := make(map[string]string, len(objs))
+	for i, p := range paths {
+		written[p] = sums[i]
 	}
 	return written, nil
+}
+
+// digestAll digests the file of each object, on every core.
+func digestAll(objs []*yaml.RNode, name func(i int) string) ([]string, error) {
+	sums := make([]string, len(objs))
+	err := krm.Parallel(len(objs), func(i int) error {
+		b, err := layout.FileBytes(objs[i])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name(i), err)
+		}
+		sums[i] = state.Digest(b)
+		return nil
+	})
+	return sums, err
 }
 
 // reportReplaced names the generated files a regeneration replaced that
@@ -230,13 +250,14 @@ func (r *run) reportReplaced(rev string, written map[string]string) error {
 		}
 		recorded = st.Spec.Files
 	}
-	for _, o := range r.generated[rev] {
+	old := r.generated[rev]
+	sums, err := digestAll(old, func(i int) string { return krm.Path(old[i]) })
+	if err != nil {
+		return err
+	}
+	for i, o := range old {
 		p, _ := r.rel(o)
-		b, err := layout.FileBytes(o)
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.abs(p), err)
-		}
-		d := state.Digest(b)
+		d := sums[i]
 		want, known := recorded[strings.TrimPrefix(p, rev+"/")]
 		edited := known && want != d
 		_, kept := written[p]

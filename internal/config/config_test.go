@@ -1,0 +1,103 @@
+package config_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+)
+
+const head = `apiVersion: fn.istio-gitops.dev/v1alpha1
+kind: IstioGitOps
+metadata:
+  name: prod
+`
+
+func load(t *testing.T, spec string) (*config.IstioGitOps, error) {
+	t.Helper()
+	return config.Load(yaml.MustParse(head + spec))
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t, "spec:\n  revisions:\n  - name: 1-30\n  - name: 1-31\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Spec
+	checks := map[string][2]string{
+		"namespace":      {s.Namespace, "istio-system"},
+		"source 0":       {s.Revisions[0].Source, "1-30/istioctl-output.yaml"},
+		"source 1":       {s.Revisions[1].Source, "1-31/istioctl-output.yaml"},
+		"activeRevision": {s.ActiveRevision, "1-30"},
+		"gateways.live":  {s.Gateways.Live, "1-30"},
+		"newest":         {cfg.Newest(), "1-31"},
+	}
+	for _, k := range config.SortedKeys(checks) {
+		if checks[k][0] != checks[k][1] {
+			t.Errorf("%s = %q, want %q", k, checks[k][0], checks[k][1])
+		}
+	}
+	if !cfg.PerRevisionGateways() || !cfg.DriftGuards() {
+		t.Error("gateways.perRevision and webhooks.driftGuards must default to true")
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, c := range []struct{ name, spec, want string }{
+		{"unknown field", "spec:\n  revisions: [{name: 1-30}]\n  revison: 1-31\n", `unknown field "spec.revison"`},
+		{"unknown revision field", "spec:\n  revisions: [{name: 1-30, versoin: 1.30.2}]\n", `unknown field "spec.revisions[0].versoin"`},
+		{"no revisions", "spec: {}\n", "spec.revisions: must list at least one revision"},
+		{"revision named default", "spec:\n  revisions: [{name: default}]\n", `spec.revisions[0].name: "default" must not be used`},
+		{"dot", "spec:\n  revisions: [{name: 1-30}, {name: \"1.31\"}]\n", `spec.revisions[1].name: "1.31" must not contain a dot`},
+		{"duplicate", "spec:\n  revisions: [{name: 1-30}, {name: 1-30}]\n", `spec.revisions[1].name: "1-30" must be unique`},
+		{"upper case", "spec:\n  revisions: [{name: Canary}]\n", `spec.revisions[0].name: "Canary" must be a DNS label`},
+		{"active not listed", "spec:\n  revisions: [{name: 1-30}]\n  activeRevision: 1-31\n", `spec.activeRevision: "1-31" must be one of the listed revisions`},
+		{"tag like a revision", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  tags: {1-31: 1-30}\n", `spec.tags["1-31"]: a tag must not be named like a revision`},
+		{"tag target", "spec:\n  revisions: [{name: 1-30}]\n  tags: {prod-stable: 1-29}\n", `spec.tags["prod-stable"]: "1-29" must be one of the listed revisions`},
+		{"source escapes", "spec:\n  revisions: [{name: 1-30, source: ../x.yaml}]\n", `spec.revisions[0].source: "../x.yaml" must be a clean path inside the tree`},
+		{"patchesFrom newer", "spec:\n  revisions: [{name: 1-30, patchesFrom: 1-31}, {name: 1-31}]\n", `spec.revisions[0].patchesFrom: "1-31" must name an older revision`},
+		{"version", "spec:\n  revisions: [{name: 1-30, version: latest}]\n", `spec.revisions[0].version: "latest" must be an Istio version`},
+		{"live not listed", "spec:\n  revisions: [{name: 1-30}]\n  gateways: {live: 1-31}\n", `spec.gateways.live: "1-31" must be one of the listed revisions`},
+		{"flux kind", "spec:\n  revisions: [{name: 1-30}]\n  flux: {path: ./x, sourceRef: {kind: Git, name: a}}\n", `spec.flux.sourceRef.kind: "Git" must be GitRepository`},
+		{"wrong kind", "spec:\n  revisions: [{name: 1-30}]\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := load(t, c.spec)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("valid config rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted, want error %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), `IstioGitOps "prod"`) {
+				t.Errorf("error %q\nmust name the config and contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func ExampleLoad() {
+	cfg, err := config.Load(yaml.MustParse(`apiVersion: fn.istio-gitops.dev/v1alpha1
+kind: IstioGitOps
+metadata:
+  name: prod
+spec:
+  revisions:
+  - name: 1-30
+  - name: 1-31
+  tags:
+    prod-canary: 1-31
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.RevisionNames(), cfg.Spec.ActiveRevision, cfg.Spec.Revisions[1].Source)
+	// Output: [1-30 1-31] 1-30 1-31/istioctl-output.yaml
+}
