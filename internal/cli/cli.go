@@ -14,6 +14,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
 
@@ -44,7 +45,12 @@ Its subcommands read and write a directory themselves.`,
 			return framework.Execute(Processors(), rw)
 		},
 	}
-	root.AddCommand(newRunCommand())
+	patchCmd := &cobra.Command{
+		Use:   "patch",
+		Short: "Work with GitPatch objects",
+	}
+	patchCmd.AddCommand(patch.ImportCommand())
+	root.AddCommand(newRunCommand(), patchCmd)
 	return root
 }
 

@@ -228,7 +228,7 @@ func (c *IstioGitOps) validate() error {
 		}
 	}
 	if _, ok := seen[s.ActiveRevision]; !ok {
-		return fmt.Errorf("spec.activeRevision: %q must be one of the listed revisions %q", s.ActiveRevision, c.RevisionNames())
+		return fmt.Errorf("spec.activeRevision: %q must be one of the listed revisions %q (to retire a revision, promote another one first)", s.ActiveRevision, c.RevisionNames())
 	}
 	for _, tag := range SortedKeys(s.Tags) {
 		f := fmt.Sprintf("spec.tags[%q]", tag)
@@ -239,11 +239,14 @@ func (c *IstioGitOps) validate() error {
 			return fmt.Errorf("%s: a tag must not be named like a revision", f)
 		}
 		if _, ok := seen[s.Tags[tag]]; !ok {
-			return fmt.Errorf("%s: %q must be one of the listed revisions %q", f, s.Tags[tag], c.RevisionNames())
+			return fmt.Errorf("%s: %q must be one of the listed revisions %q (to retire a revision, move its tags first)", f, s.Tags[tag], c.RevisionNames())
 		}
 	}
 	if _, ok := seen[s.Gateways.Live]; !ok {
-		return fmt.Errorf("spec.gateways.live: %q must be one of the listed revisions %q", s.Gateways.Live, c.RevisionNames())
+		return fmt.Errorf("spec.gateways.live: %q must be one of the listed revisions %q (to retire a revision, switch the live gateways first)", s.Gateways.Live, c.RevisionNames())
+	}
+	if s.Gateways.StableServices && !*s.Gateways.PerRevision {
+		return fmt.Errorf("spec.gateways.stableServices: must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names")
 	}
 	if in := s.Gateways.Ingress; in != nil {
 		if len(in.Template) == 0 {

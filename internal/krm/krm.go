@@ -146,3 +146,15 @@ func PlainString(n *yaml.Node) {
 		}
 	}
 }
+
+// SetAnnotation sets an annotation, plain where YAML allows (see SetLabel).
+func SetAnnotation(n *yaml.RNode, key, value string) error {
+	if err := n.PipeE(yaml.SetAnnotation(key, value)); err != nil {
+		return fmt.Errorf("%s: set annotation %s: %w", Describe(n), key, err)
+	}
+	v, err := n.Pipe(yaml.Lookup(yaml.MetadataField, yaml.AnnotationsField, key))
+	if err == nil && v != nil {
+		PlainString(v.YNode())
+	}
+	return nil
+}

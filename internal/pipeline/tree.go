@@ -11,12 +11,14 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
 // RenderedAnnotation marks the objects a run renders from the config alone
-// (pointers to the active revision, tags, stable gateway Services); every
-// run drops and renders them again. Its value names the config field.
+// (pointers to the active revision, tags, stable gateway Services,
+// Ingresses, Flux Kustomizations); every run drops and renders them again.
+// Its value names the config field.
 const RenderedAnnotation = config.Group + "/rendered-from"
 
 // tree sorts a run's items by who owns them. Paths are relative to the
@@ -34,19 +36,21 @@ type tree struct {
 	// generated are the revisions' current generated objects.
 	generated map[string][]*yaml.RNode
 	states    map[string]*yaml.RNode
+	// patches are each revision's GitPatch objects (also in user).
+	patches map[string][]*yaml.RNode
 	// common are the objects in common/<kind>/ taken from istioctl output.
 	common []*yaml.RNode
 	// rendered are last run's rendered objects; they are rendered anew.
 	rendered []*yaml.RNode
-	// stale are revision folders' items of revisions no longer listed.
-	stale map[string][]*yaml.RNode
+	// retired are the items of revision folders no longer listed.
+	retired map[string][]*yaml.RNode
 }
 
 // rel is an item's path relative to the tree root, and whether it is in
 // the tree at all.
 func (t *tree) rel(n *yaml.RNode) (string, bool) {
 	p := krm.Path(n)
-	if t.root == "" || t.root == "." {
+	if t.root == "" {
 		return p, true
 	}
 	if r, ok := strings.CutPrefix(p, t.root+"/"); ok {
@@ -57,7 +61,7 @@ func (t *tree) rel(n *yaml.RNode) (string, bool) {
 
 // abs is the run-relative path of a tree path.
 func (t *tree) abs(p string) string {
-	if t.root == "" || t.root == "." {
+	if t.root == "" {
 		return p
 	}
 	return path.Join(t.root, p)
@@ -66,16 +70,22 @@ func (t *tree) abs(p string) string {
 // findRoot is the folder of the config among the items: the tree it
 // governs. A config given only as functionConfig governs the whole input.
 func findRoot(cfgNode *yaml.RNode, items []*yaml.RNode) string {
+	root := ""
 	if p := krm.Path(cfgNode); p != "." && p != "" {
-		return path.Dir(p)
-	}
-	for _, it := range items {
-		if it.GetApiVersion() == cfgNode.GetApiVersion() && it.GetKind() == cfgNode.GetKind() &&
-			it.GetName() == cfgNode.GetName() {
-			return path.Dir(krm.Path(it))
+		root = path.Dir(p)
+	} else {
+		for _, it := range items {
+			if it.GetApiVersion() == cfgNode.GetApiVersion() && it.GetKind() == cfgNode.GetKind() &&
+				it.GetName() == cfgNode.GetName() {
+				root = path.Dir(krm.Path(it))
+				break
+			}
 		}
 	}
-	return ""
+	if root == "." {
+		return ""
+	}
+	return root
 }
 
 func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
@@ -85,16 +95,24 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 		sources:   map[string][]*yaml.RNode{},
 		generated: map[string][]*yaml.RNode{},
 		states:    map[string]*yaml.RNode{},
-		stale:     map[string][]*yaml.RNode{},
-	}
-	if t.root == "." {
-		t.root = ""
+		patches:   map[string][]*yaml.RNode{},
+		retired:   map[string][]*yaml.RNode{},
 	}
 	listed := map[string]bool{}
 	bySource := map[string]string{}
 	for _, r := range cfg.Spec.Revisions {
 		listed[r.Name] = true
 		bySource[r.Source] = r.Name
+	}
+	// A folder that is not listed but holds a revision record is a
+	// revision being retired.
+	retiring := map[string]bool{}
+	for _, it := range items {
+		if p, in := t.rel(it); in && state.Is(it) {
+			if parts := strings.Split(p, "/"); len(parts) == 3 && parts[1] == layout.Generated && !listed[parts[0]] {
+				retiring[parts[0]] = true
+			}
+		}
 	}
 	for _, it := range items {
 		p, in := t.rel(it)
@@ -106,41 +124,38 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 			t.sources[rev] = append(t.sources[rev], it)
 			continue
 		}
+		parts := strings.Split(p, "/")
+		top := parts[0]
+		if retiring[top] && len(parts) > 1 {
+			t.retired[top] = append(t.retired[top], it)
+			continue
+		}
 		if path.Base(p) == config.SourceFile {
 			return nil, fmt.Errorf("%s: %s is istioctl output for a revision that spec.revisions must list (sources: %q)",
 				t.abs(p), krm.Describe(it), config.SortedKeys(bySource))
 		}
-		parts := strings.Split(p, "/")
-		top := parts[0]
+		_, rendered := it.GetAnnotations()[RenderedAnnotation]
 		switch {
 		case path.Base(p) == layout.Kustomization && kustomization.Is(it) &&
-			(len(parts) == 1 || len(parts) == 2 && (top == layout.Common || listed[top])):
+			(len(parts) == 1 || len(parts) == 2 && (top == layout.Common || top == layout.Flux || listed[top])):
 			// Rewritten every run.
+		case rendered && (top == layout.Common || top == layout.Flux || listed[top]):
+			t.rendered = append(t.rendered, it)
 		case top == layout.Common && len(parts) >= 3 && parts[1] == strings.ToLower(it.GetKind()):
-			if _, ok := it.GetAnnotations()[RenderedAnnotation]; ok {
-				t.rendered = append(t.rendered, it)
-			} else {
-				t.common = append(t.common, it)
-			}
+			t.common = append(t.common, it)
 		case len(parts) >= 3 && parts[1] == layout.Generated && listed[top]:
-			switch {
-			case state.Is(it) && len(parts) == 3:
+			if state.Is(it) && len(parts) == 3 {
 				t.states[top] = it
-			case hasKey(it.GetAnnotations(), RenderedAnnotation):
-				t.rendered = append(t.rendered, it)
-			default:
+			} else {
 				t.generated[top] = append(t.generated[top], it)
 			}
-		case len(parts) >= 3 && parts[1] == layout.Generated && !listed[top]:
-			t.stale[top] = append(t.stale[top], it)
 		default:
+			if len(parts) == 3 && parts[1] == layout.Patches && listed[top] &&
+				it.GetApiVersion() == config.APIVersion && it.GetKind() == patch.Kind {
+				t.patches[top] = append(t.patches[top], it)
+			}
 			t.user = append(t.user, it)
 		}
 	}
 	return t, nil
-}
-
-func hasKey(m map[string]string, k string) bool {
-	_, ok := m[k]
-	return ok
 }

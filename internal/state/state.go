@@ -96,3 +96,21 @@ func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// Equal reports whether two records say the same.
+func (s *State) Equal(o *State) bool {
+	if s.Spec.Version != o.Spec.Version || len(s.Spec.Files) != len(o.Spec.Files) || len(s.Spec.Patches) != len(o.Spec.Patches) {
+		return false
+	}
+	for k, v := range s.Spec.Files {
+		if o.Spec.Files[k] != v {
+			return false
+		}
+	}
+	for i, p := range s.Spec.Patches {
+		if o.Spec.Patches[i] != p {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+)
+
+// Env vars istioctl's gateway charts set from the gateway's name; the proxy
+// reports them as its workload identity in telemetry.
+const (
+	envWorkloadName = "ISTIO_META_WORKLOAD_NAME"
+	envOwner        = "ISTIO_META_OWNER"
+)
+
+var revisionExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Renamed returns the per-revision name of a gateway object: name-rev. A
+// name that already ends in -rev is kept, which makes PerRevision
+// idempotent.
+func Renamed(name, rev string) string {
+	if strings.HasSuffix(name, "-"+rev) {
+		return name
+	}
+	return name + "-" + rev
+}
+
+// Original returns the name a per-revision gateway object had in the
+// istioctl output, and whether name was renamed for rev.
+func Original(name, rev string) (string, bool) {
+	return strings.CutSuffix(name, "-"+rev)
+}
+
+// PerRevision turns, in place, the gateways of revision rev's objects into
+// that revision's blue/green set:
+//   - every object of every gateway component is renamed <name>-<rev>
+//     (Deployment, Service, HPA, PDB, ServiceAccount, Role, RoleBinding);
+//   - every reference follows: the pod template's serviceAccountName, the
+//     RoleBinding's roleRef and subjects, the HPA's scaleTargetRef, and the
+//     proxy's ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER;
+//   - istio.io/rev: <rev> is added to the Deployment's selector and pod
+//     template labels, the Services' selectors and the PDBs' selectors, so
+//     each revision's Deployment, Services and PDBs select only its own pods
+//     (two PDBs covering the same pods would block every eviction).
+//
+// The pods keep their other labels (`istio: ingressgateway`, or the label
+// the IstioOperator gave), so one Gateway resource serves every revision's
+// set. Objects that are not gateway objects are left alone. Running it again
+// on its own output changes nothing.
+//
+// It fails, changing nothing, when an object outside the gateways refers to
+// a gateway object it would rename (a ClusterRoleBinding or shared
+// RoleBinding binding a gateway's ServiceAccount, a RoleBinding of a
+// gateway Role), when a pod template is pinned to another revision, or when
+// a new name would collide with another object or exceed Kubernetes' limits.
+func PerRevision(objs []*yaml.RNode, rev string) error {
+	if !revisionExpr.MatchString(rev) || len(rev) > 63 {
+		return fmt.Errorf("revision %q must be a DNS label such as \"1-31\"", rev)
+	}
+	comps, err := Find(objs)
+	if err != nil {
+		return err
+	}
+	if len(comps) == 0 {
+		return nil
+	}
+	if err := checkForeignRefs(objs, comps); err != nil {
+		return err
+	}
+	// Check everything before editing anything: on error nothing changes.
+	taken := map[objectID]*yaml.RNode{}
+	for _, o := range objs {
+		if !IsGatewayObject(comps, o) {
+			taken[idOf(o)] = o
+		}
+	}
+	for _, c := range comps {
+		if v, ok := c.PodLabels[RevisionLabel]; ok && v != rev {
+			return fmt.Errorf("%s: spec.template.metadata.labels[%q] is %q: it must be the revision %q the gateway is generated for",
+				krm.Describe(c.Deployment), RevisionLabel, v, rev)
+		}
+		for _, o := range c.Objects {
+			id := idOf(o)
+			id.name = Renamed(o.GetName(), rev)
+			if prev, ok := taken[id]; ok {
+				return fmt.Errorf("%s: renaming it %q must not collide with %s", krm.Describe(o), id.name, krm.Describe(prev))
+			}
+			if err := checkNameLength(o, id.name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range comps {
+		if err := renameComponent(c, rev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNameLength applies the API server's name limits: Service names are
+// DNS-1035 labels, the others DNS subdomains.
+func checkNameLength(o *yaml.RNode, name string) error {
+	limit := 253
+	if o.GetKind() == KindService {
+		limit = 63
+	}
+	if len(name) > limit {
+		return fmt.Errorf("%s: the per-revision name %q must be at most %d characters: shorten the gateway's name in the IstioOperator", krm.Describe(o), name, limit)
+	}
+	return nil
+}
+
+// checkForeignRefs rejects references from non-gateway objects to gateway
+// objects PerRevision would rename: they would dangle afterwards.
+func checkForeignRefs(objs []*yaml.RNode, comps []Component) error {
+	for _, o := range objs {
+		if IsGatewayObject(comps, o) {
+			continue
+		}
+		switch {
+		case (o.GetKind() == KindRoleBinding || o.GetKind() == "ClusterRoleBinding") && groupOf(o) == rbacGroup:
+			subjects, err := bindingSubjects(o)
+			if err != nil {
+				return err
+			}
+			for _, s := range subjects {
+				if s.kind != KindServiceAccount {
+					continue
+				}
+				for _, c := range comps {
+					if c.ServiceAccount != "" && s.name == c.ServiceAccount && s.namespace == c.Namespace {
+						return fmt.Errorf("%s: binds ServiceAccount %s/%s of gateway %q, which is renamed per revision: the binding must bind only that account, or gateways must not be per revision",
+							krm.Describe(o), s.namespace, s.name, c.Name)
+					}
+				}
+			}
+			if o.GetKind() == KindRoleBinding && scalar(o, "roleRef", "kind") == KindRole {
+				name := scalar(o, "roleRef", "name")
+				for _, c := range comps {
+					for _, r := range c.ofKind(KindRole) {
+						if r.GetName() == name && r.GetNamespace() == o.GetNamespace() {
+							return fmt.Errorf("%s: refers to Role %s/%s of gateway %q, which is renamed per revision: the Role must be bound only to the gateway",
+								krm.Describe(o), r.GetNamespace(), name, c.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func renameComponent(c Component, rev string) error {
+	oldDeploy := c.Name
+	newDeploy := Renamed(c.Name, rev)
+	roles := map[string]bool{}
+	for _, r := range c.ofKind(KindRole) {
+		roles[r.GetName()] = true
+	}
+	for _, o := range c.Objects {
+		if err := setString(o, Renamed(o.GetName(), rev), "metadata", "name"); err != nil {
+			return fmt.Errorf("%s: %w", krm.Describe(o), err)
+		}
+		var err error
+		switch o.GetKind() {
+		case KindDeployment:
+			err = rewireDeployment(o, c, rev, oldDeploy, newDeploy)
+		case KindService:
+			err = setString(o, rev, "spec", "selector", RevisionLabel)
+		case KindPDB:
+			err = setString(o, rev, "spec", "selector", "matchLabels", RevisionLabel)
+		case KindHPA:
+			err = setString(o, newDeploy, "spec", "scaleTargetRef", "name")
+		case KindRoleBinding:
+			err = rewireRoleBinding(o, c, rev, roles)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", krm.Describe(o), err)
+		}
+	}
+	return nil
+}
+
+func rewireDeployment(d *yaml.RNode, c Component, rev, oldName, newName string) error {
+	if err := setString(d, rev, "spec", "selector", "matchLabels", RevisionLabel); err != nil {
+		return err
+	}
+	if err := setString(d, rev, "spec", "template", "metadata", "labels", RevisionLabel); err != nil {
+		return err
+	}
+	if c.ServiceAccount != "" {
+		for _, f := range []string{"serviceAccountName", "serviceAccount"} {
+			if scalar(d, "spec", "template", "spec", f) == c.ServiceAccount {
+				if err := setString(d, Renamed(c.ServiceAccount, rev), "spec", "template", "spec", f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, list := range []string{"initContainers", "containers"} {
+		containers, err := d.Pipe(yaml.Lookup("spec", "template", "spec", list))
+		if err != nil || containers == nil {
+			continue
+		}
+		elems, err := containers.Elements()
+		if err != nil {
+			return fmt.Errorf("spec.template.spec.%s: %w", list, err)
+		}
+		for _, ctr := range elems {
+			if err := rewireEnv(ctr, oldName, newName); err != nil {
+				return fmt.Errorf("spec.template.spec.%s[%s].env: %w", list, scalar(ctr, "name"), err)
+			}
+		}
+	}
+	return nil
+}
+
+// rewireEnv points the proxy's workload identity at the renamed Deployment,
+// so telemetry names the set that served a request.
+func rewireEnv(ctr *yaml.RNode, oldName, newName string) error {
+	env, err := ctr.Pipe(yaml.Lookup("env"))
+	if err != nil || env == nil {
+		return err
+	}
+	elems, err := env.Elements()
+	if err != nil {
+		return err
+	}
+	for _, e := range elems {
+		v := scalar(e, "value")
+		switch scalar(e, "name") {
+		case envWorkloadName:
+			if v == oldName {
+				err = setString(e, newName, "value")
+			}
+		case envOwner:
+			if prefix, ok := strings.CutSuffix(v, "/deployments/"+oldName); ok {
+				err = setString(e, prefix+"/deployments/"+newName, "value")
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rewireRoleBinding(b *yaml.RNode, c Component, rev string, roles map[string]bool) error {
+	if scalar(b, "roleRef", "kind") == KindRole && roles[scalar(b, "roleRef", "name")] {
+		if err := setString(b, Renamed(scalar(b, "roleRef", "name"), rev), "roleRef", "name"); err != nil {
+			return err
+		}
+	}
+	list, err := b.Pipe(yaml.Lookup("subjects"))
+	if err != nil || list == nil {
+		return err
+	}
+	elems, err := list.Elements()
+	if err != nil {
+		return fmt.Errorf("subjects: %w", err)
+	}
+	for _, s := range elems {
+		// Find only gives a gateway the bindings whose every subject is its
+		// ServiceAccount.
+		if scalar(s, "kind") == KindServiceAccount && scalar(s, "name") == c.ServiceAccount {
+			if err := setString(s, Renamed(c.ServiceAccount, rev), "name"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

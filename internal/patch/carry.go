@@ -1,0 +1,93 @@
+package patch
+
+import (
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+)
+
+// CarryForward returns a copy of a GitPatch for revision to, made from one
+// of revision from: the revision token is replaced in spec.diff (paths and
+// content alike, "istiod-1-30" -> "istiod-1-31") and in metadata.name, and
+// the copy is annotated with CarriedFromAnnotation: <from>/<name>. Its
+// file annotations are cleared: the pipeline places it at
+// <to>/patches/<name>.yaml. Whether it applies is only known against the new
+// revision's files.
+func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
+	p, err := Parse(node)
+	if err != nil {
+		return nil, err
+	}
+	if from == "" || to == "" || from == to {
+		return nil, fmt.Errorf("%s: carrying forward from %q to %q: the revisions must be two different names", p.describe(), from, to)
+	}
+	c := node.Copy()
+	diff, err := c.Pipe(yaml.Lookup("spec", "diff"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
+	}
+	// Set the value in place, so the block style the user sees is kept.
+	diff.YNode().Value = ReplaceRevision(p.Diff, from, to)
+	if err := c.SetName(ReplaceRevision(p.Name, from, to)); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
+	}
+	for _, k := range readerAnnotations(c) {
+		if _, err := c.Pipe(yaml.ClearAnnotation(k)); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.describe(), err)
+		}
+	}
+	if err := c.PipeE(yaml.SetAnnotation(CarriedFromAnnotation, from+"/"+p.Name)); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
+	}
+	if _, err := Parse(c); err != nil {
+		return nil, fmt.Errorf("carrying %s forward to %q: %w", p.describe(), to, err)
+	}
+	return c, nil
+}
+
+// ReplaceRevision replaces revision from by to in s wherever it stands as a
+// token: not preceded or followed by a letter or digit. So "istiod-1-30",
+// "1-30/generated" and "istio.io/rev: 1-30" change, "1-300" and "11-30" do
+// not.
+func ReplaceRevision(s, from, to string) string {
+	if from == "" {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, from)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(from)
+		if (i > 0 && isAlnum(s[i-1])) || (end < len(s) && isAlnum(s[end])) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(to)
+		s = s[end:]
+	}
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// readerAnnotations lists the annotations that place an object in a file or
+// a stream: a reader sets them, a writer clears them.
+func readerAnnotations(n *yaml.RNode) []string {
+	keys := []string{kioutil.LegacyPathAnnotation, kioutil.LegacyIndexAnnotation, kioutil.LegacyIdAnnotation}
+	for _, k := range config.SortedKeys(n.GetAnnotations()) {
+		if strings.HasPrefix(k, "internal.config.kubernetes.io/") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}

@@ -1,0 +1,233 @@
+// Package pointer renders the objects that exist once per cluster and point
+// at one revision: the `istiod` Service and the `istiod-default-validator` of
+// the active revision, and the revision tags (`istio-revision-tag-<tag>` and
+// `istiod-revision-tag-<tag>`). They are rendered offline from the target
+// revision's own istioctl output, the way istioctl renders them, so Git holds
+// what `istioctl tag generate` or `--set values.defaultRevision` would have
+// applied.
+//
+// It also holds the webhook drift guards: the fields istiod writes into its
+// webhook configurations at run time are left out of Git, so a GitOps
+// controller does not fight istiod over them.
+package pointer
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+)
+
+const (
+	// DefaultTag is the revision tag whose webhooks also serve the legacy
+	// `istio-injection=enabled` and `sidecar.istio.io/inject` selectors.
+	DefaultTag = "default"
+	// DefaultValidatorName is the ValidatingWebhookConfiguration that
+	// validates Istio config for the default revision.
+	DefaultValidatorName = "istiod-default-validator"
+	// IstiodServiceName is the unrevisioned Service clients reach istiod by.
+	IstiodServiceName = "istiod"
+	// TagWebhookPrefix starts the name of a tag's MutatingWebhookConfiguration.
+	TagWebhookPrefix = "istio-revision-tag-"
+	// TagServicePrefix starts the name of a tag's Service.
+	TagServicePrefix = "istiod-revision-tag-"
+
+	// LabelRevision is the label istiod's webhook controllers select on.
+	LabelRevision = "istio.io/rev"
+	// LabelTag names the tag of a tag webhook or Service; istiod's tag
+	// watcher reads it.
+	LabelTag = "istio.io/tag"
+
+	// defaultNamespace is the one control-plane namespace Istio's charts do
+	// not append to cluster-scoped webhook names.
+	defaultNamespace = "istio-system"
+	// injectorSuffix ends the name of every sidecar injector webhook.
+	injectorSuffix = "sidecar-injector.istio.io"
+
+	kindService   = "Service"
+	kindMutating  = "MutatingWebhookConfiguration"
+	kindValidate  = "ValidatingWebhookConfiguration"
+	kindConfigMap = "ConfigMap"
+	admissionV1   = "admissionregistration.k8s.io/v1"
+	admissionGrp  = "admissionregistration.k8s.io/"
+)
+
+// IsPointer reports whether obj is one of the objects that rule 4 says the
+// function renders itself: istiod-default-validator, istio-revision-tag-*,
+// istiod-revision-tag-* and the unrevisioned istiod Service. istioctl emits
+// them when the IstioOperator sets values.defaultRevision or
+// values.revisionTags, or has no revision; the pipeline drops them from a
+// revision's output (with a warning) so that spec.activeRevision and
+// spec.tags alone decide where they point.
+func IsPointer(obj *yaml.RNode) bool {
+	if obj == nil {
+		return false
+	}
+	name := obj.GetName()
+	switch obj.GetKind() {
+	case kindValidate:
+		return isAdmission(obj) && name == DefaultValidatorName
+	case kindMutating:
+		return isAdmission(obj) && strings.HasPrefix(name, TagWebhookPrefix)
+	case kindService:
+		return obj.GetApiVersion() == "v1" && (name == IstiodServiceName || strings.HasPrefix(name, TagServicePrefix))
+	}
+	return false
+}
+
+func isAdmission(obj *yaml.RNode) bool {
+	return strings.HasPrefix(obj.GetApiVersion(), admissionGrp)
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// checkLabel rejects a name that cannot become part of an object name.
+func checkLabel(what, v string) error {
+	if !dnsLabel.MatchString(v) || len(v) > 63 {
+		return fmt.Errorf("%s %q must be a DNS label (lower-case letters, digits and dashes)", what, v)
+	}
+	return nil
+}
+
+// namespaceSuffix is what Istio's charts append to cluster-scoped webhook
+// names outside istio-system, so two control planes do not collide.
+func namespaceSuffix(namespace string) string {
+	if namespace == defaultNamespace {
+		return ""
+	}
+	return "-" + namespace
+}
+
+// find returns the one object of kind, namespace (empty for
+// cluster-scoped) and name among objs, or nil.
+func find(objs []*yaml.RNode, kind, namespace, name string) (*yaml.RNode, error) {
+	var found *yaml.RNode
+	for _, o := range objs {
+		if o.GetKind() != kind || o.GetName() != name || o.GetNamespace() != namespace {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%s must be unique in the revision's output, found it twice", krm.Describe(o))
+		}
+		found = o
+	}
+	return found, nil
+}
+
+// describe names an object that may be missing: Kind namespace/name.
+func describe(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + " " + name
+	}
+	return kind + " " + namespace + "/" + name
+}
+
+// mustFind is find, with an error naming the missing object.
+func mustFind(objs []*yaml.RNode, kind, namespace, name, rev, why string) (*yaml.RNode, error) {
+	o, err := find(objs, kind, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, fmt.Errorf("%s must be in revision %q: %s", describe(kind, namespace, name), rev, why)
+	}
+	if got := o.GetLabels()[LabelRevision]; got != rev {
+		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), LabelRevision, rev, got)
+	}
+	return o, nil
+}
+
+// newObject starts an object of ours: apiVersion, kind and name, with
+// labels and annotations copied from src less the annotations kyaml's
+// readers and writers keep (file paths, indexes).
+func newObject(apiVersion, kind, namespace, name string, src *yaml.RNode, labels map[string]string) (*yaml.RNode, error) {
+	obj := yaml.NewMapRNode(nil)
+	obj.SetApiVersion(apiVersion)
+	obj.SetKind(kind)
+	if err := obj.SetName(name); err != nil {
+		return nil, err
+	}
+	if namespace != "" {
+		if err := obj.SetNamespace(namespace); err != nil {
+			return nil, err
+		}
+	}
+	if err := obj.SetLabels(labels); err != nil {
+		return nil, err
+	}
+	annotations := map[string]string{}
+	for k, v := range src.GetAnnotations() {
+		if !strings.HasPrefix(k, "config.kubernetes.io/") && !strings.HasPrefix(k, "internal.config.kubernetes.io/") {
+			annotations[k] = v
+		}
+	}
+	if len(annotations) > 0 {
+		if err := obj.SetAnnotations(annotations); err != nil {
+			return nil, err
+		}
+	}
+	return obj, nil
+}
+
+// sortFields orders every mapping under n by key, recursively: istioctl
+// prints objects that way (Kubernetes' serializer sorts keys), so the
+// objects rendered here read, and diff, like istioctl's own.
+func sortFields(n *yaml.Node) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		type pair struct{ k, v *yaml.Node }
+		pairs := make([]pair, 0, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			pairs = append(pairs, pair{n.Content[i], n.Content[i+1]})
+		}
+		slices.SortStableFunc(pairs, func(a, b pair) int { return strings.Compare(a.k.Value, b.k.Value) })
+		n.Content = n.Content[:0]
+		for _, p := range pairs {
+			sortFields(p.v)
+			n.Content = append(n.Content, p.k, p.v)
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			sortFields(c)
+		}
+	}
+}
+
+// withLabel returns a copy of m with k set to v.
+func withLabel(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	out[k] = v
+	return out
+}
+
+// stringList is a YAML sequence of strings, quoted where YAML would read
+// them as something else ("false", "true").
+func stringList(values ...string) *yaml.RNode {
+	seq := yaml.NewListRNode()
+	for _, v := range values {
+		seq.YNode().Content = append(seq.YNode().Content, yaml.NewStringRNode(v).YNode())
+	}
+	return seq
+}
+
+// webhooks returns the webhooks of a webhook configuration.
+func webhooks(obj *yaml.RNode) ([]*yaml.RNode, error) {
+	list, err := obj.Pipe(yaml.Lookup("webhooks"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: webhooks: %w", krm.Describe(obj), err)
+	}
+	if list == nil {
+		return nil, nil
+	}
+	if list.YNode().Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s: webhooks must be a list", krm.Describe(obj))
+	}
+	return list.Elements()
+}
