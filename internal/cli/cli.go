@@ -14,6 +14,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/migrate"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
@@ -21,7 +22,8 @@ import (
 // Processors are the function configs this binary runs, by kind.
 func Processors() krm.Processors {
 	return krm.Processors{
-		config.Kind: pipeline.Processor{},
+		config.Kind:  pipeline.Processor{},
+		migrate.Kind: &migrate.Processor{},
 	}
 }
 
@@ -50,7 +52,7 @@ Its subcommands read and write a directory themselves.`,
 		Short: "Work with GitPatch objects",
 	}
 	patchCmd.AddCommand(patch.ImportCommand())
-	root.AddCommand(newRunCommand(), patchCmd)
+	root.AddCommand(newRunCommand(), patchCmd, migrate.Command())
 	return root
 }
 

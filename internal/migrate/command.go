@@ -1,0 +1,200 @@
+package migrate
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	k8syaml "sigs.k8s.io/yaml"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+)
+
+// Command is `istio-gitops migrate DIR`: a RevisionMigration built from
+// flags, run over DIR the way `kustomize fn run` does.
+func Command() *cobra.Command {
+	var (
+		spec       Spec
+		selector   []string
+		reportFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "migrate DIR --from A --to B --owner-key K",
+		Short: "Move the Namespaces in DIR to a new Istio revision, team by team",
+		Long: `Move the Namespace manifests in DIR from revision (or tag) A to B: each
+Namespace on A that one of the selected teams owns gets istio.io/rev: B.
+Namespaces labelled istio-injection=enabled move only when A is the default
+revision ("default", or the activeRevision of an IstioGitOps config in DIR);
+istio-injection=disabled namespaces never move. Workloads whose pod template
+sets istio.io/rev or sidecar.istio.io/inject are reported, and moved from A
+to B with --workloads.
+
+Files whose objects do not change are left byte for byte; on any error
+nothing is written. --report writes a Markdown summary grouped by team, fit
+for the body of each team's pull request.`,
+		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SilenceUsage = true
+			node, err := configNode(spec, selector)
+			if err != nil {
+				return err
+			}
+			return runDir(cmd.OutOrStdout(), args[0], node, reportFile)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.From, "from", "", "revision or tag the namespaces are on (spec.from)")
+	f.StringVar(&spec.To, "to", "", "revision or tag to move them to (spec.to)")
+	f.StringVar(&spec.OwnerKey, "owner-key", "", "label or annotation of a Namespace naming its team (spec.ownerKey)")
+	f.StringSliceVar(&spec.Owners, "owner", nil, "move only this team's namespaces; repeatable (spec.owners)")
+	f.StringSliceVar(&spec.Exclude, "exclude", nil, "never move this namespace; repeatable (spec.exclude)")
+	f.StringSliceVar(&selector, "selector", nil, "only namespaces with these labels, key=value,... (spec.selector.matchLabels)")
+	f.BoolVar(&spec.Workloads, "workloads", false, "also move pod-template istio.io/rev labels (spec.workloads)")
+	f.StringVar(&reportFile, "report", "", "write the Markdown report to this file")
+	for _, name := range []string{"from", "to", "owner-key"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+// configNode builds the RevisionMigration the flags describe.
+func configNode(spec Spec, selector []string) (*yaml.RNode, error) {
+	for _, kv := range selector {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--selector: %q must be key=value", kv)
+		}
+		if spec.Selector == nil {
+			spec.Selector = &LabelSelector{MatchLabels: map[string]string{}}
+		}
+		if old, dup := spec.Selector.MatchLabels[k]; dup && old != v {
+			return nil, fmt.Errorf("--selector: %q must be given one value, not %q and %q", k, old, v)
+		}
+		spec.Selector.MatchLabels[k] = v
+	}
+	m := RevisionMigration{
+		APIVersion: config.APIVersion,
+		Kind:       Kind,
+		Metadata: config.Metadata{
+			Name:        spec.From + "-to-" + spec.To,
+			Annotations: map[string]string{"config.kubernetes.io/local-config": "true"},
+		},
+		Spec: spec,
+	}
+	b, err := k8syaml.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s from flags: %w", Kind, err)
+	}
+	node, err := yaml.Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s from flags: %w", Kind, err)
+	}
+	// Validate here, so a bad flag fails before DIR is read.
+	if _, err := Load(node); err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	return node, nil
+}
+
+// snapshot keeps the bytes of the files a run changes, read after the run
+// decided and before the directory is written, to tell what the YAML writer
+// changed besides the labels.
+type snapshot struct {
+	*Processor
+	dir    string
+	before map[string][]byte
+}
+
+func (s *snapshot) Process(rl *framework.ResourceList) error {
+	if err := s.Processor.Process(rl); err != nil {
+		return err
+	}
+	s.before = map[string][]byte{}
+	for _, f := range s.Report.ChangedFiles() {
+		b, err := os.ReadFile(filepath.Join(s.dir, filepath.FromSlash(f)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		s.before[f] = b
+	}
+	return nil
+}
+
+func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile string) error {
+	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
+	results, err := krm.RunDir(dir, s, node)
+	printResults(out, results)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	rep := s.Report
+	for _, f := range rep.ChangedFiles() {
+		after, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil {
+			return fmt.Errorf("migrate %s: %s: %w", dir, f, err)
+		}
+		if !sameBesidesLabels(s.before[f], after) {
+			msg := fmt.Sprintf("%s: the YAML writer also reformatted this file (indentation, document separators, or a comment above a leading ---): review its diff", f)
+			rep.Notes = append(rep.Notes, Note{Severity: framework.Warning, Message: msg})
+			fmt.Fprintf(out, "%-7s %s  %s\n", framework.Warning, f, "the YAML writer also reformatted this file (indentation, document separators, or a comment above a leading ---): review its diff")
+		}
+	}
+	nsMoved, wMoved := rep.Moved()
+	fmt.Fprintf(out, "moved %d namespaces and %d workloads from %s to %s in %d files\n", nsMoved, wMoved, rep.From, rep.To, len(rep.ChangedFiles()))
+	if reportFile != "" {
+		if err := os.WriteFile(reportFile, rep.Markdown(), 0o644); err != nil {
+			return fmt.Errorf("migrate %s: --report: %w", dir, err)
+		}
+		fmt.Fprintf(out, "wrote %s\n", reportFile)
+	}
+	return nil
+}
+
+func printResults(out io.Writer, results framework.Results) {
+	for _, r := range results {
+		file := "-"
+		if r.File != nil && r.File.Path != "" {
+			file = r.File.Path
+		}
+		sev := r.Severity
+		if sev == "" {
+			sev = framework.Info
+		}
+		fmt.Fprintf(out, "%-7s %s  %s\n", sev, file, r.Message)
+	}
+}
+
+// sameBesidesLabels reports whether two texts differ only in lines that
+// carry the labels a migration changes.
+func sameBesidesLabels(a, b []byte) bool {
+	next := func(t []byte) ([]byte, []byte, bool) {
+		for len(t) > 0 {
+			line, rest, _ := bytes.Cut(t, []byte("\n"))
+			t = rest
+			if !bytes.Contains(line, []byte(RevLabel)) && !bytes.Contains(line, []byte(InjectionLabel)) {
+				return line, t, true
+			}
+		}
+		return nil, nil, false
+	}
+	for {
+		x, restA, okA := next(a)
+		y, restB, okB := next(b)
+		if okA != okB || !bytes.Equal(x, y) {
+			return false
+		}
+		if !okA {
+			return true
+		}
+		a, b = restA, restB
+	}
+}

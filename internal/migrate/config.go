@@ -1,0 +1,249 @@
+package migrate
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	k8syaml "sigs.k8s.io/yaml"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+)
+
+// Kind is the kind of the migration's function config.
+const Kind = "RevisionMigration"
+
+// DefaultTag is the revision tag istio-injection=enabled resolves to.
+const DefaultTag = "default"
+
+// RevisionMigration is the function config that moves namespaces from one
+// revision (or tag) to another.
+type RevisionMigration struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   config.Metadata `json:"metadata"`
+	Spec       Spec            `json:"spec"`
+}
+
+// Spec says which namespaces move, and where to.
+type Spec struct {
+	// From is the revision or tag the namespaces are on.
+	From string `json:"from"`
+	// To is the revision or tag they move to.
+	To string `json:"to"`
+	// OwnerKey is the label, or else annotation, of a Namespace that names
+	// the team owning it.
+	OwnerKey string `json:"ownerKey"`
+	// Owners, when set, limits the run to these teams.
+	Owners []string `json:"owners,omitempty"`
+	// Selector, when set, limits the run to the namespaces it matches.
+	Selector *LabelSelector `json:"selector,omitempty"`
+	// Exclude names namespaces that never move.
+	Exclude []string `json:"exclude,omitempty"`
+	// Workloads also rewrites pod-template istio.io/rev labels on From.
+	Workloads bool `json:"workloads,omitempty"`
+}
+
+// LabelSelector is Kubernetes' metav1.LabelSelector, matched against the
+// Namespace's labels.
+type LabelSelector struct {
+	MatchLabels      map[string]string          `json:"matchLabels,omitempty"`
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one matchExpressions entry.
+type LabelSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values,omitempty"`
+}
+
+// Load reads, defaults and validates a RevisionMigration from node.
+func Load(node *yaml.RNode) (*RevisionMigration, error) {
+	if node == nil {
+		return nil, fmt.Errorf("%s: no function config: one of kind %q with apiVersion %q must be given", Kind, Kind, config.APIVersion)
+	}
+	s, err := node.String()
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
+	}
+	m := &RevisionMigration{}
+	if err := config.CheckFields(node, m); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
+	}
+	if err := k8syaml.Unmarshal([]byte(s), m); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
+	}
+	m.Default()
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Default fills the fields a user may leave out: an absent selector matches
+// every namespace.
+func (m *RevisionMigration) Default() {
+	if m.Spec.Selector == nil {
+		m.Spec.Selector = &LabelSelector{}
+	}
+}
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsSubdom  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	labelName  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
+)
+
+// Validate reports the first invalid field, by its path in the config.
+func (m *RevisionMigration) Validate() error {
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("%s %q: %w", Kind, m.Metadata.Name, err)
+	}
+	return nil
+}
+
+func (m *RevisionMigration) validate() error {
+	if m.APIVersion != config.APIVersion {
+		return fmt.Errorf("apiVersion: %q must be %q", m.APIVersion, config.APIVersion)
+	}
+	if m.Kind != Kind {
+		return fmt.Errorf("kind: %q must be %q", m.Kind, Kind)
+	}
+	s := &m.Spec
+	for _, f := range []struct{ name, v string }{{"spec.from", s.From}, {"spec.to", s.To}} {
+		if f.v == "" {
+			return fmt.Errorf("%s: must name a revision or a revision tag", f.name)
+		}
+		if !dnsLabel.MatchString(f.v) || len(f.v) > 63 {
+			return fmt.Errorf("%s: %q must be a revision or tag name: a DNS label such as \"1-31\" (write 1-31 for 1.31)", f.name, f.v)
+		}
+	}
+	if s.From == s.To {
+		return fmt.Errorf("spec.to: %q must differ from spec.from", s.To)
+	}
+	if err := validateKey(s.OwnerKey); err != nil {
+		return fmt.Errorf("spec.ownerKey: %w", err)
+	}
+	if s.OwnerKey == RevLabel || s.OwnerKey == InjectionLabel {
+		return fmt.Errorf("spec.ownerKey: %q must not be a label this migration changes", s.OwnerKey)
+	}
+	for i, o := range s.Owners {
+		if strings.TrimSpace(o) == "" {
+			return fmt.Errorf("spec.owners[%d]: must not be empty", i)
+		}
+		if j := slices.Index(s.Owners, o); j < i {
+			return fmt.Errorf("spec.owners[%d]: %q must be unique, spec.owners[%d] has it too", i, o, j)
+		}
+	}
+	for i, ns := range s.Exclude {
+		if !dnsLabel.MatchString(ns) || len(ns) > 63 {
+			return fmt.Errorf("spec.exclude[%d]: %q must be a namespace name (a DNS label)", i, ns)
+		}
+		if j := slices.Index(s.Exclude, ns); j < i {
+			return fmt.Errorf("spec.exclude[%d]: %q must be unique, spec.exclude[%d] has it too", i, ns, j)
+		}
+	}
+	if sel := s.Selector; sel != nil {
+		for _, k := range config.SortedKeys(sel.MatchLabels) {
+			f := fmt.Sprintf("spec.selector.matchLabels[%q]", k)
+			if err := validateKey(k); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			if v := sel.MatchLabels[k]; !validLabelValue(v) {
+				return fmt.Errorf("%s: %q must be a label value", f, v)
+			}
+		}
+		for i, e := range sel.MatchExpressions {
+			f := fmt.Sprintf("spec.selector.matchExpressions[%d]", i)
+			if err := validateKey(e.Key); err != nil {
+				return fmt.Errorf("%s.key: %w", f, err)
+			}
+			switch e.Operator {
+			case "In", "NotIn":
+				if len(e.Values) == 0 {
+					return fmt.Errorf("%s.values: must not be empty for operator %s", f, e.Operator)
+				}
+			case "Exists", "DoesNotExist":
+				if len(e.Values) != 0 {
+					return fmt.Errorf("%s.values: must be empty for operator %s", f, e.Operator)
+				}
+			default:
+				return fmt.Errorf("%s.operator: %q must be In, NotIn, Exists or DoesNotExist", f, e.Operator)
+			}
+			for j, v := range e.Values {
+				if !validLabelValue(v) {
+					return fmt.Errorf("%s.values[%d]: %q must be a label value", f, j, v)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// validateKey checks a label or annotation key: [prefix/]name.
+func validateKey(k string) error {
+	if k == "" {
+		return fmt.Errorf("must be a label or annotation key such as \"team\"")
+	}
+	name := k
+	if i := strings.LastIndex(k, "/"); i >= 0 {
+		prefix := k[:i]
+		name = k[i+1:]
+		if prefix == "" || len(prefix) > 253 || !dnsSubdom.MatchString(prefix) {
+			return fmt.Errorf("%q must have a DNS subdomain as prefix", k)
+		}
+	}
+	if len(name) > 63 || !labelName.MatchString(name) {
+		return fmt.Errorf("%q must be a label or annotation key: [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'", k)
+	}
+	return nil
+}
+
+func validLabelValue(v string) bool {
+	return len(v) <= 63 && labelValue.MatchString(v)
+}
+
+// Matches reports whether a Namespace with these labels is selected. An empty
+// selector matches everything, as in Kubernetes.
+func (s *LabelSelector) Matches(labels map[string]string) bool {
+	if s == nil {
+		return true
+	}
+	for _, k := range config.SortedKeys(s.MatchLabels) {
+		if v, ok := labels[k]; !ok || v != s.MatchLabels[k] {
+			return false
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		v, ok := labels[e.Key]
+		switch e.Operator {
+		case "In":
+			if !ok || !slices.Contains(e.Values, v) {
+				return false
+			}
+		case "NotIn":
+			if ok && slices.Contains(e.Values, v) {
+				return false
+			}
+		case "Exists":
+			if !ok {
+				return false
+			}
+		case "DoesNotExist":
+			if ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Empty reports whether the selector selects everything.
+func (s *LabelSelector) Empty() bool {
+	return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
+}
