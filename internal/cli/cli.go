@@ -17,6 +17,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
+	"github.com/istio-gitops/istio-gitops/internal/status"
 )
 
 // Processors are the function configs this binary runs, by kind.
@@ -52,7 +53,7 @@ Its subcommands read and write a directory themselves.`,
 		Short: "Work with GitPatch objects",
 	}
 	patchCmd.AddCommand(patch.ImportCommand())
-	root.AddCommand(newRunCommand(), patchCmd, migrate.Command())
+	root.AddCommand(newRunCommand(), patchCmd, migrate.Command(), newStatusCommand())
 	return root
 }
 
@@ -67,6 +68,45 @@ func newRunCommand() *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newStatusCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "status DIR",
+		Short: "Say what the tree in DIR says: revisions, versions, active and live, tags, namespaces",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "markdown" {
+				return fmt.Errorf("--format: %q must be text or markdown", format)
+			}
+			items, err := krm.ReadDir(args[0])
+			if err != nil {
+				return err
+			}
+			cfgs := krm.Processors{config.Kind: nil}.Configs(items)
+			if len(cfgs) == 0 {
+				return fmt.Errorf("%s: no IstioGitOps config found", args[0])
+			}
+			for i, c := range cfgs {
+				s, err := status.Of(c, items)
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+				if format == "markdown" {
+					s.Markdown(cmd.OutOrStdout())
+				} else {
+					s.Text(cmd.OutOrStdout())
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text, or markdown (a table and a Mermaid diagram for a pull request)")
+	return cmd
 }
 
 // PrintResults writes one line a result: severity, file, object, message.

@@ -1,0 +1,138 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
+
+func messages(results framework.Results, sev framework.Severity) []string {
+	var out []string
+	for _, r := range results {
+		if r.Severity == sev {
+			m := r.Message
+			if r.File != nil {
+				m = r.File.Path + ": " + m
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestTagsInOutputGiveWay: tag objects a user had istioctl render
+// (values.revisionTags) are dropped with a warning; spec.tags renders its
+// own, equal to istioctl's rendering.
+func TestTagsInOutputGiveWay(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", map[string]string{"prod-stable": "1-31"})))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/tags.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+	results := run(t, dir)
+	warnings := strings.Join(messages(results, framework.Warning), "\n")
+	if n := strings.Count(warnings, "gives way to the object rendered from spec.tags"); n != 2 {
+		t.Errorf("want 2 warnings for the tag webhook and Service, got:\n%s", warnings)
+	}
+	files := treetest.Files(t, dir)
+	for _, f := range []string{
+		"common/mutatingwebhookconfiguration/istio-revision-tag-prod-stable.yaml",
+		"common/service/istiod-revision-tag-prod-stable.yaml",
+	} {
+		if !bytes.Contains(files[f], []byte("rendered-from: spec.tags.prod-stable")) {
+			t.Errorf("%s is not the rendered tag:\n%s", f, files[f])
+		}
+	}
+	treetest.BuildAll(t, dir)
+}
+
+// TestRetireRefusedWhileNamespacesSelect: a revision that Namespaces of the
+// input still select, by name or through a tag that pointed at it, is not
+// retired; nothing is written.
+func TestRetireRefusedWhileNamespacesSelect(t *testing.T) {
+	for _, c := range []struct{ label, want string }{
+		{"1-30", `Namespace "payments" still selects revision "1-30" (label istio.io/rev=1-30)`},
+		{"prod-old", `Namespace "payments" still selects revision "1-30" through tag "prod-old"`},
+	} {
+		t.Run(c.label, func(t *testing.T) {
+			dir := t.TempDir()
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-30", "1-31"}, "1-30",
+				map[string]string{"prod-stable": "1-30", "prod-canary": "1-31"})))
+			cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, "1-30", nil), "  tags:\n", "  tags:\n    prod-old: 1-30\n", 1)
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+			treetest.CopyFile(t, filepath.Join(fixtures, "1-30/default.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+			treetest.CopyFile(t, filepath.Join(fixtures, "1-31/default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+			run(t, dir)
+			treetest.Write(t, filepath.Join(dir, "namespaces", "payments.yaml"), []byte(
+				"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n  labels:\n    istio.io/rev: "+c.label+"\n"))
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", nil)))
+			before := treetest.Files(t, dir)
+			_, err := krm.RunDir(dir, processors, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "namespaces/payments.yaml") {
+				t.Fatalf("error %v, want one containing %q and the file", err, c.want)
+			}
+			if d := treetest.Diff(treetest.Files(t, dir), before); d != "" {
+				t.Errorf("a refused retirement wrote:\n%s", d)
+			}
+		})
+	}
+}
+
+// TestRetireReportsEachFile: every deleted file of the retired revision is
+// reported, its user files included.
+func TestRetireReportsEachFile(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Copy(t, filepath.Join(golden("add-1-31"), "want"), dir)
+	before := treetest.Files(t, dir)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", nil)))
+	results := run(t, dir)
+	deleted := map[string]bool{}
+	for _, r := range results {
+		if strings.HasPrefix(r.Message, "deleted:") {
+			deleted[r.File.Path] = true
+		}
+	}
+	n := 0
+	for name := range before {
+		if strings.HasPrefix(name, "1-30/") {
+			n++
+			if !deleted[name] {
+				t.Errorf("%s deleted without a report", name)
+			}
+		}
+	}
+	if n < 20 || len(deleted) != n {
+		t.Errorf("%d files in 1-30/, %d reported deleted", n, len(deleted))
+	}
+	for name := range treetest.Files(t, dir) {
+		if strings.HasPrefix(name, "1-30/") {
+			t.Errorf("%s survived", name)
+		}
+	}
+	treetest.BuildAll(t, dir)
+}
+
+// TestVersionSkewWarning: Istio upgrades across at most two minors.
+func TestVersionSkewWarning(t *testing.T) {
+	for _, c := range []struct {
+		old  string
+		warn bool
+	}{{"1.28.4", true}, {"1.29.0", false}} {
+		t.Run(c.old, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, "1-30", nil), "  - name: 1-30\n", "  - name: 1-30\n    version: "+c.old+"\n", 1)
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+			treetest.CopyFile(t, filepath.Join(fixtures, "1-30/default.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+			treetest.CopyFile(t, filepath.Join(fixtures, "1-31/default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+			warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+			got := strings.Contains(warnings, `revision "1-31" (Istio 1.31.0) is 3 minor versions ahead of the active revision "1-30" (Istio `+c.old+`)`)
+			if got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, warnings)
+			}
+		})
+	}
+}

@@ -1,0 +1,284 @@
+// Package status says what a mesh tree says, at a glance: each revision
+// with its Istio version, which is active and which gateways are live,
+// where the tags point, and how many namespaces sit on each.
+package status
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/state"
+)
+
+// Status is one tree's state.
+type Status struct {
+	Config    string
+	Path      string
+	Revisions []Revision
+	Tags      []Tag
+	// Namespaces are the Namespace manifests found, by what they select.
+	Namespaces []Selection
+}
+
+// Revision is one control plane.
+type Revision struct {
+	Name, Version string
+	Active, Live  bool
+	// Generated reports whether the tree holds its files yet.
+	Generated bool
+}
+
+// Tag points at a revision.
+type Tag struct{ Name, Revision string }
+
+// Selection is the namespaces selecting one revision or tag.
+type Selection struct {
+	// Selects is the value of istio.io/rev, or "default" for
+	// istio-injection=enabled.
+	Selects string
+	// Label is the namespace label doing it.
+	Label string
+	// Revision is where Selects leads ("" when nowhere in the tree).
+	Revision   string
+	Namespaces []string
+}
+
+// Of computes the status of the IstioGitOps config cfgNode over items.
+func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
+	cfg, err := config.Load(cfgNode)
+	if err != nil {
+		return nil, err
+	}
+	root := path.Dir(krm.Path(cfgNode))
+	s := &Status{Config: cfg.Metadata.Name, Path: krm.Path(cfgNode)}
+	versions := map[string]string{}
+	generated := map[string]bool{}
+	for _, it := range items {
+		rel := strings.TrimPrefix(krm.Path(it), root+"/")
+		if root == "." {
+			rel = krm.Path(it)
+		}
+		parts := strings.Split(rel, "/")
+		if len(parts) == 3 && parts[1] == layout.Generated && state.Is(it) {
+			if st, err := state.Read(it); err == nil {
+				versions[parts[0]] = st.Spec.Version
+				generated[parts[0]] = true
+			}
+		}
+	}
+	for _, r := range cfg.Spec.Revisions {
+		v := r.Version
+		if v == "" {
+			v = versions[r.Name]
+		}
+		if v == "" {
+			v = sourceVersion(items, path.Join(root, r.Source))
+		}
+		s.Revisions = append(s.Revisions, Revision{
+			Name: r.Name, Version: v,
+			Active:    r.Name == cfg.Spec.ActiveRevision,
+			Live:      r.Name == cfg.Spec.Gateways.Live,
+			Generated: generated[r.Name],
+		})
+	}
+	for _, t := range config.SortedKeys(cfg.Spec.Tags) {
+		s.Tags = append(s.Tags, Tag{Name: t, Revision: cfg.Spec.Tags[t]})
+	}
+	s.Namespaces = selections(cfg, items)
+	return s, nil
+}
+
+func sourceVersion(items []*yaml.RNode, source string) string {
+	var objs []*yaml.RNode
+	for _, it := range items {
+		if krm.Path(it) == path.Clean(source) {
+			objs = append(objs, it)
+		}
+	}
+	v, _ := istioctl.Version(objs)
+	return v
+}
+
+// selections groups the Namespaces of the input by what they select.
+func selections(cfg *config.IstioGitOps, items []*yaml.RNode) []Selection {
+	by := map[string][]string{}
+	labelOf := map[string]string{}
+	for _, it := range items {
+		if it.GetKind() != "Namespace" || it.GetApiVersion() != "v1" {
+			continue
+		}
+		labels := it.GetLabels()
+		sel := labels["istio.io/rev"]
+		label := "istio.io/rev=" + sel
+		// istio-injection=enabled wins over istio.io/rev in Istio.
+		if labels["istio-injection"] == "enabled" {
+			sel, label = "default", "istio-injection=enabled"
+		}
+		if sel == "" || labels["istio-injection"] == "disabled" {
+			continue
+		}
+		key := label
+		by[key] = append(by[key], it.GetName())
+		labelOf[key] = sel
+	}
+	var out []Selection
+	for _, label := range config.SortedKeys(by) {
+		names := by[label]
+		slices.Sort(names)
+		sel := labelOf[label]
+		out = append(out, Selection{Selects: sel, Label: label, Revision: resolve(cfg, sel), Namespaces: slices.Compact(names)})
+	}
+	return out
+}
+
+// resolve follows a selector to a revision: a revision, a tag, or
+// "default" (the default tag, else the active revision).
+func resolve(cfg *config.IstioGitOps, sel string) string {
+	if _, ok := cfg.Revision(sel); ok {
+		return sel
+	}
+	if rev, ok := cfg.Spec.Tags[sel]; ok {
+		return rev
+	}
+	if sel == "default" {
+		return cfg.Spec.ActiveRevision
+	}
+	return ""
+}
+
+// count is how many namespaces end on rev.
+func (s *Status) count(rev string) int {
+	n := 0
+	for _, sel := range s.Namespaces {
+		if sel.Revision == rev {
+			n += len(sel.Namespaces)
+		}
+	}
+	return n
+}
+
+// Text writes the status as a table.
+func (s *Status) Text(w io.Writer) {
+	fmt.Fprintf(w, "IstioGitOps %q (%s)\n\n", s.Config, s.Path)
+	fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-24s %s\n", "REVISION", "VERSION", "ACTIVE", "LIVE", "TAGS", "NAMESPACES")
+	for _, r := range s.Revisions {
+		v := r.Version
+		if !r.Generated {
+			v += " (not generated yet)"
+		}
+		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-24s %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live),
+			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name))
+	}
+	if len(s.Namespaces) > 0 {
+		fmt.Fprintln(w, "\nNAMESPACES BY SELECTOR")
+		for _, sel := range s.Namespaces {
+			to := sel.Revision
+			if to == "" {
+				to = "no revision of this tree"
+			}
+			fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
+		}
+	}
+}
+
+// Markdown writes the status as a table and a Mermaid diagram (namespaces
+// -> tags -> revisions), fit for a pull-request description.
+func (s *Status) Markdown(w io.Writer) {
+	fmt.Fprintf(w, "### Istio mesh `%s`\n\n", s.Config)
+	fmt.Fprintln(w, "| revision | Istio | active | live gateways | tags | namespaces |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	for _, r := range s.Revisions {
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live),
+			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name))
+	}
+	fmt.Fprintln(w, "\n```mermaid\nflowchart LR")
+	for _, r := range s.Revisions {
+		label := r.Name
+		if r.Version != "" {
+			label += "<br/>Istio " + r.Version
+		}
+		if r.Active {
+			label += "<br/>active"
+		}
+		if r.Live {
+			label += "<br/>live gateways"
+		}
+		fmt.Fprintf(w, "  %s[\"%s\"]\n", node("rev", r.Name), label)
+	}
+	for _, t := range s.Tags {
+		fmt.Fprintf(w, "  %s([\"tag %s\"]) --> %s\n", node("tag", t.Name), t.Name, node("rev", t.Revision))
+	}
+	for _, sel := range s.Namespaces {
+		label := fmt.Sprintf("%s<br/>%s", plural(len(sel.Namespaces), "namespace"), shortList(sel.Namespaces))
+		target := node("rev", sel.Selects)
+		if slices.ContainsFunc(s.Tags, func(t Tag) bool { return t.Name == sel.Selects }) {
+			target = node("tag", sel.Selects)
+		} else if sel.Revision == "" {
+			target = node("unknown", sel.Selects)
+			fmt.Fprintf(w, "  %s{{\"%s: not in this tree\"}}\n", target, sel.Selects)
+		} else if sel.Selects != sel.Revision {
+			target = node("rev", sel.Revision)
+		}
+		fmt.Fprintf(w, "  %s[/\"%s\"/] -->|%s| %s\n", node("ns", sel.Label), label, sel.Label, target)
+	}
+	fmt.Fprintln(w, "```")
+}
+
+func (s *Status) tagsOf(rev string) []string {
+	var out []string
+	for _, t := range s.Tags {
+		if t.Revision == rev {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// node is a Mermaid node id: letters, digits and underscores.
+func node(kind, name string) string {
+	return kind + "_" + strings.NewReplacer("-", "_", ".", "_", "/", "_", "=", "_").Replace(name)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func shortList(names []string) string {
+	if len(names) > 4 {
+		return strings.Join(names[:4], ", ") + fmt.Sprintf(", +%d", len(names)-4)
+	}
+	return strings.Join(names, ", ")
+}
+
+func mark(b bool) string {
+	if b {
+		return "*"
+	}
+	return ""
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+package status_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/status"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
+
+// TestStatus reads the story's tree after 1-31 was added, with Namespace
+// manifests on a revision, on tags, on istio-injection and on a revision
+// the tree does not have, and checks both formats against golden files.
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Copy(t, "../../testdata/golden/story/2-add-1-31", dir)
+	treetest.CopyFile(t, "../../testdata/status/namespaces.yaml", filepath.Join(dir, "namespaces.yaml"))
+	items, err := krm.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := krm.Processors{config.Kind: nil}.Configs(items)
+	if len(cfgs) != 1 {
+		t.Fatalf("%d configs", len(cfgs))
+	}
+	s, err := status.Of(cfgs[0], items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		file  string
+		write func(*bytes.Buffer)
+	}{
+		{"want.txt", func(b *bytes.Buffer) { s.Text(b) }},
+		{"want.md", func(b *bytes.Buffer) { s.Markdown(b) }},
+	} {
+		var b bytes.Buffer
+		f.write(&b)
+		want := filepath.Join("../../testdata/status", f.file)
+		if *treetest.Update {
+			treetest.Write(t, want, b.Bytes())
+			continue
+		}
+		w, err := os.ReadFile(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b.Bytes(), w) {
+			t.Errorf("%s differs (rerun with -update):\n%s", f.file, b.String())
+		}
+	}
+	// 1-30: checkout and payments via prod-stable, legacy via
+	// istio-injection; batch has injection disabled; old-team is on a
+	// revision the tree does not hold.
+	if got := []int{count(s, "1-30"), count(s, "1-31")}; got[0] != 3 || got[1] != 1 {
+		t.Errorf("namespaces per revision %v, want [3 1]", got)
+	}
+}
+
+func count(s *status.Status, rev string) int {
+	n := 0
+	for _, sel := range s.Namespaces {
+		if sel.Revision == rev {
+			n += len(sel.Namespaces)
+		}
+	}
+	return n
+}
