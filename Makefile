@@ -35,17 +35,20 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: demo
-demo: build ## Write a mesh tree from examples/: bootstrap 1-30, then add 1-31, into out/demo
+demo: build ## Write a mesh tree from examples/ into out/demo: bootstrap 1-30, then add 1-31
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	@echo "== bootstrap: revision 1-30 (examples/bootstrap)"
 	cp -R examples/bootstrap/. $(DEMO)/
 	$(BIN) run $(DEMO)
+	@echo; echo "== upgrade: add revision 1-31 as a canary (examples/upgrade)"
 	cp -R examples/upgrade/. $(DEMO)/
 	$(BIN) run $(DEMO)
-	@echo; echo "Tree written to $(DEMO):"; cd $(DEMO) && find . -type f | sort | sed 's/^\.\///' | awk -F/ '{print "  " $$0}' | head -80
+	@echo; $(BIN) status $(DEMO)
+	@echo; echo "Tree written to $(DEMO) ($$(find $(DEMO) -type f | wc -l) files). Deploy it with: kustomize build $(DEMO)"
 
 .PHONY: bench
-bench: build tools ## Time adding a revision against kustomize build of the result, and the Go benchmarks
-	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) ./scripts/bench.sh
+bench: build tools ## Time adding a revision against kustomize build of the result; Go benchmarks
+	BENCH=1 KUSTOMIZE=$(KUSTOMIZE) $(GO) test -count=1 -run TestSpeed -v ./fn/ | grep -E 'speed_test|ok|FAIL'
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/pipeline/
 
 .PHONY: image

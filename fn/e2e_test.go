@@ -223,3 +223,22 @@ func TestRunnersFailAtomically(t *testing.T) {
 		})
 	}
 }
+
+// TestMakeDemo: the README's first command works and writes the upgrade's
+// golden tree.
+func TestMakeDemo(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not found")
+	}
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, err := command(t, "..", nil, "make", "demo", "DEMO="+dir)
+	if err != nil {
+		t.Fatalf("make demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"1-31/generated: 23 objects written", "1-30         1.30.2     *       *"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make demo does not say %q:\n%s", want, out)
+		}
+	}
+	compare(t, dir, filepath.Join(golden, "add-1-31", "want"))
+}
