@@ -242,3 +242,38 @@ func TestMakeDemo(t *testing.T) {
 	}
 	compare(t, dir, filepath.Join(golden, "add-1-31", "want"))
 }
+
+// TestSubcommands drives the binary's other commands on real trees:
+// status in both formats, migrate with a report, patch import.
+func TestSubcommands(t *testing.T) {
+	story := filepath.Join(golden, "story", "2-add-1-31")
+	out, err := command(t, ".", nil, binary, "status", story)
+	if err != nil || !strings.Contains(out, "1-31         1.31.0                   prod-canary") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	out, err = command(t, ".", nil, binary, "status", story, "--format", "markdown")
+	if err != nil || !strings.Contains(out, "```mermaid") || !strings.Contains(out, "tag_prod_stable([\"tag prod-stable\"]) --> rev_1_30") {
+		t.Errorf("status --format markdown: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	treetest.Copy(t, "../examples/migrate/sample", dir)
+	report := filepath.Join(t.TempDir(), "payments.md")
+	out, err = command(t, ".", nil, binary, "migrate", dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--report", report)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil || !strings.Contains(string(b), "payments") {
+		t.Errorf("migrate report: %v\n%s", err, b)
+	}
+	changed := treetest.Diff(treetest.Files(t, dir), treetest.Files(t, "../examples/migrate/sample"))
+	if !strings.Contains(changed, "payments") || strings.Contains(changed, "search") {
+		t.Errorf("migrate --owner payments changed:\n%s", changed)
+	}
+
+	out, err = command(t, ".", nil, binary, "patch", "import", "../testdata/patch/1-30/failure-validatingwebhookconfiguration.patch", "--revision", "1-30")
+	if err != nil || !strings.Contains(out, "kind: GitPatch") || !strings.Contains(out, "a/generated/validatingwebhookconfiguration/") {
+		t.Errorf("patch import: %v\n%s", err, out)
+	}
+}
