@@ -137,8 +137,12 @@ func SetLabel(n *yaml.RNode, key, value string) error {
 }
 
 // PlainString drops the quotes kyaml puts on a string scalar where YAML
-// reads the plain form back as the same string.
+// reads the plain form back as the same string, under YAML 1.2 and under
+// the YAML 1.1 the API server reads ("yes" and "on" stay quoted).
 func PlainString(n *yaml.Node) {
+	if yaml.IsYaml1_1NonString(n) {
+		return
+	}
 	var back any
 	if err := yaml.Unmarshal([]byte(n.Value), &back); err == nil {
 		if s, ok := back.(string); ok && s == n.Value {

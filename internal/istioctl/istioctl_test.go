@@ -1,0 +1,82 @@
+package istioctl_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+)
+
+func TestHasRevision(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"istiod-1-31", true},
+		{"istio-validator-1-31-istio-system", true},
+		{"1-31", true},
+		{"1-31-x", true},
+		{"istiod-1-310", false},
+		{"istiod-11-31", false},
+		{"istiod-1-3", false},
+		{"istio-reader-service-account", false},
+		{"x1-31", false},
+		{"a-1-311-1-31", true},
+	} {
+		if got := istioctl.HasRevision(c.name, "1-31"); got != c.want {
+			t.Errorf("HasRevision(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestImageVersion(t *testing.T) {
+	for image, want := range map[string]string{
+		"docker.io/istio/pilot:1.31.0":                    "1.31.0",
+		"gcr.io/istio-release/pilot:1.30.2-distroless":    "1.30.2",
+		"registry:5000/istio/pilot:1.29.1@sha256:abcdef0": "1.29.1",
+		"registry:5000/istio/pilot":                       "",
+		"istio/pilot:latest":                              "",
+	} {
+		got, ok := istioctl.ImageVersion(image)
+		if got != want || ok != (want != "") {
+			t.Errorf("ImageVersion(%q) = %q, %v; want %q", image, got, ok, want)
+		}
+	}
+}
+
+// TestVersion reads the version of each real fixture from its istiod
+// image.
+func TestVersion(t *testing.T) {
+	for file, want := range map[string]string{
+		"../../testdata/istioctl/1-30/default.yaml":  "1.30.2",
+		"../../testdata/istioctl/1-31/demo.yaml":     "1.31.0",
+		"../../testdata/istioctl/norev/default.yaml": "1.31.0",
+	} {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := (&kio.ByteReader{Reader: f}).Read()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := istioctl.Check(file, objs); err != nil {
+			t.Errorf("real output fails the check: %v", err)
+		}
+		if got, _ := istioctl.Version(objs); got != want {
+			t.Errorf("%s: version %q, want %q", file, got, want)
+		}
+	}
+}
+
+func ExampleHasRevision() {
+	fmt.Println(istioctl.HasRevision("istio-validator-1-31-istio-system", "1-31"))
+	fmt.Println(istioctl.HasRevision("istiod-1-310", "1-31"))
+	// Output:
+	// true
+	// false
+}
