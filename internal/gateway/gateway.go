@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // Kinds of the objects a gateway component is made of.
@@ -316,16 +317,16 @@ func findBySelector(o *yaml.RNode, comps []*Component, path ...string) (*Compone
 // findByLabelSelector returns the gateway whose pods a LabelSelector
 // (matchLabels and matchExpressions) selects.
 func findByLabelSelector(o *yaml.RNode, comps []*Component, path ...string) (*Component, error) {
-	sel, err := readLabelSelector(o, path...)
+	sel, err := selector.Read(o, path...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", krm.Describe(o), err)
 	}
-	if sel.empty() {
+	if sel.Empty() {
 		// An empty selector selects every pod of the namespace: it is not
 		// the gateway's.
 		return nil, nil
 	}
-	return pick(o, comps, func(c *Component) bool { return sel.matches(c.PodLabels) })
+	return pick(o, comps, func(c *Component) bool { return sel.Matches(c.PodLabels) })
 }
 
 // pick chooses among the gateways whose pods o selects. Gateways rendered

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
@@ -111,77 +110,6 @@ func subset(sel, labels map[string]string) bool {
 	for k, v := range sel {
 		if lv, ok := labels[k]; !ok || lv != v {
 			return false
-		}
-	}
-	return true
-}
-
-// labelSelector is a metav1.LabelSelector.
-type labelSelector struct {
-	matchLabels map[string]string
-	exprs       []requirement
-}
-
-type requirement struct {
-	key, operator string
-	values        []string
-}
-
-func readLabelSelector(n *yaml.RNode, path ...string) (labelSelector, error) {
-	var sel labelSelector
-	var err error
-	sel.matchLabels, err = stringMap(n, append(slices.Clone(path), "matchLabels")...)
-	if err != nil {
-		return sel, err
-	}
-	list, err := n.Pipe(yaml.Lookup(append(slices.Clone(path), "matchExpressions")...))
-	if err != nil || yaml.IsMissingOrNull(list) {
-		return sel, err
-	}
-	elems, err := list.Elements()
-	if err != nil {
-		return sel, fmt.Errorf("%s.matchExpressions: %w", strings.Join(path, "."), err)
-	}
-	for i, e := range elems {
-		r := requirement{key: scalar(e, "key"), operator: scalar(e, "operator")}
-		if r.values, err = stringList(e, "values"); err != nil {
-			return sel, fmt.Errorf("%s.matchExpressions[%d].values: %w", strings.Join(path, "."), i, err)
-		}
-		switch r.operator {
-		case "In", "NotIn", "Exists", "DoesNotExist":
-		default:
-			return sel, fmt.Errorf("%s.matchExpressions[%d].operator: %q must be In, NotIn, Exists or DoesNotExist", strings.Join(path, "."), i, r.operator)
-		}
-		sel.exprs = append(sel.exprs, r)
-	}
-	return sel, nil
-}
-
-func (s labelSelector) empty() bool { return len(s.matchLabels) == 0 && len(s.exprs) == 0 }
-
-func (s labelSelector) matches(labels map[string]string) bool {
-	if !subset(s.matchLabels, labels) {
-		return false
-	}
-	for _, r := range s.exprs {
-		v, ok := labels[r.key]
-		switch r.operator {
-		case "In":
-			if !ok || !slices.Contains(r.values, v) {
-				return false
-			}
-		case "NotIn":
-			if ok && slices.Contains(r.values, v) {
-				return false
-			}
-		case "Exists":
-			if !ok {
-				return false
-			}
-		case "DoesNotExist":
-			if ok {
-				return false
-			}
 		}
 	}
 	return true

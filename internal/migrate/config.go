@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // Kind is the kind of the migration's function config.
@@ -48,18 +49,11 @@ type Spec struct {
 }
 
 // LabelSelector is Kubernetes' metav1.LabelSelector, matched against the
-// Namespace's labels.
-type LabelSelector struct {
-	MatchLabels      map[string]string          `json:"matchLabels,omitempty"`
-	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
-}
+// Namespaces' labels.
+type LabelSelector = selector.LabelSelector
 
 // LabelSelectorRequirement is one matchExpressions entry.
-type LabelSelectorRequirement struct {
-	Key      string   `json:"key"`
-	Operator string   `json:"operator"`
-	Values   []string `json:"values,omitempty"`
-}
+type LabelSelectorRequirement = selector.Requirement
 
 // Load reads, defaults and validates a RevisionMigration from node.
 func Load(node *yaml.RNode) (*RevisionMigration, error) {
@@ -206,44 +200,4 @@ func validateKey(k string) error {
 
 func validLabelValue(v string) bool {
 	return len(v) <= 63 && labelValue.MatchString(v)
-}
-
-// Matches reports whether a Namespace with these labels is selected. An empty
-// selector matches everything, as in Kubernetes.
-func (s *LabelSelector) Matches(labels map[string]string) bool {
-	if s == nil {
-		return true
-	}
-	for _, k := range config.SortedKeys(s.MatchLabels) {
-		if v, ok := labels[k]; !ok || v != s.MatchLabels[k] {
-			return false
-		}
-	}
-	for _, e := range s.MatchExpressions {
-		v, ok := labels[e.Key]
-		switch e.Operator {
-		case "In":
-			if !ok || !slices.Contains(e.Values, v) {
-				return false
-			}
-		case "NotIn":
-			if ok && slices.Contains(e.Values, v) {
-				return false
-			}
-		case "Exists":
-			if !ok {
-				return false
-			}
-		case "DoesNotExist":
-			if ok {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// Empty reports whether the selector selects everything.
-func (s *LabelSelector) Empty() bool {
-	return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
 }
