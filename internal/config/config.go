@@ -249,6 +249,9 @@ func (c *IstioGitOps) validate() error {
 		return fmt.Errorf("spec.gateways.stableServices: must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names")
 	}
 	if in := s.Gateways.Ingress; in != nil {
+		if !*s.Gateways.PerRevision {
+			return fmt.Errorf("spec.gateways.ingress: must not be set when spec.gateways.perRevision is false: each revision's Ingress fronts that revision's gateways")
+		}
 		if len(in.Template) == 0 {
 			return fmt.Errorf("spec.gateways.ingress.template: must be an Ingress object")
 		}

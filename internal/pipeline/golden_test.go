@@ -38,6 +38,11 @@ var goldenCases = []goldenCase{
 	{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}},
 	{name: "add-1-31", from: "bootstrap", sources: map[string]string{"1-31": "1-31/default.yaml"}},
 	{name: "demo", sources: map[string]string{"1-30": "1-30/demo.yaml", "1-31": "1-31/demo.yaml"}},
+	// Gateways (gateways_test.go): blue/green with stable Services and an
+	// Ingress per revision; two custom ingress gateways; in place.
+	{name: "gateways", sources: map[string]string{"1-30": "1-30/demo.yaml", "1-31": "1-31/demo.yaml"}},
+	{name: "gateways-custom", sources: map[string]string{"1-30": customFixture("1-30"), "1-31": customFixture("1-31")}},
+	{name: "gateways-in-place", sources: map[string]string{"1-30": "1-30/demo.yaml", "1-31": "1-31/demo.yaml"}},
 }
 
 func golden(name string) string { return filepath.Join("../../testdata/golden", name) }

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
@@ -147,6 +148,16 @@ func (r *run) keep(rev string) error {
 		}
 	}
 	r.records[rev] = st
+	if !r.cfg.PerRevisionGateways() {
+		comps, err := gateway.Find(r.objs[rev])
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.abs(rev), err)
+		}
+		if len(comps) > 0 {
+			r.note(framework.Warning, fmt.Sprintf("spec.gateways.perRevision is false, but revision %q still has its own gateways: regenerate it from istioctl output (%s) to move them to common/",
+				rev, r.abs(r.sourceOf(rev))))
+		}
+	}
 	if err := r.applyNewPatches(rev); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,7 @@ func (r *run) render() error {
 		if err != nil {
 			return fmt.Errorf("spec.gateways.stableServices: %w", err)
 		}
+		r.warnLostStableServices(objs)
 		if err := r.emitRendered(objs, layout.Common, "spec.gateways.live"); err != nil {
 			return err
 		}
@@ -84,6 +86,20 @@ func (r *run) render() error {
 		}
 	}
 	return nil
+}
+
+// warnLostStableServices warns when switching live drops a stable Service
+// (the new live revision has no such gateway): its load-balancer address
+// goes with it.
+func (r *run) warnLostStableServices(now []*yaml.RNode) {
+	for _, o := range r.rendered {
+		if o.GetKind() != "Service" || o.GetAnnotations()[RenderedAnnotation] != "spec.gateways.live" {
+			continue
+		}
+		if !slices.ContainsFunc(now, func(n *yaml.RNode) bool { return n.GetName() == o.GetName() && n.GetNamespace() == o.GetNamespace() }) {
+			r.warn(o, krm.Path(o), fmt.Sprintf("stable Service deleted: the live revision %q has no such gateway, and the Service's load-balancer address goes with it", r.cfg.Spec.Gateways.Live))
+		}
+	}
 }
 
 // emitRendered marks rendered objects with the field they come from,

@@ -136,3 +136,30 @@ func TestVersionSkewWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayLayoutWarnings: a layout change the run cannot make without
+// fresh output, and a stable Service lost to a live switch, are warned of.
+func TestGatewayLayoutWarnings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := storyConfig([]string{"1-30", "1-31"}, "1-30", nil)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+	// 1-30 has an egress gateway (demo profile), 1-31 none (default).
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-30/demo.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+	run(t, dir)
+	if _, ok := treetest.Files(t, dir)["common/service/istio-egressgateway.yaml"]; !ok {
+		t.Fatal("no stable egress Service while 1-30 is live")
+	}
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(strings.Replace(cfg, "    live: 1-30\n", "    live: 1-31\n", 1)))
+	warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if !strings.Contains(warnings, `common/service/istio-egressgateway.yaml: stable Service deleted: the live revision "1-31" has no such gateway`) {
+		t.Errorf("no warning for the lost stable Service:\n%s", warnings)
+	}
+
+	off := strings.Replace(cfg, "    stableServices: true\n", "    perRevision: false\n", 1)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(off))
+	warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if !strings.Contains(warnings, `spec.gateways.perRevision is false, but revision "1-30" still has its own gateways: regenerate it`) {
+		t.Errorf("no warning for the layout change:\n%s", warnings)
+	}
+}
