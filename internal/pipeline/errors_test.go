@@ -85,6 +85,14 @@ func TestBadInput(t *testing.T) {
 			want:  []string{`spec.revisions[0]: revision "1-30" must have its istioctl output at 1-30/istioctl-output.yaml`},
 		},
 		{
+			name: "misplaced GitPatch",
+			files: map[string]string{
+				"1-30/istioctl-output.yaml": goodObject,
+				"1-30/fix.yaml":             "apiVersion: fn.istio-gitops.dev/v1alpha1\nkind: GitPatch\nmetadata:\n  name: fix\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nspec:\n  diff: \"\"\n",
+			},
+			want: []string{"1-30/fix.yaml", `GitPatch "fix" must be in the patches/ folder`},
+		},
+		{
 			name:  "bad config",
 			files: map[string]string{"istio-gitops.yaml": strings.Replace(minimalConfig, "- name: 1-30", "- name: default", 1)},
 			want:  []string{`IstioGitOps "prod": spec.revisions[0].name: "default" must not be used`},

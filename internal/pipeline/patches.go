@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -20,8 +22,9 @@ import (
 type gitPatch struct {
 	*patch.Patch
 	file string
-	// carriedFrom is the revision a carried-forward copy came from.
-	carriedFrom string
+	// carriedFrom is the revision a carried-forward copy came from, origin
+	// the file of the patch it was made from.
+	carriedFrom, origin string
 }
 
 // patchesOf parses a revision's GitPatches, sorted by name: the order they
@@ -31,11 +34,13 @@ func (r *run) patchesOf(rev string) ([]gitPatch, error) {
 	for _, n := range r.patches[rev] {
 		p, err := patch.Parse(n)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", krm.Path(n), err)
+			return nil, atFile(krm.Path(n), err)
 		}
 		ps = append(ps, gitPatch{Patch: p, file: krm.Path(n)})
 	}
-	slices.SortFunc(ps, func(a, b gitPatch) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ps, func(a, b gitPatch) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.file, b.file))
+	})
 	for i := 1; i < len(ps); i++ {
 		if ps[i].Name == ps[i-1].Name {
 			return nil, fmt.Errorf("%s and %s: two GitPatches of revision %q must not share the name %q", ps[i-1].file, ps[i].file, rev, ps[i].Name)
@@ -74,7 +79,7 @@ func (r *run) carried(rev config.Revision, own []gitPatch) ([]gitPatch, error) {
 		}
 		r.out = append(r.out, c)
 		r.info(c, file, fmt.Sprintf("carried forward from %s", f.file))
-		out = append(out, gitPatch{Patch: p, file: file, carriedFrom: rev.PatchesFrom})
+		out = append(out, gitPatch{Patch: p, file: file, carriedFrom: rev.PatchesFrom, origin: f.file})
 	}
 	return out, nil
 }
@@ -113,8 +118,8 @@ func (r *run) applyNewPatches(rev string) error {
 		p, ok := current[a.Name]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s: GitPatch %q was applied to %s/generated/ and then removed; a patch cannot be undone in place: %s",
-				r.abs(rev), a.Name, rev, regen)
+			return fmt.Errorf("%s: GitPatch %q was applied to %s/generated/ and then removed from %s; a patch cannot be undone in place: %s",
+				r.abs(path.Join(rev, layout.Generated, layout.StateFile)), a.Name, rev, r.abs(path.Join(rev, layout.Patches)), regen)
 		case p.Digest != a.Digest:
 			return fmt.Errorf("%s: GitPatch %q changed after it was applied to %s/generated/ (recorded %s, now %s); a patch cannot be undone in place: %s",
 				p.file, a.Name, rev, a.Digest, p.Digest, regen)
@@ -133,12 +138,35 @@ func (r *run) applyNewPatches(rev string) error {
 		return fmt.Errorf("%s: revision %q has no record of the patches its files carry (%s/generated/%s): %s",
 			fresh[0].file, rev, rev, layout.StateFile, regen)
 	}
+	// The record as read carries the orchestrator's annotations, its
+	// resource id among them: emitted again with that id, kustomize fn run
+	// and kpt would keep the old file's field order, and the record's
+	// bytes would depend on the orchestrator. Write a new record instead.
+	renewed := state.New(rev)
+	renewed.Spec.Version = st.Spec.Version
+	renewed.Spec.Patches = slices.Clone(st.Spec.Patches)
+	renewed.Spec.Files = maps.Clone(st.Spec.Files)
+	r.records[rev] = renewed
 	objs, err := r.apply(rev, r.objs[rev], fresh)
 	if err != nil {
 		return err
 	}
+	// Only the patched files are the function's new output: the others
+	// keep their recorded digests, so a hand edit is still reported when
+	// the revision is regenerated.
+	for i, o := range objs {
+		if o == r.objs[rev][i] {
+			continue
+		}
+		b, err := layout.FileBytes(o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", krm.Path(o), err)
+		}
+		p, _ := r.rel(o)
+		renewed.Spec.Files[strings.TrimPrefix(p, rev+"/")] = state.Digest(b)
+	}
 	r.objs[rev] = objs
-	return r.record(rev, objs)
+	return nil
 }
 
 // apply applies patches in order to a revision's objects and records them.
@@ -160,21 +188,24 @@ func (r *run) apply(rev string, objs []*yaml.RNode, ps []gitPatch) ([]*yaml.RNod
 		at[p] = i
 	}
 	st := r.records[rev]
+	// changedBy names the patch of this run that last changed each file.
+	changedBy := map[string]string{}
 	for _, p := range ps {
 		changes, err := p.Apply(rev, files)
 		if err != nil {
-			return nil, r.patchError(p, err)
+			return nil, r.patchError(rev, p, files, changedBy, err)
 		}
 		for _, c := range changes {
 			node, err := patch.CheckSameObject(c.Path, files[c.Path], c.Content)
 			if err != nil {
-				return nil, r.patchError(p, err)
+				return nil, r.patchError(rev, p, files, changedBy, err)
 			}
 			if err := krm.SetPath(node, r.abs(c.Path)); err != nil {
 				return nil, err
 			}
 			files[c.Path] = c.Content
 			objs[at[c.Path]] = node
+			changedBy[c.Path] = p.Name
 		}
 		st.Spec.Patches = append(st.Spec.Patches, state.Patch{Name: p.Name, Digest: p.Digest})
 		r.info(p.Node, p.file, fmt.Sprintf("applied to %d file(s) of %s/generated/", len(changes), rev))
@@ -182,16 +213,56 @@ func (r *run) apply(rev string, objs []*yaml.RNode, ps []gitPatch) ([]*yaml.RNod
 	return objs, nil
 }
 
-func (r *run) patchError(p gitPatch, err error) error {
-	msg := fmt.Errorf("%s: %w", p.file, err)
-	if p.carriedFrom != "" {
-		msg = fmt.Errorf("%w; it was carried forward from revision %q: port it by hand and save it as %s", msg, p.carriedFrom, p.file)
+// patchError names the patch and its file, once, and says what to do
+// when the file already carries the patch's change.
+func (r *run) patchError(rev string, p gitPatch, files map[string][]byte, changedBy map[string]string, err error) error {
+	if named := fmt.Sprintf("%s %q", patch.Kind, p.Name); !strings.Contains(err.Error(), named) {
+		err = fmt.Errorf("%s: %w", named, err)
 	}
+	err = atFile(p.file, err)
 	var conflict *patch.ConflictError
 	if errors.As(err, &conflict) && conflict.Applied {
-		msg = fmt.Errorf("%w (the file already carries the change: drop the patch, or regenerate the revision)", msg)
+		return fmt.Errorf("%w: %s", err, r.alreadyApplied(rev, p, conflict.Path, files[conflict.Path], changedBy[conflict.Path]))
 	}
-	return msg
+	if p.carriedFrom != "" {
+		err = fmt.Errorf("%w; it was carried forward from %s of revision %q: port it by hand and save it as %s", err, p.origin, p.carriedFrom, p.file)
+	}
+	return err
+}
+
+// atFile names file in err, unless err names it already.
+func atFile(file string, err error) error {
+	if strings.Contains(err.Error(), file) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// alreadyApplied says why a file can already carry a patch's change that
+// the record does not list, and what to do about it. by is the patch of
+// this run that changed the file last, if any.
+func (r *run) alreadyApplied(rev string, p gitPatch, file string, content []byte, by string) string {
+	_, fresh := r.sources[rev]
+	recorded, known := r.records[rev].Spec.Files[strings.TrimPrefix(file, rev+"/")]
+	switch {
+	case by != "":
+		return fmt.Sprintf("GitPatch %q, applied before it in name order, made the change already: the two patches overlap, delete one", by)
+	case p.carriedFrom != "":
+		// Only patchesFrom decides what is carried: a patch that is no
+		// longer needed cannot be left behind on its own.
+		return fmt.Sprintf("revision %q's fresh files make the change without %s, so it must not be carried forward: "+
+			"remove patchesFrom from revision %q and copy the patches it still needs into %s by hand",
+			rev, p.origin, rev, path.Dir(p.file))
+	case fresh && r.cfg.DriftGuards():
+		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output or the drift guards): delete %s", rev, p.file)
+	case fresh:
+		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output has it): delete %s", rev, p.file)
+	case known && recorded != state.Digest(content):
+		return fmt.Sprintf("%s was edited by hand since the last run: restore it (git checkout -- %s) and run again, and the patch makes the change",
+			r.abs(file), r.abs(file))
+	default:
+		return fmt.Sprintf("revision %q's files make the change without the patch: delete %s", rev, p.file)
+	}
 }
 
 func (r *run) sourceOf(rev string) string {

@@ -150,8 +150,11 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 				t.generated[top] = append(t.generated[top], it)
 			}
 		default:
-			if len(parts) == 3 && parts[1] == layout.Patches && listed[top] &&
-				it.GetApiVersion() == config.APIVersion && it.GetKind() == patch.Kind {
+			if it.GetKind() == patch.Kind && strings.HasPrefix(it.GetApiVersion(), config.Group+"/") {
+				if len(parts) != 3 || parts[1] != layout.Patches || !listed[top] {
+					return nil, fmt.Errorf("%s: GitPatch %q must be in the patches/ folder of a listed revision (<rev>/patches/<name>.yaml) to be applied",
+						t.abs(p), it.GetName())
+				}
 				t.patches[top] = append(t.patches[top], it)
 			}
 			t.user = append(t.user, it)

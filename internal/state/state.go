@@ -13,6 +13,7 @@ import (
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // Kind is the kind of the record, kept in <rev>/generated/state.yaml.
@@ -78,6 +79,13 @@ func Read(node *yaml.RNode) (*State, error) {
 	}
 	if st.Spec.Files == nil {
 		st.Spec.Files = map[string]string{}
+	}
+	// The reader's and orchestrators' annotations belong to the item, not
+	// to the record: a record written again must not carry them.
+	for k := range st.Metadata.Annotations {
+		if layout.IsReaderAnnotation(k) {
+			delete(st.Metadata.Annotations, k)
+		}
 	}
 	return st, nil
 }
