@@ -253,13 +253,8 @@ func fileBytes(nodes []*yaml.RNode) ([]byte, error) {
 			kioutil.IdAnnotation, kioutil.LegacyIdAnnotation,
 		},
 	}
-	// ByteWriter sorts by index and clears the index annotations itself;
-	// it edits the nodes, so hand it copies.
-	copies := make([]*yaml.RNode, len(nodes))
-	for i, n := range nodes {
-		copies[i] = n.Copy()
-	}
-	if err := w.Write(copies); err != nil {
+	// ByteWriter works on its own copies of the nodes.
+	if err := w.Write(nodes); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

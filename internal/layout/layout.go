@@ -94,16 +94,15 @@ func IsReaderAnnotation(key string) bool {
 // kustomize, kpt or `istio-gitops run`: kyaml's writer, less the reader
 // annotations. Patches are made against, and digests taken of, these bytes.
 func FileBytes(obj *yaml.RNode) ([]byte, error) {
-	c := obj.Copy()
-	for k := range c.GetAnnotations() {
+	var clear []string
+	for k := range obj.GetAnnotations() {
 		if IsReaderAnnotation(k) {
-			if _, err := c.Pipe(yaml.ClearAnnotation(k)); err != nil {
-				return nil, err
-			}
+			clear = append(clear, k)
 		}
 	}
 	var b bytes.Buffer
-	if err := (kio.ByteWriter{Writer: &b}).Write([]*yaml.RNode{c}); err != nil {
+	// ByteWriter clears them on its own copy of obj.
+	if err := (kio.ByteWriter{Writer: &b, ClearAnnotations: clear}).Write([]*yaml.RNode{obj}); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
