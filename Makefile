@@ -28,6 +28,8 @@ tools: $(KUSTOMIZE) ## Install the pinned tools the tests drive (kustomize) into
 .PHONY: test
 test: build tools ## Run every test, end-to-end ones included (kpt tests skip where kpt is absent)
 	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
+	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -50,6 +52,8 @@ demo: build ## Write a mesh tree from examples/ into out/demo: bootstrap 1-30, t
 bench: build tools ## Time adding a revision against kustomize build of the result; Go benchmarks
 	BENCH=1 KUSTOMIZE=$(KUSTOMIZE) $(GO) test -count=1 -run TestSpeed -v ./fn/ | grep -E 'speed_test|ok|FAIL'
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/pipeline/
+	$(GO) test -count=1 -run TestBudget10k -v ./internal/migrate/ -budget | grep -E 'ratio|ok|FAIL'
+	$(GO) test -run '^$$' -bench 10k -benchtime 3x -benchmem ./internal/migrate/
 
 .PHONY: image
 image: ## Build the container image (needs a Docker engine)
