@@ -12,6 +12,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/patch/")
@@ -157,3 +159,6 @@ func mustContain(t *testing.T, err error, parts ...string) {
 		}
 	}
 }
+
+// FileBytes is how the tree lays out a one-object file.
+var FileBytes = layout.FileBytes

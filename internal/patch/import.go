@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 var revisionExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -223,7 +224,7 @@ the patch modifies.`,
 			if err != nil {
 				return err
 			}
-			b, err := FileBytes(node)
+			b, err := layout.FileBytes(node)
 			if err != nil {
 				return err
 			}
