@@ -33,6 +33,10 @@ func (r *run) render() error {
 	if err := r.emitRendered(objs, layout.Common, "spec.activeRevision"); err != nil {
 		return err
 	}
+	if rev, ok := r.cfg.Spec.Tags[pointer.DefaultTag]; ok && rev != active {
+		r.note(framework.Warning, fmt.Sprintf("spec.tags[%q] points at %q but spec.activeRevision is %q: istiod lets the default tag win, so namespaces on istio-injection=enabled use %q",
+			pointer.DefaultTag, rev, active, rev))
+	}
 	for _, tag := range config.SortedKeys(r.cfg.Spec.Tags) {
 		rev := r.cfg.Spec.Tags[tag]
 		objs, err := pointer.Tag(ns, tag, rev, r.objs[rev])

@@ -163,3 +163,21 @@ func TestGatewayLayoutWarnings(t *testing.T) {
 		t.Errorf("no warning for the layout change:\n%s", warnings)
 	}
 }
+
+// TestDefaultTagWarning: a default tag that disagrees with the active
+// revision wins in istiod; the run says so.
+func TestDefaultTagWarning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, "1-30", nil), "  tags:\n", "  tags:\n    default: 1-31\n", 1)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-30/default.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+	warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if !strings.Contains(warnings, `spec.tags["default"] points at "1-31" but spec.activeRevision is "1-30"`) {
+		t.Errorf("no warning:\n%s", warnings)
+	}
+	if _, ok := treetest.Files(t, dir)["common/mutatingwebhookconfiguration/istio-revision-tag-default.yaml"]; !ok {
+		t.Error("default tag not rendered")
+	}
+	treetest.BuildAll(t, dir)
+}
