@@ -59,6 +59,11 @@ var runners = []runner{
 		return command(t, dir, []string{"PATH=" + filepath.Dir(binary) + ":" + os.Getenv("PATH")},
 			tool, "fn", "run", dir, "--enable-exec")
 	}},
+	{name: "kustomize-fn-run-exec-path", tool: kustomizeTool, run: func(t *testing.T, tool, dir string) (string, error) {
+		// The function is named on the command line; it finds its config
+		// among the resources.
+		return command(t, dir, nil, tool, "fn", "run", dir, "--enable-exec", "--exec-path", binary)
+	}},
 	{name: "kpt-fn-eval", tool: kptTool, run: func(t *testing.T, tool, dir string) (string, error) {
 		return command(t, dir, nil, tool, "fn", "eval", dir, "--exec", binary)
 	}},
