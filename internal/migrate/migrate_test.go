@@ -3,7 +3,6 @@ package migrate
 import (
 	"bytes"
 	"flag"
-	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/migrate/golden")
@@ -45,26 +45,7 @@ var cases = []goldenCase{
 }
 
 // readTree returns every file under dir by slash path.
-func readTree(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
+func readTree(t testing.TB, dir string) map[string][]byte { return treetest.Files(t, dir) }
 
 func writeTree(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()
