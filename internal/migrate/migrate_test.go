@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"bytes"
-	"flag"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -20,7 +19,8 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/migrate/golden")
+// update rewrites the golden files under testdata/migrate/golden.
+var update = treetest.Update
 
 const (
 	treeDir   = "../../testdata/migrate/tree"
