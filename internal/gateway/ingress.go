@@ -10,6 +10,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 const (
@@ -95,7 +96,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 	slices.Sort(known)
 
 	in := template.Copy()
-	if err := clearFileAnnotations(in); err != nil {
+	if err := layout.ClearReaderAnnotations(in); err != nil {
 		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 	// A template may leave out its type; the rendered object leads with it.

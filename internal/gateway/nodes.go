@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -113,23 +112,4 @@ func subset(sel, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// fileAnnotations are the annotations that place an object in a file; a
-// new object made from a copy must not inherit its source's file.
-var fileAnnotations = []kioutil.AnnotationKey{
-	kioutil.PathAnnotation, kioutil.LegacyPathAnnotation,
-	kioutil.IndexAnnotation, kioutil.LegacyIndexAnnotation,
-	kioutil.IdAnnotation, kioutil.LegacyIdAnnotation,
-	kioutil.SeqIndentAnnotation,
-	kioutil.InternalAnnotationsMigrationResourceIDAnnotation,
-}
-
-func clearFileAnnotations(n *yaml.RNode) error {
-	for _, k := range fileAnnotations {
-		if err := n.PipeE(yaml.ClearAnnotation(k)); err != nil {
-			return fmt.Errorf("clear %s: %w", k, err)
-		}
-	}
-	return yaml.ClearEmptyAnnotations(n)
 }

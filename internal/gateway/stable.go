@@ -10,6 +10,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // LiveRevisionAnnotation marks a stable Service and names the revision whose
@@ -62,7 +63,7 @@ func stableService(svc *yaml.RNode, liveRev string) (*yaml.RNode, error) {
 		return nil, fmt.Errorf("%s: spec.selector[%q] is %q: it must select the live revision %q's pods", krm.Describe(svc), RevisionLabel, got, liveRev)
 	}
 	s := svc.Copy()
-	if err := clearFileAnnotations(s); err != nil {
+	if err := layout.ClearReaderAnnotations(s); err != nil {
 		return nil, fmt.Errorf("%s: %w", krm.Describe(svc), err)
 	}
 	if err := setString(s, orig, "metadata", "name"); err != nil {

@@ -90,6 +90,20 @@ func IsReaderAnnotation(key string) bool {
 	return strings.HasPrefix(key, "internal.config.kubernetes.io/")
 }
 
+// ClearReaderAnnotations removes from obj the annotations that place it in
+// a file or stream, so an object made from a copy does not inherit its
+// source's file.
+func ClearReaderAnnotations(obj *yaml.RNode) error {
+	for k := range obj.GetAnnotations() {
+		if IsReaderAnnotation(k) {
+			if _, err := obj.Pipe(yaml.ClearAnnotation(k)); err != nil {
+				return fmt.Errorf("clear %s: %w", k, err)
+			}
+		}
+	}
+	return yaml.ClearEmptyAnnotations(obj)
+}
+
 // FileBytes is what a file holding obj alone contains once written by
 // kustomize, kpt or `istio-gitops run`: kyaml's writer, less the reader
 // annotations. Patches are made against, and digests taken of, these bytes.

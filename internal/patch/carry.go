@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // CarryForward returns a copy of a GitPatch for revision to, made from one
@@ -35,10 +34,8 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	if err := c.SetName(ReplaceRevision(p.Name, from, to)); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)
 	}
-	for _, k := range readerAnnotations(c) {
-		if _, err := c.Pipe(yaml.ClearAnnotation(k)); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.describe(), err)
-		}
+	if err := layout.ClearReaderAnnotations(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
 	}
 	if err := c.PipeE(yaml.SetAnnotation(CarriedFromAnnotation, from+"/"+p.Name)); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)
@@ -78,16 +75,4 @@ func ReplaceRevision(s, from, to string) string {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// readerAnnotations lists the annotations that place an object in a file or
-// a stream: a reader sets them, a writer clears them.
-func readerAnnotations(n *yaml.RNode) []string {
-	keys := []string{kioutil.LegacyPathAnnotation, kioutil.LegacyIndexAnnotation, kioutil.LegacyIdAnnotation}
-	for _, k := range config.SortedKeys(n.GetAnnotations()) {
-		if strings.HasPrefix(k, "internal.config.kubernetes.io/") {
-			keys = append(keys, k)
-		}
-	}
-	return keys
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 const (
@@ -161,7 +162,7 @@ func newObject(apiVersion, kind, namespace, name string, src *yaml.RNode, labels
 	}
 	annotations := map[string]string{}
 	for k, v := range src.GetAnnotations() {
-		if !strings.HasPrefix(k, "config.kubernetes.io/") && !strings.HasPrefix(k, "internal.config.kubernetes.io/") {
+		if !layout.IsReaderAnnotation(k) {
 			annotations[k] = v
 		}
 	}
