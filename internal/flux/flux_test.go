@@ -2,7 +2,6 @@ package flux_test
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path"
@@ -19,9 +18,8 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/flux")
 
 var cases = []struct {
 	name      string
@@ -65,19 +63,7 @@ func TestKustomizationsGolden(t *testing.T) {
 			if err := (kio.ByteWriter{Writer: &b}).Write(objs); err != nil {
 				t.Fatal(err)
 			}
-			p := filepath.Join("../../testdata/flux", tc.name+".yaml")
-			if *update {
-				if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(b.Bytes(), want) {
-				t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s--- want\n%s", p, b.Bytes(), want)
-			}
+			treetest.GoldenFile(t, filepath.Join("../../testdata/flux", tc.name+".yaml"), b.Bytes())
 		})
 	}
 }

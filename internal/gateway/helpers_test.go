@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +10,9 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/gateway/golden")
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
 
 const goldenDir = "../../testdata/gateway/golden"
 
@@ -111,46 +110,11 @@ func copyAll(objs []*yaml.RNode) []*yaml.RNode {
 // under -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (run go test -update to accept):\n%s", path, lineDiff(string(want), got))
-	}
+	treetest.GoldenFile(t, filepath.Join(goldenDir, name), []byte(got))
 }
 
 // lineDiff shows the first differing lines, enough to see what changed.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var out []string
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			out = append(out, fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, wl, gl))
-			if len(out) == 10 {
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
-}
+func lineDiff(want, got string) string { return treetest.LineDiff([]byte(got), []byte(want)) }
 
 func byKindName(objs []*yaml.RNode, kind, name string) *yaml.RNode {
 	for _, o := range objs {

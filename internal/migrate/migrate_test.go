@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -134,23 +133,7 @@ func TestGolden(t *testing.T) {
 }
 
 // lineDiff lists the lines that differ, for failure messages.
-func lineDiff(a, b []byte) string {
-	x, y := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	var out []string
-	for i := 0; i < max(len(x), len(y)) && len(out) < 20; i++ {
-		var l, r string
-		if i < len(x) {
-			l = x[i]
-		}
-		if i < len(y) {
-			r = y[i]
-		}
-		if l != r {
-			out = append(out, "  line "+strconv.Itoa(i+1)+":\n    - "+l+"\n    + "+r)
-		}
-	}
-	return strings.Join(out, "\n")
-}
+func lineDiff(want, got []byte) string { return treetest.LineDiff(got, want) }
 
 // entry finds a namespace's entry in a report.
 func entry(t *testing.T, rep *Report, name string) *NamespaceEntry {

@@ -2,9 +2,7 @@ package patch
 
 import (
 	"bytes"
-	"flag"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -14,9 +12,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/patch/")
+var update = treetest.Update
 
 const (
 	fixtures = "../../testdata/istioctl"
@@ -78,23 +77,10 @@ func readFile(t *testing.T, p string) []byte {
 	return b
 }
 
-// git runs the real git in dir, isolated from the user's and the system's
-// configuration (diff.noPrefix, colours, hooks), with a fixed identity and
-// clock so commits are reproducible.
+// git runs the real git in dir, isolated and reproducible.
 func git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "LC_ALL=C",
-		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE=2026-01-02T03:04:05Z",
-		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE=2026-01-02T03:04:05Z")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String()
+	return treetest.Git(t, dir, args...)
 }
 
 // gitRepo makes dir a repository with everything in it committed.
@@ -125,18 +111,7 @@ func (e edit) apply(t *testing.T, rev string, b []byte) []byte {
 
 func compareGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join(golden, filepath.FromSlash(name))
-	if *update {
-		writeFile(t, p, got)
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	treetest.GoldenFile(t, filepath.Join(golden, filepath.FromSlash(name)), got)
 }
 
 func mustParse(t *testing.T, node *yaml.RNode) *Patch {

@@ -2,7 +2,6 @@ package status_test
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -40,18 +39,7 @@ func TestStatus(t *testing.T) {
 	} {
 		var b bytes.Buffer
 		f.write(&b)
-		want := filepath.Join("../../testdata/status", f.file)
-		if *treetest.Update {
-			treetest.Write(t, want, b.Bytes())
-			continue
-		}
-		w, err := os.ReadFile(want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b.Bytes(), w) {
-			t.Errorf("%s differs (rerun with -update):\n%s", f.file, b.String())
-		}
+		treetest.GoldenFile(t, filepath.Join("../../testdata/status", f.file), b.Bytes())
 	}
 	// 1-30: checkout and payments via prod-stable, legacy via
 	// istio-injection; batch has injection disabled; old-team is on a

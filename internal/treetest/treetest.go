@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ func Diff(got, want map[string][]byte) string {
 		case !ok:
 			out = append(out, "missing "+n)
 		case !bytes.Equal(g, want[n]):
-			out = append(out, fmt.Sprintf("differs %s:\n%s", n, lineDiff(string(g), string(want[n]))))
+			out = append(out, fmt.Sprintf("differs %s:\n%s", n, LineDiff(g, want[n])))
 		}
 	}
 	for _, n := range Names(got) {
@@ -104,10 +105,11 @@ func Diff(got, want map[string][]byte) string {
 	return strings.Join(out, "\n")
 }
 
-// lineDiff shows the first differing line.
-func lineDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
+// LineDiff shows the first lines where got and want differ, numbered.
+func LineDiff(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	var out []string
+	for i := 0; i < max(len(g), len(w)) && len(out) < 10; i++ {
 		var gl, wl string
 		if i < len(g) {
 			gl = g[i]
@@ -116,10 +118,46 @@ func lineDiff(got, want string) string {
 			wl = w[i]
 		}
 		if gl != wl {
-			return fmt.Sprintf("  line %d\n  got:  %q\n  want: %q", i+1, gl, wl)
+			out = append(out, fmt.Sprintf("  line %d\n  got:  %q\n  want: %q", i+1, gl, wl))
 		}
 	}
-	return ""
+	return strings.Join(out, "\n")
+}
+
+// GoldenFile compares got with the golden file at path, or rewrites it
+// with -update.
+func GoldenFile(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *Update {
+		Write(t, path, got)
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, LineDiff(got, want))
+	}
+}
+
+// Git runs the real git in dir, isolated from the user's and the system's
+// configuration (diff.noPrefix, colours, hooks), with a fixed identity and
+// clock so commits are reproducible; it returns git's output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "LC_ALL=C",
+		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE=2026-01-02T03:04:05Z",
+		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE=2026-01-02T03:04:05Z")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
 }
 
 // Golden compares the tree at dir with the golden tree at want, or
