@@ -84,7 +84,7 @@ func newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfgs := krm.Processors{config.Kind: nil}.Configs(items)
+			cfgs := krm.ConfigsOf(items, config.Kind)
 			if len(cfgs) == 0 {
 				return fmt.Errorf("%s: no IstioGitOps config found", args[0])
 			}

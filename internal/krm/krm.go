@@ -60,9 +60,15 @@ func (ps Processors) kinds() []string {
 
 // Configs returns the function configs of ours among items, by path.
 func (ps Processors) Configs(items []*yaml.RNode) []*yaml.RNode {
+	return ConfigsOf(items, ps.kinds()...)
+}
+
+// ConfigsOf returns the objects of our API group among items whose kind is
+// one of kinds, by path.
+func ConfigsOf(items []*yaml.RNode, kinds ...string) []*yaml.RNode {
 	var found []*yaml.RNode
 	for _, it := range items {
-		if ps.IsConfig(it) {
+		if it.GetApiVersion() == config.APIVersion && slices.Contains(kinds, it.GetKind()) {
 			found = append(found, it)
 		}
 	}

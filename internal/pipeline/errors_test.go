@@ -85,6 +85,14 @@ func TestBadInput(t *testing.T) {
 			want:  []string{`spec.revisions[0]: revision "1-30" must have its istioctl output at 1-30/istioctl-output.yaml`},
 		},
 		{
+			name: "corrupt revision record",
+			files: map[string]string{
+				"1-30/istioctl-output.yaml": goodObject,
+				"1-30/generated/state.yaml": "apiVersion: fn.istio-gitops.dev/v1alpha1\nkind: RevisionState\nmetadata:\n  name: 1-30\nspec:\n  files: [1]\n",
+			},
+			want: []string{"1-30/generated/state.yaml", `RevisionState "1-30"`},
+		},
+		{
 			name: "misplaced GitPatch",
 			files: map[string]string{
 				"1-30/istioctl-output.yaml": goodObject,

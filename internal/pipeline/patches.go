@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -138,15 +137,6 @@ func (r *run) applyNewPatches(rev string) error {
 		return fmt.Errorf("%s: revision %q has no record of the patches its files carry (%s/generated/%s): %s",
 			fresh[0].file, rev, rev, layout.StateFile, regen)
 	}
-	// The record as read carries the orchestrator's annotations, its
-	// resource id among them: emitted again with that id, kustomize fn run
-	// and kpt would keep the old file's field order, and the record's
-	// bytes would depend on the orchestrator. Write a new record instead.
-	renewed := state.New(rev)
-	renewed.Spec.Version = st.Spec.Version
-	renewed.Spec.Patches = slices.Clone(st.Spec.Patches)
-	renewed.Spec.Files = maps.Clone(st.Spec.Files)
-	r.records[rev] = renewed
 	objs, err := r.apply(rev, r.objs[rev], fresh)
 	if err != nil {
 		return err
@@ -163,7 +153,7 @@ func (r *run) applyNewPatches(rev string) error {
 			return fmt.Errorf("%s: %w", krm.Path(o), err)
 		}
 		p, _ := r.rel(o)
-		renewed.Spec.Files[strings.TrimPrefix(p, rev+"/")] = state.Digest(b)
+		st.Spec.Files[strings.TrimPrefix(p, rev+"/")] = state.Digest(b)
 	}
 	r.objs[rev] = objs
 	return nil

@@ -141,11 +141,8 @@ func (r *run) execute() error {
 func (r *run) keep(rev string) error {
 	r.objs[rev] = r.generated[rev]
 	st := state.New(rev)
-	if n := r.states[rev]; n != nil {
-		var err error
-		if st, err = state.Read(n); err != nil {
-			return fmt.Errorf("%s: %w", krm.Path(n), err)
-		}
+	if old := r.recorded[rev]; old != nil {
+		st = old.Clone()
 	}
 	r.records[rev] = st
 	if !r.cfg.PerRevisionGateways() {

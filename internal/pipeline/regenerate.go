@@ -177,13 +177,10 @@ func (r *run) emitRecord(rev string) error {
 	if st == nil {
 		return nil
 	}
-	if n := r.states[rev]; n != nil && !r.regenerated[rev] {
+	if old := r.recorded[rev]; old != nil && !r.regenerated[rev] && old.Equal(st) {
 		// Unchanged records pass through untouched.
-		old, err := state.Read(n)
-		if err == nil && old.Equal(st) {
-			r.out = append(r.out, n)
-			return nil
-		}
+		r.out = append(r.out, r.states[rev])
+		return nil
 	}
 	n, err := st.Node()
 	if err != nil {
@@ -214,12 +211,8 @@ func digestAll(objs []*yaml.RNode) ([]string, error) {
 // had been edited by hand since the last run, and those it removed.
 func (r *run) reportReplaced(rev string) error {
 	var recorded map[string]string
-	if n := r.states[rev]; n != nil {
-		st, err := state.Read(n)
-		if err != nil {
-			return fmt.Errorf("%s: %w", krm.Path(n), err)
-		}
-		recorded = st.Spec.Files
+	if old := r.recorded[rev]; old != nil {
+		recorded = old.Spec.Files
 	}
 	written := r.records[rev].Spec.Files
 	old := r.generated[rev]

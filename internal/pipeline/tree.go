@@ -36,6 +36,8 @@ type tree struct {
 	// generated are the revisions' current generated objects.
 	generated map[string][]*yaml.RNode
 	states    map[string]*yaml.RNode
+	// recorded are the records of states, decoded once.
+	recorded map[string]*state.State
 	// patches are each revision's GitPatch objects (also in user).
 	patches map[string][]*yaml.RNode
 	// common are the objects in common/<kind>/ taken from istioctl output.
@@ -95,6 +97,7 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 		sources:   map[string][]*yaml.RNode{},
 		generated: map[string][]*yaml.RNode{},
 		states:    map[string]*yaml.RNode{},
+		recorded:  map[string]*state.State{},
 		patches:   map[string][]*yaml.RNode{},
 		retired:   map[string][]*yaml.RNode{},
 	}
@@ -145,7 +148,12 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 			t.common = append(t.common, it)
 		case len(parts) >= 3 && parts[1] == layout.Generated && listed[top]:
 			if state.Is(it) && len(parts) == 3 {
+				st, err := state.Read(it)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", t.abs(p), err)
+				}
 				t.states[top] = it
+				t.recorded[top] = st
 			} else {
 				t.generated[top] = append(t.generated[top], it)
 			}

@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
@@ -103,6 +105,15 @@ func (s *State) Node() (*yaml.RNode, error) {
 func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Clone returns a copy that can be changed without changing s.
+func (s *State) Clone() *State {
+	c := *s
+	c.Metadata.Annotations = maps.Clone(s.Metadata.Annotations)
+	c.Spec.Files = maps.Clone(s.Spec.Files)
+	c.Spec.Patches = slices.Clone(s.Spec.Patches)
+	return &c
 }
 
 // Equal reports whether two records say the same.

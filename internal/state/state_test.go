@@ -42,4 +42,10 @@ func TestRoundTrip(t *testing.T) {
 	if !state.Is(out) {
 		t.Error("Is(record) = false")
 	}
+	c := back.Clone()
+	c.Spec.Files["generated/c.yaml"] = "x"
+	c.Spec.Patches[0].Name = "other"
+	if !back.Equal(st) {
+		t.Error("changing a clone changed the original")
+	}
 }

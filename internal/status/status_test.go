@@ -22,7 +22,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgs := krm.Processors{config.Kind: nil}.Configs(items)
+	cfgs := krm.ConfigsOf(items, config.Kind)
 	if len(cfgs) != 1 {
 		t.Fatalf("%d configs", len(cfgs))
 	}
