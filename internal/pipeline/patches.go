@@ -166,21 +166,39 @@ func (r *run) apply(rev string, objs []*yaml.RNode, ps []gitPatch) ([]*yaml.RNod
 		return objs, nil
 	}
 	objs = slices.Clone(objs)
-	files := map[string][]byte{}
 	at := map[string]int{}
 	for i, o := range objs {
 		p, _ := r.rel(o)
-		b, err := layout.FileBytes(o)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.abs(p), err)
-		}
-		files[p] = b
 		at[p] = i
+	}
+	// files holds the bytes of the files patched so far: a patch touches a
+	// few files, so only its targets are laid out.
+	files := map[string][]byte{}
+	load := func(p gitPatch) error {
+		targets, err := p.Targets(rev)
+		if err != nil {
+			return nil // Apply reports it, naming the patch.
+		}
+		for _, t := range targets {
+			i, ok := at[t]
+			if _, done := files[t]; done || !ok {
+				continue
+			}
+			b, err := layout.FileBytes(objs[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.abs(t), err)
+			}
+			files[t] = b
+		}
+		return nil
 	}
 	st := r.records[rev]
 	// changedBy names the patch of this run that last changed each file.
 	changedBy := map[string]string{}
 	for _, p := range ps {
+		if err := load(p); err != nil {
+			return nil, err
+		}
 		changes, err := p.Apply(rev, files)
 		if err != nil {
 			return nil, r.patchError(rev, p, files, changedBy, err)
