@@ -34,11 +34,6 @@ const (
 	KindPDB            = "PodDisruptionBudget"
 )
 
-// RevisionLabel is the label that ties a pod to its control-plane revision;
-// per-revision gateways add it to every selector so each set selects only
-// its own pods.
-const RevisionLabel = "istio.io/rev"
-
 // proxyContainer is the container istioctl's gateway charts run Envoy in.
 const proxyContainer = "istio-proxy"
 

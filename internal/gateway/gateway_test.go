@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 // componentLabel is set by istioctl on every object of a gateway chart. The
@@ -50,7 +53,7 @@ func TestFind(t *testing.T) {
 					}
 					// The pods' gateway-selecting labels: the chart's
 					// `app`/`istio`, or the IstioOperator's label.
-					if c.PodLabels["istio"] == "" || c.PodLabels["app"] == "" || c.PodLabels[RevisionLabel] != rev {
+					if c.PodLabels["istio"] == "" || c.PodLabels["app"] == "" || c.PodLabels[istioctl.RevisionLabel] != rev {
 						t.Errorf("%s: PodLabels = %v", c.Name, c.PodLabels)
 					}
 					// Every object is the gateway's own: named after it,
@@ -236,7 +239,7 @@ spec:
 			name: "ServiceAccount shared by two gateways",
 			edit: func(t *testing.T, objs []*yaml.RNode) []*yaml.RNode {
 				d := byKindName(objs, KindDeployment, "internal-ingress")
-				if err := setString(d, "public-ingress-service-account", "spec", "template", "spec", "serviceAccountName"); err != nil {
+				if err := krm.SetString(d, "public-ingress-service-account", "spec", "template", "spec", "serviceAccountName"); err != nil {
 					t.Fatal(err)
 				}
 				return objs
@@ -295,7 +298,7 @@ matchExpressions:
 	if err := PerRevision(objs, "1-30"); err != nil {
 		t.Fatal(err)
 	}
-	if got := scalar(p, "spec", "selector", "matchLabels", RevisionLabel); got != "1-30" {
+	if got := scalar(p, "spec", "selector", "matchLabels", istioctl.RevisionLabel); got != "1-30" {
 		t.Errorf("PDB matchLabels[istio.io/rev] = %q, want 1-30", got)
 	}
 }

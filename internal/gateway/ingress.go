@@ -106,7 +106,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 	if in.GetApiVersion() == "" {
 		insertField(in, 0, yaml.APIVersionField, ingressAPIVersion)
 	}
-	if err := setString(in, name+"-"+rev, "metadata", "name"); err != nil {
+	if err := krm.SetString(in, name+"-"+rev, "metadata", "name"); err != nil {
 		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 
@@ -129,7 +129,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 				desc, b.path, krm.Describe(svc), svc.GetNamespace(), namespace)
 		}
 		namespace = svc.GetNamespace()
-		if err := setString(b.node, svc.GetName(), "service", "name"); err != nil {
+		if err := krm.SetString(b.node, svc.GetName(), "service", "name"); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", desc, b.path, err)
 		}
 		rewritten++
@@ -271,8 +271,7 @@ func checkBackendPort(b backend, svc *yaml.RNode) error {
 // index), where SetField would append it at the end.
 func insertField(n *yaml.RNode, at int, key, value string) {
 	k := yaml.NewScalarRNode(key).YNode()
-	v := yaml.NewStringRNode(value).YNode()
-	quoteIfAmbiguous(v)
+	v := krm.StringNode(value)
 	c := n.YNode().Content
 	n.YNode().Content = append(c[:at:at], append([]*yaml.Node{k, v}, c[at:]...)...)
 }

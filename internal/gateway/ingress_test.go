@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 // ingressConfig is a function config with an Ingress template the way a
@@ -300,7 +301,7 @@ func TestIngressErrors(t *testing.T) {
 		{
 			name: "unknown port",
 			edit: func(t *testing.T, n *yaml.RNode) *yaml.RNode {
-				if err := setString(n, "8080", "spec", "defaultBackend", "service", "port", "number"); err != nil {
+				if err := krm.SetString(n, "8080", "spec", "defaultBackend", "service", "port", "number"); err != nil {
 					t.Fatal(err)
 				}
 				return n

@@ -59,51 +59,6 @@ func stringList(n *yaml.RNode, path ...string) ([]string, error) {
 	return out, nil
 }
 
-// setString sets the string at path under n, creating the maps on the way.
-// An existing scalar is edited in place, so its comments and style survive.
-func setString(n *yaml.RNode, value string, path ...string) error {
-	cur, err := n.Pipe(yaml.Lookup(path...))
-	if err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(path, "."), err)
-	}
-	if cur != nil && cur.YNode().Kind == yaml.ScalarNode && !cur.IsTaggedNull() {
-		cur.YNode().Value = value
-		cur.YNode().Tag = yaml.NodeTagString
-		quoteIfAmbiguous(cur.YNode())
-		return nil
-	}
-	parent, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, path[:len(path)-1]...))
-	if err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(path, "."), err)
-	}
-	v := yaml.NewStringRNode(value)
-	quoteIfAmbiguous(v.YNode())
-	if err := parent.PipeE(yaml.SetField(path[len(path)-1], v)); err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(path, "."), err)
-	}
-	return nil
-}
-
-// quoteIfAmbiguous quotes a string that a YAML 1.1 reader (sigs.k8s.io/yaml,
-// as kubectl and Flux use) would take for another type, such as a revision
-// named "1e3".
-func quoteIfAmbiguous(n *yaml.Node) {
-	if n.Style == 0 && yaml.IsValueNonString(n.Value) {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-}
-
-// setAnnotation sets an annotation, unquoted like the rest of the output
-// unless the value needs quotes.
-func setAnnotation(n *yaml.RNode, key, value string) error {
-	// A null annotations field (istioctl renders `annotations: null` on
-	// gateway Services) cannot take a key: drop it first.
-	if err := yaml.ClearEmptyAnnotations(n); err != nil {
-		return err
-	}
-	return setString(n, value, yaml.MetadataField, yaml.AnnotationsField, key)
-}
-
 // subset reports whether every entry of sel is in labels.
 func subset(sel, labels map[string]string) bool {
 	for k, v := range sel {

@@ -7,6 +7,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -79,9 +80,9 @@ func PerRevision(objs []*yaml.RNode, rev string) error {
 		}
 	}
 	for _, c := range comps {
-		if v, ok := c.PodLabels[RevisionLabel]; ok && v != rev {
+		if v, ok := c.PodLabels[istioctl.RevisionLabel]; ok && v != rev {
 			return fmt.Errorf("%s: spec.template.metadata.labels[%q] is %q: it must be the revision %q the gateway is generated for",
-				krm.Describe(c.Deployment), RevisionLabel, v, rev)
+				krm.Describe(c.Deployment), istioctl.RevisionLabel, v, rev)
 		}
 		for _, o := range c.Objects {
 			id := idOf(o)
@@ -163,7 +164,7 @@ func renameComponent(c Component, rev string) error {
 		roles[r.GetName()] = true
 	}
 	for _, o := range c.Objects {
-		if err := setString(o, Renamed(o.GetName(), rev), "metadata", "name"); err != nil {
+		if err := krm.SetString(o, Renamed(o.GetName(), rev), "metadata", "name"); err != nil {
 			return fmt.Errorf("%s: %w", krm.Describe(o), err)
 		}
 		var err error
@@ -171,11 +172,11 @@ func renameComponent(c Component, rev string) error {
 		case KindDeployment:
 			err = rewireDeployment(o, c, rev, oldDeploy, newDeploy)
 		case KindService:
-			err = setString(o, rev, "spec", "selector", RevisionLabel)
+			err = krm.SetString(o, rev, "spec", "selector", istioctl.RevisionLabel)
 		case KindPDB:
-			err = setString(o, rev, "spec", "selector", "matchLabels", RevisionLabel)
+			err = krm.SetString(o, rev, "spec", "selector", "matchLabels", istioctl.RevisionLabel)
 		case KindHPA:
-			err = setString(o, newDeploy, "spec", "scaleTargetRef", "name")
+			err = krm.SetString(o, newDeploy, "spec", "scaleTargetRef", "name")
 		case KindRoleBinding:
 			err = rewireRoleBinding(o, c, rev, roles)
 		}
@@ -187,16 +188,16 @@ func renameComponent(c Component, rev string) error {
 }
 
 func rewireDeployment(d *yaml.RNode, c Component, rev, oldName, newName string) error {
-	if err := setString(d, rev, "spec", "selector", "matchLabels", RevisionLabel); err != nil {
+	if err := krm.SetString(d, rev, "spec", "selector", "matchLabels", istioctl.RevisionLabel); err != nil {
 		return err
 	}
-	if err := setString(d, rev, "spec", "template", "metadata", "labels", RevisionLabel); err != nil {
+	if err := krm.SetString(d, rev, "spec", "template", "metadata", "labels", istioctl.RevisionLabel); err != nil {
 		return err
 	}
 	if c.ServiceAccount != "" {
 		for _, f := range []string{"serviceAccountName", "serviceAccount"} {
 			if scalar(d, "spec", "template", "spec", f) == c.ServiceAccount {
-				if err := setString(d, Renamed(c.ServiceAccount, rev), "spec", "template", "spec", f); err != nil {
+				if err := krm.SetString(d, Renamed(c.ServiceAccount, rev), "spec", "template", "spec", f); err != nil {
 					return err
 				}
 			}
@@ -236,11 +237,11 @@ func rewireEnv(ctr *yaml.RNode, oldName, newName string) error {
 		switch scalar(e, "name") {
 		case envWorkloadName:
 			if v == oldName {
-				err = setString(e, newName, "value")
+				err = krm.SetString(e, newName, "value")
 			}
 		case envOwner:
 			if prefix, ok := strings.CutSuffix(v, "/deployments/"+oldName); ok {
-				err = setString(e, prefix+"/deployments/"+newName, "value")
+				err = krm.SetString(e, prefix+"/deployments/"+newName, "value")
 			}
 		}
 		if err != nil {
@@ -252,7 +253,7 @@ func rewireEnv(ctr *yaml.RNode, oldName, newName string) error {
 
 func rewireRoleBinding(b *yaml.RNode, c Component, rev string, roles map[string]bool) error {
 	if scalar(b, "roleRef", "kind") == KindRole && roles[scalar(b, "roleRef", "name")] {
-		if err := setString(b, Renamed(scalar(b, "roleRef", "name"), rev), "roleRef", "name"); err != nil {
+		if err := krm.SetString(b, Renamed(scalar(b, "roleRef", "name"), rev), "roleRef", "name"); err != nil {
 			return err
 		}
 	}
@@ -268,7 +269,7 @@ func rewireRoleBinding(b *yaml.RNode, c Component, rev string, roles map[string]
 		// Find only gives a gateway the bindings whose every subject is its
 		// ServiceAccount.
 		if scalar(s, "kind") == KindServiceAccount && scalar(s, "name") == c.ServiceAccount {
-			if err := setString(s, Renamed(c.ServiceAccount, rev), "name"); err != nil {
+			if err := krm.SetString(s, Renamed(c.ServiceAccount, rev), "name"); err != nil {
 				return err
 			}
 		}

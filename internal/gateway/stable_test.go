@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 func TestStableServices(t *testing.T) {
@@ -51,8 +53,8 @@ func TestStableServices(t *testing.T) {
 					if got := selected(t, st, otherPods); len(got) > 0 {
 						t.Errorf("%s selects %q of %s, which is not live", st.GetName(), got, other.rev)
 					}
-					if got := scalar(st, "spec", "selector", RevisionLabel); got != s.rev {
-						t.Errorf("%s: selector %s = %q, want %q", st.GetName(), RevisionLabel, got, s.rev)
+					if got := scalar(st, "spec", "selector", istioctl.RevisionLabel); got != s.rev {
+						t.Errorf("%s: selector %s = %q, want %q", st.GetName(), istioctl.RevisionLabel, got, s.rev)
 					}
 					// Same type and ports as the gateway's own Service.
 					for _, field := range []string{"type", "ports"} {
@@ -63,8 +65,8 @@ func TestStableServices(t *testing.T) {
 					if got := st.GetAnnotations()[LiveRevisionAnnotation]; got != s.rev {
 						t.Errorf("%s: %s = %q", st.GetName(), LiveRevisionAnnotation, got)
 					}
-					if _, ok := st.GetLabels()[RevisionLabel]; ok {
-						t.Errorf("%s: must not carry the %s label: it would change with the live revision", st.GetName(), RevisionLabel)
+					if _, ok := st.GetLabels()[istioctl.RevisionLabel]; ok {
+						t.Errorf("%s: must not carry the %s label: it would change with the live revision", st.GetName(), istioctl.RevisionLabel)
 					}
 				}
 				// The live revision's objects are not touched.
@@ -108,7 +110,7 @@ func withoutLiveBits(t *testing.T, s string) string {
 	t.Helper()
 	objs := parseObjects(t, s)
 	for _, o := range objs {
-		if _, err := o.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(RevisionLabel)); err != nil {
+		if _, err := o.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(istioctl.RevisionLabel)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := o.Pipe(yaml.Lookup("metadata"), yaml.Clear("annotations")); err != nil {
@@ -136,7 +138,7 @@ func TestStableServicesErrors(t *testing.T) {
 	t.Run("selector not pinned to the revision", func(t *testing.T) {
 		objs := perRevisionCopy(t, f, "1-30")
 		svc := byKindName(objs, KindService, "istio-ingressgateway-1-30")
-		if _, err := svc.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(RevisionLabel)); err != nil {
+		if _, err := svc.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(istioctl.RevisionLabel)); err != nil {
 			t.Fatal(err)
 		}
 		_, err := StableServices(objs, "1-30")

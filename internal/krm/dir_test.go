@@ -81,7 +81,7 @@ func TestRunDir(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"keep.yaml":      odd,
-		"change.yaml":    cm("change") + "  labels:\n    changed: 'yes'\n",
+		"change.yaml":    cm("change") + "  labels:\n    changed: \"yes\"\n",
 		"sub/drop.yaml":  "<missing>",
 		"multi.yaml":     cm("change-not"),
 		"README.md":      "not yaml",

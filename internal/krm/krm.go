@@ -129,42 +129,61 @@ func Describe(n *yaml.RNode) string {
 	return fmt.Sprintf("%s %s", n.GetKind(), n.GetName())
 }
 
-// SetLabel sets a label as istioctl writes it: plain, unless the value
-// would read back as something other than a string ("123", "true").
-func SetLabel(n *yaml.RNode, key, value string) error {
-	if err := n.PipeE(yaml.SetLabel(key, value)); err != nil {
-		return fmt.Errorf("%s: set label %s: %w", Describe(n), key, err)
+// SetString sets the string at path in n, creating the mappings on the
+// way. An existing scalar keeps its style and comments; a new one is plain,
+// as istioctl writes it, unless YAML would read it back as something other
+// than a string ("123", "true", or "yes" under the YAML 1.1 the API server
+// reads), then it is double-quoted.
+func SetString(n *yaml.RNode, value string, path ...string) error {
+	at := strings.Join(path, ".")
+	cur, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
 	}
-	v, err := n.Pipe(yaml.Lookup(yaml.MetadataField, yaml.LabelsField, key))
-	if err == nil && v != nil {
-		PlainString(v.YNode())
+	if cur != nil && cur.YNode().Kind == yaml.ScalarNode && !cur.IsTaggedNull() {
+		cur.YNode().Value = value
+		cur.YNode().Tag = yaml.NodeTagString
+		quoteIfAmbiguous(cur.YNode())
+		return nil
+	}
+	parent, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, path[:len(path)-1]...))
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
+	}
+	if err := parent.PipeE(yaml.SetField(path[len(path)-1], yaml.NewRNode(StringNode(value)))); err != nil {
+		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
 	}
 	return nil
 }
 
-// PlainString drops the quotes kyaml puts on a string scalar where YAML
-// reads the plain form back as the same string, under YAML 1.2 and under
-// the YAML 1.1 the API server reads ("yes" and "on" stay quoted).
-func PlainString(n *yaml.Node) {
-	if yaml.IsYaml1_1NonString(n) {
+// StringNode is a new string scalar, laid out as SetString lays it out.
+func StringNode(value string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value}
+	quoteIfAmbiguous(n)
+	return n
+}
+
+func quoteIfAmbiguous(n *yaml.Node) {
+	if n.Style != 0 {
 		return
 	}
 	var back any
-	if err := yaml.Unmarshal([]byte(n.Value), &back); err == nil {
-		if s, ok := back.(string); ok && s == n.Value {
-			n.Style = 0
-		}
+	if yaml.IsValueNonString(n.Value) || yaml.Unmarshal([]byte(n.Value), &back) != nil || back != n.Value {
+		n.Style = yaml.DoubleQuotedStyle
 	}
 }
 
-// SetAnnotation sets an annotation, plain where YAML allows (see SetLabel).
+// SetLabel sets a label (see SetString).
+func SetLabel(n *yaml.RNode, key, value string) error {
+	return SetString(n, value, yaml.MetadataField, yaml.LabelsField, key)
+}
+
+// SetAnnotation sets an annotation (see SetString). A null annotations
+// field (istioctl renders `annotations: null` on gateway Services) is
+// dropped first: it cannot take a key.
 func SetAnnotation(n *yaml.RNode, key, value string) error {
-	if err := n.PipeE(yaml.SetAnnotation(key, value)); err != nil {
-		return fmt.Errorf("%s: set annotation %s: %w", Describe(n), key, err)
+	if err := yaml.ClearEmptyAnnotations(n); err != nil {
+		return fmt.Errorf("%s: %w", Describe(n), err)
 	}
-	v, err := n.Pipe(yaml.Lookup(yaml.MetadataField, yaml.AnnotationsField, key))
-	if err == nil && v != nil {
-		PlainString(v.YNode())
-	}
-	return nil
+	return SetString(n, value, yaml.MetadataField, yaml.AnnotationsField, key)
 }

@@ -10,6 +10,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 const (
@@ -82,7 +84,7 @@ func baselineReadWrite(dir string) error {
 		Filters: []kio.Filter{kio.FilterFunc(func(in []*yaml.RNode) ([]*yaml.RNode, error) {
 			for _, n := range in {
 				if n.GetKind() == "Namespace" {
-					if err := n.PipeE(yaml.SetLabel(RevLabel, "1-31")); err != nil {
+					if err := n.PipeE(yaml.SetLabel(istioctl.RevisionLabel, "1-31")); err != nil {
 						return nil, err
 					}
 				}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -180,7 +181,7 @@ func sameBesidesLabels(a, b []byte) bool {
 		for len(t) > 0 {
 			line, rest, _ := bytes.Cut(t, []byte("\n"))
 			t = rest
-			if !bytes.Contains(line, []byte(RevLabel)) && !bytes.Contains(line, []byte(InjectionLabel)) {
+			if !bytes.Contains(line, []byte(istioctl.RevisionLabel)) && !bytes.Contains(line, []byte(InjectionLabel)) {
 				return line, t, true
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 const sampleDir = "../../examples/migrate/sample"
@@ -252,7 +254,7 @@ func TestPerTeamBranchesScript(t *testing.T) {
 		diff := git("diff", "-U0", "main", branch)
 		for _, l := range strings.Split(diff, "\n") {
 			if (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) && !strings.HasPrefix(l, "+++") && !strings.HasPrefix(l, "---") &&
-				!strings.Contains(l, RevLabel+": ") {
+				!strings.Contains(l, istioctl.RevisionLabel+": ") {
 				t.Errorf("%s: a line other than istio.io/rev changed: %q", branch, l)
 			}
 		}

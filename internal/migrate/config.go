@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
@@ -123,7 +124,7 @@ func (m *RevisionMigration) validate() error {
 	if err := validateKey(s.OwnerKey); err != nil {
 		return fmt.Errorf("spec.ownerKey: %w", err)
 	}
-	if s.OwnerKey == RevLabel || s.OwnerKey == InjectionLabel {
+	if s.OwnerKey == istioctl.RevisionLabel || s.OwnerKey == InjectionLabel {
 		return fmt.Errorf("spec.ownerKey: %q must not be a label this migration changes", s.OwnerKey)
 	}
 	for i, o := range s.Owners {

@@ -27,14 +27,13 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 const (
-	// RevLabel selects a namespace's (or pod's) control-plane revision.
-	RevLabel = "istio.io/rev"
 	// InjectionLabel is the legacy namespace label; it takes precedence
-	// over RevLabel.
+	// over istio.io/rev.
 	InjectionLabel = "istio-injection"
 	// InjectLabel opts a single pod in or out of injection.
 	InjectLabel = "sidecar.istio.io/inject"
@@ -203,7 +202,7 @@ func (r *run) namespace(it item) error {
 	}
 	e.Owner = owner
 	e.InRun = len(s.Owners) == 0 || slices.Contains(s.Owners, owner)
-	rev, hasRev := labels[RevLabel]
+	rev, hasRev := labels[istioctl.RevisionLabel]
 	inj, hasInj := labels[InjectionLabel]
 	e.Before = injectionLabels(labels)
 
@@ -261,7 +260,7 @@ func (r *run) namespace(it item) error {
 	}
 	if move {
 		e.Moved = true
-		e.After = RevLabel + "=" + s.To
+		e.After = istioctl.RevisionLabel + "=" + s.To
 		r.edits = append(r.edits, edit{node: n, what: what, fn: func(c *yaml.RNode) error { return setNamespaceRevision(c, r.to) }})
 	}
 	r.rep.Namespaces = append(r.rep.Namespaces, e)
@@ -285,7 +284,7 @@ func (r *run) workload(it item, meta []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	rev, hasRev := labels[RevLabel]
+	rev, hasRev := labels[istioctl.RevisionLabel]
 	inj, hasInj := labels[InjectLabel]
 	injAnn, hasInjAnn := annotations[InjectLabel]
 	if !hasRev && !hasInj && !hasInjAnn {
@@ -294,7 +293,7 @@ func (r *run) workload(it item, meta []string) error {
 	field := strings.Join(meta, ".")
 	var overrides []string
 	if hasRev {
-		overrides = append(overrides, fmt.Sprintf("%s=%s", RevLabel, rev))
+		overrides = append(overrides, fmt.Sprintf("%s=%s", istioctl.RevisionLabel, rev))
 	}
 	if hasInj {
 		overrides = append(overrides, fmt.Sprintf("%s=%s", InjectLabel, inj))
@@ -327,11 +326,11 @@ func (r *run) workload(it item, meta []string) error {
 		w.Note = fmt.Sprintf("Namespace %s has istio-injection=%s: never touched", w.Namespace, ns.injection)
 	case pinnedFrom && s.Workloads:
 		w.Moved = true
-		w.Note = fmt.Sprintf("pod template %s %s -> %s", RevLabel, s.From, s.To)
-		path := append(slices.Clone(meta), "labels", RevLabel)
+		w.Note = fmt.Sprintf("pod template %s %s -> %s", istioctl.RevisionLabel, s.From, s.To)
+		path := append(slices.Clone(meta), "labels", istioctl.RevisionLabel)
 		r.edits = append(r.edits, edit{node: n, what: what, fn: func(c *yaml.RNode) error { return setScalar(c, r.to, path...) }})
 	case pinnedFrom && ns.labelled:
-		w.Note = fmt.Sprintf("Istio ignores a pod's %s while its Namespace has a revision label, so this one is stale: set spec.workloads (--workloads) to keep it in step", RevLabel)
+		w.Note = fmt.Sprintf("Istio ignores a pod's %s while its Namespace has a revision label, so this one is stale: set spec.workloads (--workloads) to keep it in step", istioctl.RevisionLabel)
 	case pinnedFrom:
 		w.Note = fmt.Sprintf("its Namespace has no revision label, so these pods stay on %q after a restart: set spec.workloads (--workloads) to move them, or edit the label", s.From)
 		w.Severity = framework.Warning
@@ -371,19 +370,19 @@ func setNamespaceRevision(n *yaml.RNode, to value) error {
 	if labels == nil || labels.YNode().Kind != yaml.MappingNode {
 		return fmt.Errorf("metadata.labels: must be a mapping")
 	}
-	if labels.Field(RevLabel) == nil {
+	if labels.Field(istioctl.RevisionLabel) == nil {
 		inj := labels.Field(InjectionLabel)
 		if inj == nil {
-			return fmt.Errorf("metadata.labels: must hold %s or %s", RevLabel, InjectionLabel)
+			return fmt.Errorf("metadata.labels: must hold %s or %s", istioctl.RevisionLabel, InjectionLabel)
 		}
-		inj.Key.YNode().Value = RevLabel
+		inj.Key.YNode().Value = istioctl.RevisionLabel
 		to.set(inj.Value.YNode())
 		return nil
 	}
 	if err := labels.PipeE(yaml.Clear(InjectionLabel)); err != nil {
 		return fmt.Errorf("metadata.labels.%s: %w", InjectionLabel, err)
 	}
-	return setScalar(n, to, yaml.MetadataField, yaml.LabelsField, RevLabel)
+	return setScalar(n, to, yaml.MetadataField, yaml.LabelsField, istioctl.RevisionLabel)
 }
 
 // setScalar sets an existing string field, keeping its style and comments.
@@ -490,7 +489,7 @@ func podMetadataPath(kind string) ([]string, bool) {
 // injectionLabels renders the labels that choose a namespace's revision.
 func injectionLabels(labels map[string]string) string {
 	var out []string
-	for _, k := range []string{InjectionLabel, RevLabel} {
+	for _, k := range []string{InjectionLabel, istioctl.RevisionLabel} {
 		if v, ok := labels[k]; ok {
 			out = append(out, k+"="+v)
 		}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
@@ -217,8 +218,8 @@ func TestDecisions(t *testing.T) {
 					continue
 				}
 				if w.moved {
-					if e.After != RevLabel+"="+rep.To {
-						t.Errorf("%s: after %q, want %s=%s", name, e.After, RevLabel, rep.To)
+					if e.After != istioctl.RevisionLabel+"="+rep.To {
+						t.Errorf("%s: after %q, want %s=%s", name, e.After, istioctl.RevisionLabel, rep.To)
 					}
 					continue
 				}
@@ -253,7 +254,7 @@ func TestWorkloads(t *testing.T) {
 	if w := find(rep, "search-frontend", "web"); w.Override != InjectLabel+"=false" {
 		t.Errorf("inject=false workload: override %q", w.Override)
 	}
-	if w := find(rep, "data-etl", "loader"); w.Override != RevLabel+"=1-30, "+InjectLabel+"=true (annotation)" {
+	if w := find(rep, "data-etl", "loader"); w.Override != istioctl.RevisionLabel+"=1-30, "+InjectLabel+"=true (annotation)" {
 		t.Errorf("loader: override %q", w.Override)
 	}
 	for _, w := range rep.Workloads {
@@ -314,7 +315,7 @@ func TestTreeCovers(t *testing.T) {
 		if l["team"] != "" && a["team"] != "" && l["team"] != a["team"] {
 			situations["owner conflict"]++
 		}
-		rev, hasRev := l[RevLabel]
+		rev, hasRev := l[istioctl.RevisionLabel]
 		inj, hasInj := l[InjectionLabel]
 		switch {
 		case hasInj && hasRev:
@@ -406,8 +407,8 @@ func TestOnlyLabelsChange(t *testing.T) {
 						t.Errorf("%s: %q survived a run from the default revision", p, l)
 					}
 				}
-				if got, want := bytes.Count(out[p], []byte(RevLabel+": "+rep.To)), bytes.Count(in[p], []byte(RevLabel+": "+rep.To)); got <= want {
-					t.Errorf("%s: no new %s: %s line", p, RevLabel, rep.To)
+				if got, want := bytes.Count(out[p], []byte(istioctl.RevisionLabel+": "+rep.To)), bytes.Count(in[p], []byte(istioctl.RevisionLabel+": "+rep.To)); got <= want {
+					t.Errorf("%s: no new %s: %s line", p, istioctl.RevisionLabel, rep.To)
 				}
 			}
 			if changed != len(rep.ChangedFiles()) {
@@ -545,8 +546,8 @@ func TestInputOrder(t *testing.T) {
 	}
 	for i, n := range ordered {
 		if n.GetKind() == "Namespace" && n.GetName() == "payments-api" {
-			if got := n.GetLabels()[RevLabel]; got != "1-31" {
-				t.Errorf("payments-api (item %d) has %s=%s after the run, want 1-31", i, RevLabel, got)
+			if got := n.GetLabels()[istioctl.RevisionLabel]; got != "1-31" {
+				t.Errorf("payments-api (item %d) has %s=%s after the run, want 1-31", i, istioctl.RevisionLabel, got)
 			}
 			if krm.Path(n) != "teams/payments/namespaces.yaml" {
 				t.Errorf("path annotation changed: %s", krm.Path(n))

@@ -789,7 +789,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 				want = tr.cfg.Spec.ActiveRevision
 			default:
 				// A tag's Service: the revision the tag points at.
-				want = scalarAt(from.obj, "spec", "selector", pipeline.RevisionLabel)
+				want = scalarAt(from.obj, "spec", "selector", istioctl.RevisionLabel)
 			}
 		}
 		if f := config.SortedKeys(folders); len(f) > 0 && !slices.Equal(f, []string{want}) {
@@ -923,8 +923,8 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 			if folder == "common" {
 				continue
 			}
-			if got := c.PodLabels[pipeline.RevisionLabel]; got != folder {
-				t.Errorf("%s/: gateway %s's pods are labelled %s=%q", folder, c.Name, pipeline.RevisionLabel, got)
+			if got := c.PodLabels[istioctl.RevisionLabel]; got != folder {
+				t.Errorf("%s/: gateway %s's pods are labelled %s=%q", folder, c.Name, istioctl.RevisionLabel, got)
 			}
 			for _, o := range c.Objects {
 				if !strings.HasSuffix(o.GetName(), "-"+folder) {
@@ -946,8 +946,8 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 			if got := p.obj.GetAnnotations()[gateway.LiveRevisionAnnotation]; got != live {
 				t.Errorf("%s: live revision %q, want %q", p.file, got, live)
 			}
-			if got := scalarAt(p.obj, "spec", "selector", pipeline.RevisionLabel); got != live {
-				t.Errorf("%s: selects %s=%q, want the live revision %q", p.file, pipeline.RevisionLabel, got, live)
+			if got := scalarAt(p.obj, "spec", "selector", istioctl.RevisionLabel); got != live {
+				t.Errorf("%s: selects %s=%q, want the live revision %q", p.file, istioctl.RevisionLabel, got, live)
 			}
 			if want := "common/service/" + nsDir + p.obj.GetName() + ".yaml"; p.file != want {
 				t.Errorf("stable Service %s is in %s, want %s", p.obj.GetName(), p.file, want)

@@ -35,9 +35,6 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
-// RevisionLabel is the label Istio selects a control plane by.
-const RevisionLabel = "istio.io/rev"
-
 // DroppedTag tags the result of each source object a run does not write;
 // its value is the revision whose output held it.
 const DroppedTag = "dropped-from"

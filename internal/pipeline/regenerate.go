@@ -59,10 +59,10 @@ func (r *run) regenerate(rev config.Revision, newest bool) error {
 		}
 	}
 	for _, o := range revObjs {
-		if _, ok := o.GetLabels()[RevisionLabel]; ok {
+		if _, ok := o.GetLabels()[istioctl.RevisionLabel]; ok {
 			continue
 		}
-		if err := krm.SetLabel(o, RevisionLabel, rev.Name); err != nil {
+		if err := krm.SetLabel(o, istioctl.RevisionLabel, rev.Name); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
 )
@@ -26,7 +27,7 @@ func (r *run) checkRetirement() error {
 	for _, o := range r.rendered {
 		if o.GetKind() == "MutatingWebhookConfiguration" {
 			if tag := o.GetLabels()[pointer.LabelTag]; tag != "" {
-				oldTags[tag] = o.GetLabels()[pointer.LabelRevision]
+				oldTags[tag] = o.GetLabels()[istioctl.RevisionLabel]
 			}
 		}
 	}
@@ -34,7 +35,7 @@ func (r *run) checkRetirement() error {
 		if o.GetKind() != "Namespace" || o.GetApiVersion() != "v1" {
 			continue
 		}
-		sel := o.GetLabels()[RevisionLabel]
+		sel := o.GetLabels()[istioctl.RevisionLabel]
 		if sel == "" {
 			continue
 		}
@@ -48,7 +49,7 @@ func (r *run) checkRetirement() error {
 				via = fmt.Sprintf(" through tag %q", sel)
 			}
 			return fmt.Errorf("%s: Namespace %q still selects revision %q%s (label %s=%s): revision %q must not be retired until no Namespace uses it; move the namespace first (istio-gitops migrate)",
-				krm.Path(o), o.GetName(), target, via, RevisionLabel, sel, target)
+				krm.Path(o), o.GetName(), target, via, istioctl.RevisionLabel, sel, target)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
@@ -37,8 +38,6 @@ const (
 	// TagServicePrefix starts the name of a tag's Service.
 	TagServicePrefix = "istiod-revision-tag-"
 
-	// LabelRevision is the label istiod's webhook controllers select on.
-	LabelRevision = "istio.io/rev"
 	// LabelTag names the tag of a tag webhook or Service; istiod's tag
 	// watcher reads it.
 	LabelTag = "istio.io/tag"
@@ -136,8 +135,8 @@ func mustFind(objs []*yaml.RNode, kind, namespace, name, rev, why string) (*yaml
 	if o == nil {
 		return nil, fmt.Errorf("%s must be in revision %q: %s", describe(kind, namespace, name), rev, why)
 	}
-	if got := o.GetLabels()[LabelRevision]; got != rev {
-		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), LabelRevision, rev, got)
+	if got := o.GetLabels()[istioctl.RevisionLabel]; got != rev {
+		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), istioctl.RevisionLabel, rev, got)
 	}
 	return o, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -85,7 +86,7 @@ func tagWebhook(namespace, tag, rev string, injector *yaml.RNode, auto bool) (*y
 	}
 
 	labels := withLabel(injector.GetLabels(), LabelTag, tag)
-	labels[LabelRevision] = rev
+	labels[istioctl.RevisionLabel] = rev
 	name := TagWebhookPrefix + tag + namespaceSuffix(namespace)
 	mwc, err := newObject(admissionV1, kindMutating, "", name, injector, labels)
 	if err != nil {

@@ -1,0 +1,59 @@
+package krm_test
+
+import (
+	"fmt"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+)
+
+// TestSetString: new strings are plain unless YAML 1.1 or 1.2 would read
+// them as something else; an existing value keeps its style and comment.
+func TestSetString(t *testing.T) {
+	for value, want := range map[string]string{
+		"1-31":   "rev: 1-31",
+		"123":    `rev: "123"`,
+		"true":   `rev: "true"`,
+		"yes":    `rev: "yes"`,
+		"0o12":   `rev: "0o12"`,
+		"1.31":   `rev: "1.31"`,
+		"":       `rev: ""`,
+		"a: b":   `rev: "a: b"`,
+		"canary": "rev: canary",
+	} {
+		n := yaml.MustParse("metadata:\n  name: x\n")
+		if err := krm.SetString(n, value, "metadata", "labels", "rev"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := n.Pipe(yaml.Lookup("metadata", "labels"))
+		if s := got.MustString(); s != want+"\n" {
+			t.Errorf("SetString(%q) wrote %q, want %q", value, s, want)
+		}
+		var back map[string]any
+		if err := yaml.Unmarshal([]byte(n.MustString()), &back); err != nil || back["metadata"].(map[string]any)["labels"].(map[string]any)["rev"] != value {
+			t.Errorf("SetString(%q) does not read back as the string: %v", value, back)
+		}
+	}
+	n := yaml.MustParse("metadata:\n  labels:\n    rev: 'old' # pinned\n")
+	if err := krm.SetLabel(n, "rev", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if s := n.MustString(); s != "metadata:\n  labels:\n    rev: 'new' # pinned\n" {
+		t.Errorf("existing value lost its style or comment:\n%s", s)
+	}
+}
+
+func ExampleSetAnnotation() {
+	n := yaml.MustParse("apiVersion: v1\nkind: Service\nmetadata:\n  name: istiod\n  annotations: null\n")
+	_ = krm.SetAnnotation(n, "fn.istio-gitops.dev/rendered-from", "spec.activeRevision")
+	fmt.Print(n.MustString())
+	// Output:
+	// apiVersion: v1
+	// kind: Service
+	// metadata:
+	//   name: istiod
+	//   annotations:
+	//     fn.istio-gitops.dev/rendered-from: spec.activeRevision
+}
