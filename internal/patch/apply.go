@@ -92,27 +92,6 @@ func (p *Patch) Apply(revDir string, files map[string][]byte) ([]Change, error) 
 	return changes, nil
 }
 
-// AppliedIn reports whether the files of revDir already carry the whole
-// patch: its reverse applies to every target. That is so when the user kept
-// the edit the patch was made from, or when istioctl's output now holds the
-// fix. Check that Apply fails first: a change may read the same both ways.
-func (p *Patch) AppliedIn(revDir string, files map[string][]byte) (bool, error) {
-	if _, err := p.Targets(revDir); err != nil {
-		return false, err
-	}
-	for _, f := range p.Files {
-		t := targetOf(f.NewName, revDir)
-		src, ok := files[t]
-		if !ok {
-			return false, fmt.Errorf("%s: file %q must exist: %s", p.describe(), t, onlyModify)
-		}
-		if _, err := p.applyFile(t, reverse(f), src); err != nil {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // reverse is the file change that undoes f.
 func reverse(f *gitdiff.File) *gitdiff.File {
 	r := *f

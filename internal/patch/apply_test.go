@@ -101,7 +101,9 @@ func TestApplyHunks(t *testing.T) {
 	mustContain(t, err, `hunk "@@ -4,3 +4,3 @@" does not apply`)
 }
 
-func TestAppliedIn(t *testing.T) {
+// TestAlreadyApplied: a file that already carries the patch's change is a
+// conflict flagged Applied; the fresh file takes the patch.
+func TestAlreadyApplied(t *testing.T) {
 	p := mustParse(t, gitPatchYAML(t, "fix", smallDiff))
 	before := map[string][]byte{"1-31/generated/configmap/x.yaml": []byte(smallFile)}
 	changes, err := p.Apply("1-31", before)
@@ -109,15 +111,7 @@ func TestAppliedIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := map[string][]byte{changes[0].Path: changes[0].Content}
-	for _, tc := range []struct {
-		files map[string][]byte
-		want  bool
-	}{{before, false}, {after, true}} {
-		if got, err := p.AppliedIn("1-31", tc.files); got != tc.want || err != nil {
-			t.Errorf("AppliedIn = %v, %v; want %v", got, err, tc.want)
-		}
-	}
-	_, err = p.AppliedIn("1-31", map[string][]byte{})
+	_, err = p.Apply("1-31", map[string][]byte{})
 	mustContain(t, err, `file "1-31/generated/configmap/x.yaml" must exist`)
 	var ce *ConflictError
 	if _, err := p.Apply("1-31", after); !errors.As(err, &ce) || !ce.Applied || ce.Line != 3 || ce.Expected != `  a: "1"` || ce.Found != `  a: "2"` {
