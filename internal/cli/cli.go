@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
@@ -63,7 +64,7 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the function configs found in DIR and write DIR back, as `kustomize fn run DIR` would",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			results, err := krm.RunDir(args[0], Processors(), nil)
+			results, err := disk.Run(args[0], Processors(), nil)
 			PrintResults(cmd.OutOrStdout(), results)
 			return err
 		},
@@ -80,7 +81,7 @@ func newStatusCommand() *cobra.Command {
 			if format != "text" && format != "markdown" {
 				return fmt.Errorf("--format: %q must be text or markdown", format)
 			}
-			items, err := krm.ReadDir(args[0])
+			items, err := disk.ReadObjects(args[0])
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -186,4 +187,11 @@ func SetAnnotation(n *yaml.RNode, key, value string) error {
 		return fmt.Errorf("%s: %w", Describe(n), err)
 	}
 	return SetString(n, value, yaml.MetadataField, yaml.AnnotationsField, key)
+}
+
+// Index is an item's document index in its file.
+func Index(n *yaml.RNode) int {
+	_, i, _ := kioutil.GetFileAnnotations(n)
+	v, _ := strconv.Atoi(i)
+	return v
 }

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 // Command is `istio-gitops migrate DIR`: a RevisionMigration built from
@@ -132,7 +132,7 @@ func (s *snapshot) Process(rl *framework.ResourceList) error {
 
 func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile string) error {
 	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
-	results, err := krm.RunDir(dir, s, node)
+	results, err := disk.Run(dir, s, node)
 	printResults(out, results)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", dir, err)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -90,7 +91,7 @@ func runOn(t testing.TB, files map[string][]byte, cfg *yaml.RNode) (map[string][
 	dir := t.TempDir()
 	writeTree(t, dir, files)
 	p := &Processor{}
-	results, err := krm.RunDir(dir, p, cfg)
+	results, err := disk.Run(dir, p, cfg)
 	if err != nil {
 		t.Fatalf("RunDir: %v", err)
 	}

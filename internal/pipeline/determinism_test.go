@@ -9,14 +9,14 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 )
 
 // TestDeterministic runs the function on the same ResourceList with its
 // items shuffled, and wants the same bytes out each time.
 func TestDeterministic(t *testing.T) {
 	dir := setup(t, goldenCases[1]) // add-1-31: a tree and fresh output
-	items, err := krm.ReadDir(dir)
+	items, err := disk.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

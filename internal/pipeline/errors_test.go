@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -128,7 +128,7 @@ spec:
 				treetest.Write(t, filepath.Join(dir, name), []byte(content))
 			}
 			before := treetest.Files(t, dir)
-			_, err := krm.RunDir(dir, processors, nil)
+			_, err := disk.Run(dir, processors, nil)
 			if err == nil {
 				t.Fatal("run succeeded")
 			}

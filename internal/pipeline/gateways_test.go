@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -251,7 +252,7 @@ func TestGatewayConfigErrors(t *testing.T) {
 				editConfig(t, dir, e[0], e[1])
 			}
 			before := treetest.Files(t, dir)
-			_, err := krm.RunDir(dir, processors, nil)
+			_, err := disk.Run(dir, processors, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v\nmust contain %q", err, c.want)
 			}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
@@ -172,7 +173,7 @@ func (p *patchTree) runAgain() {
 func (p *patchTree) fail(want ...string) error {
 	p.t.Helper()
 	before := p.files()
-	_, err := krm.RunDir(p.dir, processors, nil)
+	_, err := disk.Run(p.dir, processors, nil)
 	if err == nil {
 		p.t.Fatal("the run succeeded")
 	}
@@ -1224,7 +1225,7 @@ func TestGitPatchDeterministic(t *testing.T) {
 	}
 	tree.write("istio-gitops.yaml", patchConfig(false, carry131))
 	tree.source("1-31", "1-31/default.yaml")
-	items, err := krm.ReadDir(tree.dir)
+	items, err := disk.ReadObjects(tree.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

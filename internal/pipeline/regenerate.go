@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/envoyfilter"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
@@ -196,7 +197,7 @@ func (r *run) emitRecord(rev string) error {
 // digestAll digests the file of each object, on every core.
 func digestAll(objs []*yaml.RNode) ([]string, error) {
 	sums := make([]string, len(objs))
-	err := krm.Parallel(len(objs), func(i int) error {
+	err := disk.Parallel(len(objs), func(i int) error {
 		b, err := layout.FileBytes(objs[i])
 		if err != nil {
 			return fmt.Errorf("%s: %w", krm.Path(objs[i]), err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/status"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -18,7 +19,7 @@ func TestStatus(t *testing.T) {
 	dir := t.TempDir()
 	treetest.Copy(t, "../../testdata/golden/story/2-add-1-31", dir)
 	treetest.CopyFile(t, "../../testdata/status/namespaces.yaml", filepath.Join(dir, "namespaces.yaml"))
-	items, err := krm.ReadDir(dir)
+	items, err := disk.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package krm_test
+package disk_test
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -76,7 +77,7 @@ func TestRunDir(t *testing.T) {
 		"sub2/keep2.yml":   cm("keep2"),
 		"sub3/deep/x.yaml": cm("drop"),
 	})
-	if _, err := krm.RunDir(dir, relabel{}, nil); err != nil {
+	if _, err := disk.Run(dir, relabel{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{
@@ -102,7 +103,7 @@ func TestRunDir(t *testing.T) {
 func TestRunDirAtomic(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, map[string]string{"a.yaml": cm("change"), "b.yaml": cm("fail"), "c.yaml": cm("drop")})
-	if _, err := krm.RunDir(dir, relabel{}, nil); err == nil {
+	if _, err := disk.Run(dir, relabel{}, nil); err == nil {
 		t.Fatal("no error")
 	}
 	for name, want := range map[string]string{"a.yaml": cm("change"), "c.yaml": cm("drop")} {
@@ -115,7 +116,7 @@ func TestRunDirAtomic(t *testing.T) {
 func TestReadDirNamesBadFile(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, map[string]string{"ok.yaml": cm("a"), "bad/broken.yaml": "kind: [\n"})
-	_, err := krm.ReadDir(dir)
+	_, err := disk.ReadObjects(dir)
 	if err == nil || !strings.Contains(err.Error(), "bad/broken.yaml") {
 		t.Fatalf("error %v must name the file", err)
 	}

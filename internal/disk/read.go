@@ -1,0 +1,196 @@
+// Package disk reads a folder of YAML files as `kustomize fn run` reads it
+// and writes it back all or nothing.
+//
+// Reading refuses symbolic links (a run never follows one, in or out of the
+// folder) and leaves parsing to the caller, file by file, so a file that is
+// not needed is never parsed and a large one is never held whole.
+//
+// Writing checks every path before anything is written (inside the folder,
+// no link on the way, segments a file system takes, no file where a folder
+// must be), stages new content in temporary files next to their targets,
+// then commits with a journal: the renames and deletions it lists are
+// finished by the next run if this one is killed.
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Names of the files a commit leaves while it runs; a reader never takes
+// them for objects (they do not end in .yaml, .yml or .json).
+const (
+	// JournalFile lists a commit's renames and deletions once every new
+	// file is staged: its presence means the commit must be finished.
+	JournalFile = ".istio-gitops-journal"
+	tempPrefix  = ".istio-gitops-"
+	tempSuffix  = ".tmp"
+)
+
+// Tree is a folder of YAML files.
+type Tree struct {
+	// Root is the folder as given.
+	Root string
+	// Files are the YAML and JSON files kio reads, by path.
+	Files []*File
+	// temps are temporary files left by a run killed before its commit;
+	// the next commit removes them.
+	temps []string
+	fs    FS
+}
+
+// File is one YAML or JSON file of a tree.
+type File struct {
+	// Path is the file's slash path relative to the tree's root.
+	Path string
+	full string
+	size int64
+	fs   FS
+}
+
+// Size is the file's size in bytes as read.
+func (f *File) Size() int64 { return f.size }
+
+// Bytes reads the file.
+func (f *File) Bytes() ([]byte, error) {
+	r, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	return b, nil
+}
+
+// Open opens the file for reading, refusing a file that became a link.
+func (f *File) Open() (io.ReadCloser, error) {
+	r, err := f.fs.Open(f.full)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	return r, nil
+}
+
+// Objects decodes the file's objects (see Decode).
+func (f *File) Objects() ([]*yaml.RNode, error) {
+	r, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var objs []*yaml.RNode
+	err = Decode(r, f.Path, func(n *yaml.RNode) error {
+		objs = append(objs, n)
+		return nil
+	})
+	return objs, err
+}
+
+// Read lists the YAML and JSON files below root as kio.LocalPackageReader
+// does for `kustomize fn run` (same files, same .krmignore rules). A
+// symbolic link among them, to a file or a folder, is an error naming it:
+// a run must not read or write through one. A folder holding the journal
+// of an unfinished commit is an error too: Recover finishes it.
+func Read(root string) (*Tree, error) {
+	return read(root, OS)
+}
+
+func read(root string, fsys FS) (*Tree, error) {
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", root, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("read %s: must be a folder", root)
+	}
+	t := &Tree{Root: root, fs: fsys}
+	if _, err := fsys.Lstat(filepath.Join(root, JournalFile)); err == nil {
+		return nil, fmt.Errorf("%s: a run was interrupted while it wrote the tree (%s is left): run `istio-gitops run %s` to finish it",
+			root, JournalFile, root)
+	}
+	var problems []string
+	walker := kio.LocalPackageReader{
+		PackagePath: root,
+		FileSkipFunc: func(rel string) bool {
+			rel = filepath.ToSlash(rel)
+			full := filepath.Join(root, filepath.FromSlash(rel))
+			fi, err := fsys.Lstat(full)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("%s: %v", rel, err))
+			case fi.Mode()&fs.ModeSymlink != 0:
+				problems = append(problems, fmt.Sprintf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at, or list it in .krmignore)", rel))
+			case isTemp(path.Base(rel)):
+				t.temps = append(t.temps, rel)
+			case fi.Mode().IsRegular() && matches(rel):
+				t.Files = append(t.Files, &File{Path: rel, full: full, size: fi.Size(), fs: fsys})
+			}
+			// The walker only lists; callers parse what they need.
+			return true
+		},
+	}
+	if _, err := walker.Read(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", root, err)
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	slices.SortFunc(t.Files, func(a, b *File) int { return strings.Compare(a.Path, b.Path) })
+	slices.Sort(t.temps)
+	return t, nil
+}
+
+func matches(rel string) bool {
+	for _, g := range kio.MatchAll {
+		if ok, _ := filepath.Match(g, path.Base(rel)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func isTemp(base string) bool {
+	return strings.HasPrefix(base, tempPrefix) && strings.HasSuffix(base, tempSuffix) ||
+		base == JournalFile+tempSuffix
+}
+
+// Objects decodes every file of the tree, in path order.
+func (t *Tree) Objects() ([]*yaml.RNode, error) {
+	parsed := make([][]*yaml.RNode, len(t.Files))
+	err := Parallel(len(t.Files), func(i int) error {
+		objs, err := t.Files[i].Objects()
+		parsed[i] = objs
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var all []*yaml.RNode
+	for _, objs := range parsed {
+		all = append(all, objs...)
+	}
+	return all, nil
+}
+
+// ReadObjects reads the tree at root and decodes every file.
+func ReadObjects(root string) ([]*yaml.RNode, error) {
+	t, err := Read(root)
+	if err != nil {
+		return nil, err
+	}
+	return t.Objects()
+}

@@ -1,0 +1,223 @@
+package disk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Run reads root as `kustomize fn run` does, runs p over its objects with
+// fnConfig (nil: p finds its configs among the objects) and commits the
+// result: files whose objects were not emitted are deleted, files whose
+// objects p left untouched keep their bytes (their own formatting
+// included), the rest are laid out by kyaml's writer as kustomize fn run
+// and kpt lay them out. Nothing is written when p fails or reports an
+// error.
+//
+// A commit that an earlier run left unfinished (it was killed) is finished
+// first, and reported.
+func Run(root string, p framework.ResourceListProcessor, fnConfig *yaml.RNode) (framework.Results, error) {
+	var results framework.Results
+	recovered, err := Recover(root)
+	if err != nil {
+		return nil, err
+	}
+	if recovered {
+		results = append(results, &framework.Result{Severity: framework.Warning,
+			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
+	}
+	t, err := Read(root)
+	if err != nil {
+		return results, err
+	}
+	items, err := t.Objects()
+	if err != nil {
+		return results, err
+	}
+	before := groupByFile(items)
+	prints := fingerprints(items)
+	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig, Results: results}
+	if err := p.Process(rl); err != nil {
+		return rl.Results, err
+	}
+	if rl.Results.ExitCode() != 0 {
+		return rl.Results, fmt.Errorf("the run reported errors; nothing was written")
+	}
+	writes, deletes, err := Changes(t, before, groupByFile(rl.Items), prints)
+	if err != nil {
+		return rl.Results, err
+	}
+	return rl.Results, t.Commit(writes, deletes)
+}
+
+// Changes compares a tree's files as read (before, with the fingerprints
+// of their objects) with the files a run emits (after): the files to write
+// and those to delete.
+func Changes(t *Tree, before, after map[string][]*yaml.RNode, prints map[*yaml.RNode]uint64) ([]Write, []string, error) {
+	now := fingerprints(flatten(after))
+	var changed []string
+	for _, f := range sortedKeys(after) {
+		if !untouched(before[f], after[f], prints, now) {
+			changed = append(changed, f)
+		}
+	}
+	// Laying files out is most of a run's time; use every core.
+	layouts := make([][]byte, len(changed))
+	if err := Parallel(len(changed), func(i int) error {
+		data, err := FileBytes(after[changed[i]])
+		if err != nil {
+			return fmt.Errorf("%s: %w", changed[i], err)
+		}
+		layouts[i] = data
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	files := map[string]*File{}
+	for _, f := range t.Files {
+		files[f.Path] = f
+	}
+	var writes []Write
+	for i, f := range changed {
+		if old, ok := files[f]; ok {
+			b, err := old.Bytes()
+			if err != nil {
+				return nil, nil, err
+			}
+			if bytes.Equal(b, layouts[i]) {
+				continue
+			}
+		}
+		writes = append(writes, Write{Path: f, Data: layouts[i]})
+	}
+	var deletes []string
+	for _, f := range sortedKeys(before) {
+		if _, kept := after[f]; !kept {
+			deletes = append(deletes, f)
+		}
+	}
+	return writes, deletes, nil
+}
+
+// FileBytes is a file's content as kyaml's writer lays it out, less the
+// annotations that place objects in files.
+func FileBytes(nodes []*yaml.RNode) ([]byte, error) {
+	var b bytes.Buffer
+	w := kio.ByteWriter{
+		Writer: &b,
+		ClearAnnotations: []string{
+			kioutil.PathAnnotation, kioutil.LegacyPathAnnotation,
+			kioutil.IdAnnotation, kioutil.LegacyIdAnnotation,
+		},
+	}
+	// ByteWriter works on its own copies of the nodes.
+	if err := w.Write(nodes); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func flatten(files map[string][]*yaml.RNode) []*yaml.RNode {
+	var all []*yaml.RNode
+	for _, f := range sortedKeys(files) {
+		all = append(all, files[f]...)
+	}
+	return all
+}
+
+// untouched reports whether a file's objects are the ones read, in the same
+// order, unchanged: such a file need not even be laid out again.
+func untouched(before, after []*yaml.RNode, then, now map[*yaml.RNode]uint64) bool {
+	if len(before) != len(after) {
+		return false
+	}
+	for i := range after {
+		if before[i] != after[i] || then[after[i]] != now[after[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// fingerprints hashes every item, on every core.
+func fingerprints(items []*yaml.RNode) map[*yaml.RNode]uint64 {
+	sums := make([]uint64, len(items))
+	_ = Parallel(len(items), func(i int) error {
+		sums[i] = Fingerprint(items[i].YNode())
+		return nil
+	})
+	m := make(map[*yaml.RNode]uint64, len(items))
+	for i, it := range items {
+		m[it] = sums[i]
+	}
+	return m
+}
+
+// Fingerprint hashes everything the writer would print of a node: a walk
+// is far cheaper than laying the node out. An alias is hashed by the name
+// of its anchor, which the writer prints, and is not followed: a document
+// of nested aliases costs its size, not the size it expands to.
+func Fingerprint(n *yaml.Node) uint64 {
+	h := fnv.New64a()
+	var num [8]byte
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		binary.LittleEndian.PutUint64(num[:], uint64(n.Kind)<<48|uint64(n.Style)<<32|uint64(len(n.Content)))
+		h.Write(num[:])
+		for _, s := range [...]string{n.Tag, n.Value, n.Anchor, n.HeadComment, n.LineComment, n.FootComment} {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return h.Sum64()
+}
+
+func groupByFile(items []*yaml.RNode) map[string][]*yaml.RNode {
+	files := map[string][]*yaml.RNode{}
+	for _, it := range items {
+		p := Path(it)
+		files[p] = append(files[p], it)
+	}
+	for _, nodes := range files {
+		slices.SortStableFunc(nodes, func(a, b *yaml.RNode) int { return Index(a) - Index(b) })
+	}
+	return files
+}
+
+// Path is the file an item was read from or is written to, in slash form
+// ("" when the item carries no path).
+func Path(n *yaml.RNode) string {
+	p, _, _ := kioutil.GetFileAnnotations(n)
+	return p
+}
+
+// Index is an item's document index in its file.
+func Index(n *yaml.RNode) int {
+	_, i, _ := kioutil.GetFileAnnotations(n)
+	v, _ := strconv.Atoi(i)
+	return v
+}
+
+func sortedKeys(m map[string][]*yaml.RNode) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
