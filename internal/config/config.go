@@ -10,18 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 const (
-	// Group is the API group of every object of ours.
-	Group = "fn.istio-gitops.dev"
-	// APIVersion is the apiVersion of every object of ours.
-	APIVersion = Group + "/v1alpha1"
 	// Kind is the kind of the tree's function config.
-	Kind = "IstioGitOps"
+	Kind = api.KindIstioGitOps
 
 	// DefaultNamespace is the control-plane namespace istioctl installs into.
 	DefaultNamespace = "istio-system"
@@ -186,8 +183,8 @@ func (c *IstioGitOps) Validate() error {
 }
 
 func (c *IstioGitOps) validate() error {
-	if c.APIVersion != APIVersion {
-		return fmt.Errorf("apiVersion: %q must be %q", c.APIVersion, APIVersion)
+	if c.APIVersion != api.APIVersion {
+		return fmt.Errorf("apiVersion: %q must be %q", c.APIVersion, api.APIVersion)
 	}
 	if c.Kind != Kind {
 		return fmt.Errorf("kind: %q must be %q", c.Kind, Kind)

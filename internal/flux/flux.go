@@ -16,6 +16,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 )
 
@@ -34,10 +35,7 @@ const (
 	// NamePrefix starts the name of every Kustomization written.
 	NamePrefix = "istio-"
 
-	// PruneAnnotation, set to PruneDisabled, keeps Flux from deleting an
-	// object when it leaves the source or its Kustomization is deleted.
-	PruneAnnotation = "kustomize.toolkit.fluxcd.io/prune"
-	// PruneDisabled is PruneAnnotation's value that disables pruning.
+	// PruneDisabled is api.FluxPruneAnnotation's value that disables pruning.
 	PruneDisabled = "disabled"
 )
 
@@ -236,9 +234,9 @@ func DisablePrune(obj *yaml.RNode) error {
 	// would single-quote it).
 	if err := obj.PipeE(
 		yaml.LookupCreate(yaml.MappingNode, "metadata", "annotations"),
-		yaml.SetField(PruneAnnotation, yaml.NewStringRNode(PruneDisabled)),
+		yaml.SetField(api.FluxPruneAnnotation, yaml.NewStringRNode(PruneDisabled)),
 	); err != nil {
-		return fmt.Errorf("CustomResourceDefinition %s: metadata.annotations[%q]: %w", obj.GetName(), PruneAnnotation, err)
+		return fmt.Errorf("CustomResourceDefinition %s: metadata.annotations[%q]: %w", obj.GetName(), api.FluxPruneAnnotation, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -277,8 +278,8 @@ func TestKustomizationsErrors(t *testing.T) {
 // TestDisablePrune marks every CRD of istioctl's output and nothing else,
 // with the annotation and value kustomize-controller reads.
 func TestDisablePrune(t *testing.T) {
-	if want := kustomizev1.GroupVersion.Group + "/prune"; flux.PruneAnnotation != want {
-		t.Errorf("annotation %q, kustomize-controller reads %q", flux.PruneAnnotation, want)
+	if want := kustomizev1.GroupVersion.Group + "/prune"; api.FluxPruneAnnotation != want {
+		t.Errorf("annotation %q, kustomize-controller reads %q", api.FluxPruneAnnotation, want)
 	}
 	if flux.PruneDisabled != kustomizev1.DisabledValue {
 		t.Errorf("value %q, kustomize-controller reads %q", flux.PruneDisabled, kustomizev1.DisabledValue)
@@ -305,8 +306,8 @@ func TestDisablePrune(t *testing.T) {
 			continue
 		}
 		crds++
-		if got := o.GetAnnotations()[flux.PruneAnnotation]; got != "disabled" {
-			t.Errorf("CRD %s: %s = %q", o.GetName(), flux.PruneAnnotation, got)
+		if got := o.GetAnnotations()[api.FluxPruneAnnotation]; got != "disabled" {
+			t.Errorf("CRD %s: %s = %q", o.GetName(), api.FluxPruneAnnotation, got)
 		}
 		again := o.MustString()
 		if err := flux.DisablePrune(o); err != nil || o.MustString() != again {
@@ -317,7 +318,7 @@ func TestDisablePrune(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := o2.PipeE(yaml.LookupCreate(yaml.MappingNode, "metadata", "annotations"), yaml.SetField(flux.PruneAnnotation, yaml.NewStringRNode("disabled"))); err != nil {
+		if err := o2.PipeE(yaml.LookupCreate(yaml.MappingNode, "metadata", "annotations"), yaml.SetField(api.FluxPruneAnnotation, yaml.NewStringRNode("disabled"))); err != nil {
 			t.Fatal(err)
 		}
 		if o2.MustString() != o.MustString() {

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 )
 
@@ -88,7 +89,7 @@ func ExampleStableServices() {
 	for _, s := range stable {
 		sel, _ := s.Pipe(yaml.Lookup("spec", "selector"))
 		fmt.Printf("Service %s (%s=%s) selects:\n%s", s.GetName(),
-			gateway.LiveRevisionAnnotation, s.GetAnnotations()[gateway.LiveRevisionAnnotation], sel.MustString())
+			api.LiveRevisionAnnotation, s.GetAnnotations()[api.LiveRevisionAnnotation], sel.MustString())
 	}
 	// Output:
 	// Service istio-ingressgateway (fn.istio-gitops.dev/live-revision=1-30) selects:

@@ -19,6 +19,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
@@ -253,7 +254,7 @@ func isGatewayDeployment(d *yaml.RNode) (bool, error) {
 	}
 	// A gateway rendered for injection (injectionTemplate: gateway) carries
 	// no proxy arguments yet: the injector's template makes it a router.
-	for t := range strings.SplitSeq(ann["inject.istio.io/templates"], ",") {
+	for t := range strings.SplitSeq(ann[api.InjectTemplatesAnnotation], ",") {
 		if strings.TrimSpace(t) == "gateway" {
 			return true, nil
 		}

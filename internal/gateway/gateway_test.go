@@ -7,7 +7,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -53,7 +53,7 @@ func TestFind(t *testing.T) {
 					}
 					// The pods' gateway-selecting labels: the chart's
 					// `app`/`istio`, or the IstioOperator's label.
-					if c.PodLabels["istio"] == "" || c.PodLabels["app"] == "" || c.PodLabels[istioctl.RevisionLabel] != rev {
+					if c.PodLabels["istio"] == "" || c.PodLabels["app"] == "" || c.PodLabels[api.RevisionLabel] != rev {
 						t.Errorf("%s: PodLabels = %v", c.Name, c.PodLabels)
 					}
 					// Every object is the gateway's own: named after it,
@@ -298,7 +298,7 @@ matchExpressions:
 	if err := PerRevision(objs, "1-30"); err != nil {
 		t.Fatal(err)
 	}
-	if got := scalar(p, "spec", "selector", "matchLabels", istioctl.RevisionLabel); got != "1-30" {
+	if got := scalar(p, "spec", "selector", "matchLabels", api.RevisionLabel); got != "1-30" {
 		t.Errorf("PDB matchLabels[istio.io/rev] = %q, want 1-30", got)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -80,9 +80,9 @@ func PerRevision(objs []*yaml.RNode, rev string) error {
 		}
 	}
 	for _, c := range comps {
-		if v, ok := c.PodLabels[istioctl.RevisionLabel]; ok && v != rev {
+		if v, ok := c.PodLabels[api.RevisionLabel]; ok && v != rev {
 			return fmt.Errorf("%s: spec.template.metadata.labels[%q] is %q: it must be the revision %q the gateway is generated for",
-				krm.Describe(c.Deployment), istioctl.RevisionLabel, v, rev)
+				krm.Describe(c.Deployment), api.RevisionLabel, v, rev)
 		}
 		for _, o := range c.Objects {
 			id := idOf(o)
@@ -172,9 +172,9 @@ func renameComponent(c Component, rev string) error {
 		case KindDeployment:
 			err = rewireDeployment(o, c, rev, oldDeploy, newDeploy)
 		case KindService:
-			err = krm.SetString(o, rev, "spec", "selector", istioctl.RevisionLabel)
+			err = krm.SetString(o, rev, "spec", "selector", api.RevisionLabel)
 		case KindPDB:
-			err = krm.SetString(o, rev, "spec", "selector", "matchLabels", istioctl.RevisionLabel)
+			err = krm.SetString(o, rev, "spec", "selector", "matchLabels", api.RevisionLabel)
 		case KindHPA:
 			err = krm.SetString(o, newDeploy, "spec", "scaleTargetRef", "name")
 		case KindRoleBinding:
@@ -188,10 +188,10 @@ func renameComponent(c Component, rev string) error {
 }
 
 func rewireDeployment(d *yaml.RNode, c Component, rev, oldName, newName string) error {
-	if err := krm.SetString(d, rev, "spec", "selector", "matchLabels", istioctl.RevisionLabel); err != nil {
+	if err := krm.SetString(d, rev, "spec", "selector", "matchLabels", api.RevisionLabel); err != nil {
 		return err
 	}
-	if err := krm.SetString(d, rev, "spec", "template", "metadata", "labels", istioctl.RevisionLabel); err != nil {
+	if err := krm.SetString(d, rev, "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
 		return err
 	}
 	if c.ServiceAccount != "" {

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -278,7 +278,7 @@ func checkSelectors(t *testing.T, s, other revisionSet) {
 		before, _ := stringMap(b, "spec", "template", "metadata", "labels")
 		after, _ := stringMap(a, "spec", "template", "metadata", "labels")
 		want := maps.Clone(before)
-		want[istioctl.RevisionLabel] = s.rev
+		want[api.RevisionLabel] = s.rev
 		if !maps.Equal(after, want) {
 			t.Errorf("%s: pod labels %v, want %v", a.GetName(), after, want)
 		}
@@ -451,7 +451,7 @@ metadata:
 			rev:  "1-31-canary-with-a-very-long-name-for-testing-limits",
 			edit: func(t *testing.T, objs []*yaml.RNode) []*yaml.RNode {
 				d := byKindName(objs, KindDeployment, "istio-ingressgateway")
-				if err := krm.SetString(d, "1-31-canary-with-a-very-long-name-for-testing-limits", "spec", "template", "metadata", "labels", istioctl.RevisionLabel); err != nil {
+				if err := krm.SetString(d, "1-31-canary-with-a-very-long-name-for-testing-limits", "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
 					t.Fatal(err)
 				}
 				return objs

@@ -8,20 +8,15 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
-// LiveRevisionAnnotation marks a stable Service and names the revision whose
-// gateway pods it selects.
-const LiveRevisionAnnotation = config.Group + "/live-revision"
-
 // revisionBoundLabels change from one revision's Service to the next; a
 // stable Service drops them so that switching the live revision edits only
 // its selector and annotation.
-var revisionBoundLabels = []string{istioctl.RevisionLabel, "app.kubernetes.io/version", "helm.sh/chart"}
+var revisionBoundLabels = []string{api.RevisionLabel, "app.kubernetes.io/version", "helm.sh/chart"}
 
 // StableServices returns one stable Service per gateway Service of the live
 // revision, for common/: it keeps the Service's original name (such as
@@ -60,8 +55,8 @@ func stableService(svc *yaml.RNode, liveRev string) (*yaml.RNode, error) {
 		return nil, fmt.Errorf("%s: a gateway Service of the live revision %q must be named <gateway>-%s: gateways must be per revision for stable Services",
 			krm.Describe(svc), liveRev, liveRev)
 	}
-	if got := scalar(svc, "spec", "selector", istioctl.RevisionLabel); got != liveRev {
-		return nil, fmt.Errorf("%s: spec.selector[%q] is %q: it must select the live revision %q's pods", krm.Describe(svc), istioctl.RevisionLabel, got, liveRev)
+	if got := scalar(svc, "spec", "selector", api.RevisionLabel); got != liveRev {
+		return nil, fmt.Errorf("%s: spec.selector[%q] is %q: it must select the live revision %q's pods", krm.Describe(svc), api.RevisionLabel, got, liveRev)
 	}
 	s := svc.Copy()
 	if err := layout.ClearReaderAnnotations(s); err != nil {
@@ -91,7 +86,7 @@ func stableService(svc *yaml.RNode, liveRev string) (*yaml.RNode, error) {
 	if _, err := s.Pipe(yaml.Clear("status")); err != nil {
 		return nil, fmt.Errorf("%s: status: %w", krm.Describe(svc), err)
 	}
-	if err := krm.SetAnnotation(s, LiveRevisionAnnotation, liveRev); err != nil {
+	if err := krm.SetAnnotation(s, api.LiveRevisionAnnotation, liveRev); err != nil {
 		return nil, fmt.Errorf("%s: %w", krm.Describe(svc), err)
 	}
 	return s, nil

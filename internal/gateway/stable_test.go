@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 func TestStableServices(t *testing.T) {
@@ -53,8 +52,8 @@ func TestStableServices(t *testing.T) {
 					if got := selected(t, st, otherPods); len(got) > 0 {
 						t.Errorf("%s selects %q of %s, which is not live", st.GetName(), got, other.rev)
 					}
-					if got := scalar(st, "spec", "selector", istioctl.RevisionLabel); got != s.rev {
-						t.Errorf("%s: selector %s = %q, want %q", st.GetName(), istioctl.RevisionLabel, got, s.rev)
+					if got := scalar(st, "spec", "selector", api.RevisionLabel); got != s.rev {
+						t.Errorf("%s: selector %s = %q, want %q", st.GetName(), api.RevisionLabel, got, s.rev)
 					}
 					// Same type and ports as the gateway's own Service.
 					for _, field := range []string{"type", "ports"} {
@@ -62,11 +61,11 @@ func TestStableServices(t *testing.T) {
 							t.Errorf("%s: spec.%s = %s, want %s", st.GetName(), field, a, b)
 						}
 					}
-					if got := st.GetAnnotations()[LiveRevisionAnnotation]; got != s.rev {
-						t.Errorf("%s: %s = %q", st.GetName(), LiveRevisionAnnotation, got)
+					if got := st.GetAnnotations()[api.LiveRevisionAnnotation]; got != s.rev {
+						t.Errorf("%s: %s = %q", st.GetName(), api.LiveRevisionAnnotation, got)
 					}
-					if _, ok := st.GetLabels()[istioctl.RevisionLabel]; ok {
-						t.Errorf("%s: must not carry the %s label: it would change with the live revision", st.GetName(), istioctl.RevisionLabel)
+					if _, ok := st.GetLabels()[api.RevisionLabel]; ok {
+						t.Errorf("%s: must not carry the %s label: it would change with the live revision", st.GetName(), api.RevisionLabel)
 					}
 				}
 				// The live revision's objects are not touched.
@@ -110,7 +109,7 @@ func withoutLiveBits(t *testing.T, s string) string {
 	t.Helper()
 	objs := parseObjects(t, s)
 	for _, o := range objs {
-		if _, err := o.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(istioctl.RevisionLabel)); err != nil {
+		if _, err := o.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(api.RevisionLabel)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := o.Pipe(yaml.Lookup("metadata"), yaml.Clear("annotations")); err != nil {
@@ -138,7 +137,7 @@ func TestStableServicesErrors(t *testing.T) {
 	t.Run("selector not pinned to the revision", func(t *testing.T) {
 		objs := perRevisionCopy(t, f, "1-30")
 		svc := byKindName(objs, KindService, "istio-ingressgateway-1-30")
-		if _, err := svc.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(istioctl.RevisionLabel)); err != nil {
+		if _, err := svc.Pipe(yaml.Lookup("spec", "selector"), yaml.Clear(api.RevisionLabel)); err != nil {
 			t.Fatal(err)
 		}
 		_, err := StableServices(objs, "1-30")

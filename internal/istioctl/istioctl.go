@@ -14,10 +14,6 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
-// RevisionLabel selects a control-plane revision (or a tag): on a
-// namespace, a pod, a webhook, istiod's own objects.
-const RevisionLabel = "istio.io/rev"
-
 // Check reports the first object of a revision's output that cannot be
 // written: no kind or name, a name that would leave its folder, or an
 // identity that two objects share.

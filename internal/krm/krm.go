@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 )
 
@@ -23,7 +24,7 @@ type Processors map[string]framework.ResourceListProcessor
 
 // IsConfig reports whether node is a function config this binary runs.
 func (ps Processors) IsConfig(node *yaml.RNode) bool {
-	if node == nil || node.GetApiVersion() != config.APIVersion {
+	if node == nil || node.GetApiVersion() != api.APIVersion {
 		return false
 	}
 	_, ok := ps[node.GetKind()]
@@ -39,12 +40,12 @@ func (ps Processors) Process(rl *framework.ResourceList) error {
 	}
 	if rl.FunctionConfig != nil && !isEmptyConfigMap(rl.FunctionConfig) {
 		return fmt.Errorf("functionConfig %s %q: kind must be one of %q with apiVersion %q",
-			rl.FunctionConfig.GetKind(), rl.FunctionConfig.GetName(), ps.kinds(), config.APIVersion)
+			rl.FunctionConfig.GetKind(), rl.FunctionConfig.GetName(), ps.kinds(), api.APIVersion)
 	}
 	found := ps.Configs(rl.Items)
 	if len(found) == 0 {
 		return fmt.Errorf("no function config: the input must hold an object of kind %q with apiVersion %q, or one must be given as functionConfig",
-			ps.kinds(), config.APIVersion)
+			ps.kinds(), api.APIVersion)
 	}
 	for _, cfg := range found {
 		rl.FunctionConfig = cfg
@@ -69,7 +70,7 @@ func (ps Processors) Configs(items []*yaml.RNode) []*yaml.RNode {
 func ConfigsOf(items []*yaml.RNode, kinds ...string) []*yaml.RNode {
 	var found []*yaml.RNode
 	for _, it := range items {
-		if it.GetApiVersion() == config.APIVersion && slices.Contains(kinds, it.GetKind()) {
+		if it.GetApiVersion() == api.APIVersion && slices.Contains(kinds, it.GetKind()) {
 			found = append(found, it)
 		}
 	}
@@ -118,7 +119,7 @@ func SetPathIndex(n *yaml.RNode, p string, i int) error {
 
 // IsLocalConfig reports whether an item is marked never to be deployed.
 func IsLocalConfig(n *yaml.RNode) bool {
-	v, ok := n.GetAnnotations()["config.kubernetes.io/local-config"]
+	v, ok := n.GetAnnotations()[api.LocalConfigAnnotation]
 	return ok && v != "false"
 }
 

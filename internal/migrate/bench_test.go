@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 const (
@@ -84,7 +83,7 @@ func baselineReadWrite(dir string) error {
 		Filters: []kio.Filter{kio.FilterFunc(func(in []*yaml.RNode) ([]*yaml.RNode, error) {
 			for _, n := range in {
 				if n.GetKind() == "Namespace" {
-					if err := n.PipeE(yaml.SetLabel(istioctl.RevisionLabel, "1-31")); err != nil {
+					if err := n.PipeE(yaml.SetLabel(api.RevisionLabel, "1-31")); err != nil {
 						return nil, err
 					}
 				}

@@ -14,9 +14,9 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 // Command is `istio-gitops migrate DIR`: a RevisionMigration built from
@@ -83,11 +83,11 @@ func configNode(spec Spec, selector []string) (*yaml.RNode, error) {
 		spec.Selector.MatchLabels[k] = v
 	}
 	m := RevisionMigration{
-		APIVersion: config.APIVersion,
+		APIVersion: api.APIVersion,
 		Kind:       Kind,
 		Metadata: config.Metadata{
 			Name:        spec.From + "-to-" + spec.To,
-			Annotations: map[string]string{"config.kubernetes.io/local-config": "true"},
+			Annotations: map[string]string{api.LocalConfigAnnotation: "true"},
 		},
 		Spec: spec,
 	}
@@ -181,7 +181,7 @@ func sameBesidesLabels(a, b []byte) bool {
 		for len(t) > 0 {
 			line, rest, _ := bytes.Cut(t, []byte("\n"))
 			t = rest
-			if !bytes.Contains(line, []byte(istioctl.RevisionLabel)) && !bytes.Contains(line, []byte(InjectionLabel)) {
+			if !bytes.Contains(line, []byte(api.RevisionLabel)) && !bytes.Contains(line, []byte(api.InjectionLabel)) {
 				return line, t, true
 			}
 		}

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/spf13/cobra"
-
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 const sampleDir = "../../examples/migrate/sample"
@@ -254,7 +253,7 @@ func TestPerTeamBranchesScript(t *testing.T) {
 		diff := git("diff", "-U0", "main", branch)
 		for _, l := range strings.Split(diff, "\n") {
 			if (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) && !strings.HasPrefix(l, "+++") && !strings.HasPrefix(l, "---") &&
-				!strings.Contains(l, istioctl.RevisionLabel+": ") {
+				!strings.Contains(l, api.RevisionLabel+": ") {
 				t.Errorf("%s: a line other than istio.io/rev changed: %q", branch, l)
 			}
 		}

@@ -10,13 +10,13 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // Kind is the kind of the migration's function config.
-const Kind = "RevisionMigration"
+const Kind = api.KindRevisionMigration
 
 // DefaultTag is the revision tag istio-injection=enabled resolves to.
 const DefaultTag = "default"
@@ -59,7 +59,7 @@ type LabelSelectorRequirement = selector.Requirement
 // Load reads, defaults and validates a RevisionMigration from node.
 func Load(node *yaml.RNode) (*RevisionMigration, error) {
 	if node == nil {
-		return nil, fmt.Errorf("%s: no function config: one of kind %q with apiVersion %q must be given", Kind, Kind, config.APIVersion)
+		return nil, fmt.Errorf("%s: no function config: one of kind %q with apiVersion %q must be given", Kind, Kind, api.APIVersion)
 	}
 	s, err := node.String()
 	if err != nil {
@@ -103,8 +103,8 @@ func (m *RevisionMigration) Validate() error {
 }
 
 func (m *RevisionMigration) validate() error {
-	if m.APIVersion != config.APIVersion {
-		return fmt.Errorf("apiVersion: %q must be %q", m.APIVersion, config.APIVersion)
+	if m.APIVersion != api.APIVersion {
+		return fmt.Errorf("apiVersion: %q must be %q", m.APIVersion, api.APIVersion)
 	}
 	if m.Kind != Kind {
 		return fmt.Errorf("kind: %q must be %q", m.Kind, Kind)
@@ -124,7 +124,7 @@ func (m *RevisionMigration) validate() error {
 	if err := validateKey(s.OwnerKey); err != nil {
 		return fmt.Errorf("spec.ownerKey: %w", err)
 	}
-	if s.OwnerKey == istioctl.RevisionLabel || s.OwnerKey == InjectionLabel {
+	if s.OwnerKey == api.RevisionLabel || s.OwnerKey == api.InjectionLabel {
 		return fmt.Errorf("spec.ownerKey: %q must not be a label this migration changes", s.OwnerKey)
 	}
 	for i, o := range s.Owners {

@@ -26,18 +26,12 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
-const (
-	// InjectionLabel is the legacy namespace label; it takes precedence
-	// over istio.io/rev.
-	InjectionLabel = "istio-injection"
-	// InjectLabel opts a single pod in or out of injection.
-	InjectLabel = "sidecar.istio.io/inject"
-)
+const ()
 
 // Processor runs a RevisionMigration function config over a ResourceList.
 type Processor struct {
@@ -155,7 +149,7 @@ func (r *run) checkMeshes(items []item) error {
 	var meshes []string
 	allActive := true
 	for _, it := range items {
-		if it.node.GetApiVersion() != config.APIVersion || it.node.GetKind() != config.Kind {
+		if it.node.GetApiVersion() != api.APIVersion || it.node.GetKind() != config.Kind {
 			continue
 		}
 		cfg, err := config.Load(it.node)
@@ -202,8 +196,8 @@ func (r *run) namespace(it item) error {
 	}
 	e.Owner = owner
 	e.InRun = len(s.Owners) == 0 || slices.Contains(s.Owners, owner)
-	rev, hasRev := labels[istioctl.RevisionLabel]
-	inj, hasInj := labels[InjectionLabel]
+	rev, hasRev := labels[api.RevisionLabel]
+	inj, hasInj := labels[api.InjectionLabel]
 	e.Before = injectionLabels(labels)
 
 	excluded := slices.Contains(s.Exclude, e.Name)
@@ -260,7 +254,7 @@ func (r *run) namespace(it item) error {
 	}
 	if move {
 		e.Moved = true
-		e.After = istioctl.RevisionLabel + "=" + s.To
+		e.After = api.RevisionLabel + "=" + s.To
 		r.edits = append(r.edits, edit{node: n, what: what, fn: func(c *yaml.RNode) error { return setNamespaceRevision(c, r.to) }})
 	}
 	r.rep.Namespaces = append(r.rep.Namespaces, e)
@@ -284,22 +278,22 @@ func (r *run) workload(it item, meta []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	rev, hasRev := labels[istioctl.RevisionLabel]
-	inj, hasInj := labels[InjectLabel]
-	injAnn, hasInjAnn := annotations[InjectLabel]
+	rev, hasRev := labels[api.RevisionLabel]
+	inj, hasInj := labels[api.InjectLabel]
+	injAnn, hasInjAnn := annotations[api.InjectLabel]
 	if !hasRev && !hasInj && !hasInjAnn {
 		return nil
 	}
 	field := strings.Join(meta, ".")
 	var overrides []string
 	if hasRev {
-		overrides = append(overrides, fmt.Sprintf("%s=%s", istioctl.RevisionLabel, rev))
+		overrides = append(overrides, fmt.Sprintf("%s=%s", api.RevisionLabel, rev))
 	}
 	if hasInj {
-		overrides = append(overrides, fmt.Sprintf("%s=%s", InjectLabel, inj))
+		overrides = append(overrides, fmt.Sprintf("%s=%s", api.InjectLabel, inj))
 	}
 	if hasInjAnn {
-		overrides = append(overrides, fmt.Sprintf("%s=%s (annotation)", InjectLabel, injAnn))
+		overrides = append(overrides, fmt.Sprintf("%s=%s (annotation)", api.InjectLabel, injAnn))
 	}
 	w := &WorkloadEntry{Kind: n.GetKind(), APIVersion: n.GetApiVersion(), Namespace: n.GetNamespace(), Name: n.GetName(),
 		File: it.file, Index: it.index, Field: field, Override: strings.Join(overrides, ", "), Severity: framework.Info}
@@ -326,11 +320,11 @@ func (r *run) workload(it item, meta []string) error {
 		w.Note = fmt.Sprintf("Namespace %s has istio-injection=%s: never touched", w.Namespace, ns.injection)
 	case pinnedFrom && s.Workloads:
 		w.Moved = true
-		w.Note = fmt.Sprintf("pod template %s %s -> %s", istioctl.RevisionLabel, s.From, s.To)
-		path := append(slices.Clone(meta), "labels", istioctl.RevisionLabel)
+		w.Note = fmt.Sprintf("pod template %s %s -> %s", api.RevisionLabel, s.From, s.To)
+		path := append(slices.Clone(meta), "labels", api.RevisionLabel)
 		r.edits = append(r.edits, edit{node: n, what: what, fn: func(c *yaml.RNode) error { return setScalar(c, r.to, path...) }})
 	case pinnedFrom && ns.labelled:
-		w.Note = fmt.Sprintf("Istio ignores a pod's %s while its Namespace has a revision label, so this one is stale: set spec.workloads (--workloads) to keep it in step", istioctl.RevisionLabel)
+		w.Note = fmt.Sprintf("Istio ignores a pod's %s while its Namespace has a revision label, so this one is stale: set spec.workloads (--workloads) to keep it in step", api.RevisionLabel)
 	case pinnedFrom:
 		w.Note = fmt.Sprintf("its Namespace has no revision label, so these pods stay on %q after a restart: set spec.workloads (--workloads) to move them, or edit the label", s.From)
 		w.Severity = framework.Warning
@@ -370,19 +364,19 @@ func setNamespaceRevision(n *yaml.RNode, to value) error {
 	if labels == nil || labels.YNode().Kind != yaml.MappingNode {
 		return fmt.Errorf("metadata.labels: must be a mapping")
 	}
-	if labels.Field(istioctl.RevisionLabel) == nil {
-		inj := labels.Field(InjectionLabel)
+	if labels.Field(api.RevisionLabel) == nil {
+		inj := labels.Field(api.InjectionLabel)
 		if inj == nil {
-			return fmt.Errorf("metadata.labels: must hold %s or %s", istioctl.RevisionLabel, InjectionLabel)
+			return fmt.Errorf("metadata.labels: must hold %s or %s", api.RevisionLabel, api.InjectionLabel)
 		}
-		inj.Key.YNode().Value = istioctl.RevisionLabel
+		inj.Key.YNode().Value = api.RevisionLabel
 		to.set(inj.Value.YNode())
 		return nil
 	}
-	if err := labels.PipeE(yaml.Clear(InjectionLabel)); err != nil {
-		return fmt.Errorf("metadata.labels.%s: %w", InjectionLabel, err)
+	if err := labels.PipeE(yaml.Clear(api.InjectionLabel)); err != nil {
+		return fmt.Errorf("metadata.labels.%s: %w", api.InjectionLabel, err)
 	}
-	return setScalar(n, to, yaml.MetadataField, yaml.LabelsField, istioctl.RevisionLabel)
+	return setScalar(n, to, yaml.MetadataField, yaml.LabelsField, api.RevisionLabel)
 }
 
 // setScalar sets an existing string field, keeping its style and comments.
@@ -489,7 +483,7 @@ func podMetadataPath(kind string) ([]string, bool) {
 // injectionLabels renders the labels that choose a namespace's revision.
 func injectionLabels(labels map[string]string) string {
 	var out []string
-	for _, k := range []string{InjectionLabel, istioctl.RevisionLabel} {
+	for _, k := range []string{api.InjectionLabel, api.RevisionLabel} {
 		if v, ok := labels[k]; ok {
 			out = append(out, k+"="+v)
 		}

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
@@ -219,8 +219,8 @@ func TestDecisions(t *testing.T) {
 					continue
 				}
 				if w.moved {
-					if e.After != istioctl.RevisionLabel+"="+rep.To {
-						t.Errorf("%s: after %q, want %s=%s", name, e.After, istioctl.RevisionLabel, rep.To)
+					if e.After != api.RevisionLabel+"="+rep.To {
+						t.Errorf("%s: after %q, want %s=%s", name, e.After, api.RevisionLabel, rep.To)
 					}
 					continue
 				}
@@ -252,10 +252,10 @@ func TestWorkloads(t *testing.T) {
 	if w := find(rep, "legacy", "old"); w.Severity != framework.Warning || !strings.Contains(w.Note, "not in the input") {
 		t.Errorf("workload of a namespace not in the input: %+v", w)
 	}
-	if w := find(rep, "search-frontend", "web"); w.Override != InjectLabel+"=false" {
+	if w := find(rep, "search-frontend", "web"); w.Override != api.InjectLabel+"=false" {
 		t.Errorf("inject=false workload: override %q", w.Override)
 	}
-	if w := find(rep, "data-etl", "loader"); w.Override != istioctl.RevisionLabel+"=1-30, "+InjectLabel+"=true (annotation)" {
+	if w := find(rep, "data-etl", "loader"); w.Override != api.RevisionLabel+"=1-30, "+api.InjectLabel+"=true (annotation)" {
 		t.Errorf("loader: override %q", w.Override)
 	}
 	for _, w := range rep.Workloads {
@@ -316,8 +316,8 @@ func TestTreeCovers(t *testing.T) {
 		if l["team"] != "" && a["team"] != "" && l["team"] != a["team"] {
 			situations["owner conflict"]++
 		}
-		rev, hasRev := l[istioctl.RevisionLabel]
-		inj, hasInj := l[InjectionLabel]
+		rev, hasRev := l[api.RevisionLabel]
+		inj, hasInj := l[api.InjectionLabel]
 		switch {
 		case hasInj && hasRev:
 			situations["istio-injection="+inj+" + istio.io/rev"]++
@@ -404,12 +404,12 @@ func TestOnlyLabelsChange(t *testing.T) {
 					t.Errorf("%s: lines other than the labels changed:\n%s", p, lineDiff(in[p], out[p]))
 				}
 				for _, l := range strings.Split(string(out[p]), "\n") {
-					if strings.Contains(l, InjectionLabel+": enabled") && rep.FromIsDefault {
+					if strings.Contains(l, api.InjectionLabel+": enabled") && rep.FromIsDefault {
 						t.Errorf("%s: %q survived a run from the default revision", p, l)
 					}
 				}
-				if got, want := bytes.Count(out[p], []byte(istioctl.RevisionLabel+": "+rep.To)), bytes.Count(in[p], []byte(istioctl.RevisionLabel+": "+rep.To)); got <= want {
-					t.Errorf("%s: no new %s: %s line", p, istioctl.RevisionLabel, rep.To)
+				if got, want := bytes.Count(out[p], []byte(api.RevisionLabel+": "+rep.To)), bytes.Count(in[p], []byte(api.RevisionLabel+": "+rep.To)); got <= want {
+					t.Errorf("%s: no new %s: %s line", p, api.RevisionLabel, rep.To)
 				}
 			}
 			if changed != len(rep.ChangedFiles()) {
@@ -547,8 +547,8 @@ func TestInputOrder(t *testing.T) {
 	}
 	for i, n := range ordered {
 		if n.GetKind() == "Namespace" && n.GetName() == "payments-api" {
-			if got := n.GetLabels()[istioctl.RevisionLabel]; got != "1-31" {
-				t.Errorf("payments-api (item %d) has %s=%s after the run, want 1-31", i, istioctl.RevisionLabel, got)
+			if got := n.GetLabels()[api.RevisionLabel]; got != "1-31" {
+				t.Errorf("payments-api (item %d) has %s=%s after the run, want 1-31", i, api.RevisionLabel, got)
 			}
 			if krm.Path(n) != "teams/payments/namespaces.yaml" {
 				t.Errorf("path annotation changed: %s", krm.Path(n))

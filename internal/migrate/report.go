@@ -7,10 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
 
 // Report is what one run did: every Namespace of the input, every workload
@@ -143,7 +142,7 @@ func (r *Report) Results() framework.Results {
 			Message:     fmt.Sprintf("%s (%s): %s: %s", w.describe(), r.ownerText(w.Owner), w.Override, w.Note),
 		}
 		if w.Moved {
-			res.Field = &framework.Field{Path: w.Field + ".labels." + istioctl.RevisionLabel, CurrentValue: r.From, ProposedValue: r.To}
+			res.Field = &framework.Field{Path: w.Field + ".labels." + api.RevisionLabel, CurrentValue: r.From, ProposedValue: r.To}
 		}
 		objs = append(objs, located{w.File, w.Index, res})
 	}
@@ -203,11 +202,11 @@ func (r *Report) Markdown() []byte {
 	fmt.Fprintf(&b, "Each namespace listed as moved now carries %s. Its pods keep their %s sidecar until they are restarted: "+
 		"restart them when it suits you, e.g. `kubectl rollout restart deployment -n <namespace>`, "+
 		"and check that they come back with the new proxy (`istioctl proxy-status`).\n",
-		code(istioctl.RevisionLabel+": "+r.To), code(r.From))
+		code(api.RevisionLabel+": "+r.To), code(r.From))
 	if r.MoveWorkloads {
-		fmt.Fprintf(&b, "\nPod templates labelled %s were moved too.\n", code(istioctl.RevisionLabel+": "+r.From))
+		fmt.Fprintf(&b, "\nPod templates labelled %s were moved too.\n", code(api.RevisionLabel+": "+r.From))
 	} else {
-		fmt.Fprintf(&b, "\nPod templates labelled %s are listed, not moved (set `spec.workloads` or `--workloads` to move them).\n", code(istioctl.RevisionLabel+": "+r.From))
+		fmt.Fprintf(&b, "\nPod templates labelled %s are listed, not moved (set `spec.workloads` or `--workloads` to move them).\n", code(api.RevisionLabel+": "+r.From))
 	}
 
 	owners := map[string]bool{}

@@ -6,13 +6,14 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // CarryForward returns a copy of a GitPatch for revision to, made from one
 // of revision from: the revision token is replaced in spec.diff (paths and
 // content alike, "istiod-1-30" -> "istiod-1-31") and in metadata.name, and
-// the copy is annotated with CarriedFromAnnotation: <from>/<name>. Its
+// the copy is annotated with api.CarriedFromAnnotation: <from>/<name>. Its
 // file annotations are cleared: the pipeline places it at
 // <to>/patches/<name>.yaml. Whether it applies is only known against the new
 // revision's files.
@@ -37,7 +38,7 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	if err := layout.ClearReaderAnnotations(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)
 	}
-	if err := c.PipeE(yaml.SetAnnotation(CarriedFromAnnotation, from+"/"+p.Name)); err != nil {
+	if err := c.PipeE(yaml.SetAnnotation(api.CarriedFromAnnotation, from+"/"+p.Name)); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)
 	}
 	if _, err := Parse(c); err != nil {

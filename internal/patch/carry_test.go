@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -42,7 +43,7 @@ func TestCarryForward(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := n.PipeE(yaml.SetAnnotation(CarriedFromAnnotation, "1-29/mesh-1-29")); err != nil {
+	if err := n.PipeE(yaml.SetAnnotation(api.CarriedFromAnnotation, "1-29/mesh-1-29")); err != nil {
 		t.Fatal(err)
 	}
 	c, err := CarryForward(n, "1-30", "1-31")
@@ -53,8 +54,8 @@ func TestCarryForward(t *testing.T) {
 	if p.Name != "mesh-1-31" || p.Diff != strings.ReplaceAll(d, "istio-1-30", "istio-1-31") {
 		t.Errorf("carried %q:\n%s", p.Name, p.Diff)
 	}
-	want := map[string]string{"config.kubernetes.io/local-config": "true", CarriedFromAnnotation: "1-30/mesh-1-30"}
-	if got := c.GetAnnotations(); len(got) != len(want) || got[CarriedFromAnnotation] != want[CarriedFromAnnotation] || got["config.kubernetes.io/local-config"] != "true" {
+	want := map[string]string{api.LocalConfigAnnotation: "true", api.CarriedFromAnnotation: "1-30/mesh-1-30"}
+	if got := c.GetAnnotations(); len(got) != len(want) || got[api.CarriedFromAnnotation] != want[api.CarriedFromAnnotation] || got[api.LocalConfigAnnotation] != "true" {
 		t.Errorf("annotations %v, want %v", got, want)
 	}
 	if n.GetName() != "mesh-1-30" || mustParse(t, n).Diff != d {

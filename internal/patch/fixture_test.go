@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 )
 
@@ -202,7 +203,7 @@ func TestUserPatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareGolden(t, "1-31/"+tc.name+".yaml", cb)
-			if got := carried.GetAnnotations()[CarriedFromAnnotation]; got != "1-30/"+tc.name {
+			if got := carried.GetAnnotations()[api.CarriedFromAnnotation]; got != "1-30/"+tc.name {
 				t.Errorf("carried-from %q", got)
 			}
 			if p, _, _ := kioutil.GetFileAnnotations(carried); p != "" {

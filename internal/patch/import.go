@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
@@ -77,7 +77,7 @@ func newGitPatch(name, diff string) (*yaml.RNode, error) {
 	node := yaml.NewMapRNode(nil)
 	d := yaml.NewStringRNode(diff)
 	d.YNode().Style = yaml.LiteralStyle
-	err := node.PipeE(yaml.SetField("apiVersion", yaml.NewStringRNode(config.APIVersion)))
+	err := node.PipeE(yaml.SetField("apiVersion", yaml.NewStringRNode(api.APIVersion)))
 	if err == nil {
 		err = node.PipeE(yaml.SetField("kind", yaml.NewStringRNode(Kind)))
 	}

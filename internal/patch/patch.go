@@ -28,23 +28,19 @@ import (
 	"strings"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"sigs.k8s.io/kustomize/kyaml/kio/filters"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-
-	"github.com/istio-gitops/istio-gitops/internal/config"
 )
 
 const (
 	// Kind is the kind of a patch object.
-	Kind = "GitPatch"
+	Kind = api.KindGitPatch
 	// Dir is the folder of a revision holding its GitPatch objects.
 	Dir = "patches"
 	// GeneratedDir is the folder of a revision a patch may modify.
 	GeneratedDir = "generated"
-	// CarriedFromAnnotation records the patch a carried-forward copy was
-	// made from, as <revision>/<name>.
-	CarriedFromAnnotation = config.Group + "/carried-from"
 )
 
 // Patch is a parsed GitPatch.
@@ -111,8 +107,8 @@ func (p *Patch) parse() error {
 	if k := node.GetKind(); k != Kind {
 		return fmt.Errorf("kind: %q must be %q", k, Kind)
 	}
-	if v := node.GetApiVersion(); v != config.APIVersion {
-		return fmt.Errorf("apiVersion: %q must be %q", v, config.APIVersion)
+	if v := node.GetApiVersion(); v != api.APIVersion {
+		return fmt.Errorf("apiVersion: %q must be %q", v, api.APIVersion)
 	}
 	if err := onlyFields(node, "", "apiVersion", "kind", "metadata", "spec"); err != nil {
 		return err

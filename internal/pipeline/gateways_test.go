@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
@@ -696,7 +697,7 @@ func groupOf(apiVersion string) string {
 }
 
 func rendered(o *yaml.RNode) bool {
-	_, ok := o.GetAnnotations()[pipeline.RenderedAnnotation]
+	_, ok := o.GetAnnotations()[api.RenderedFromAnnotation]
 	return ok
 }
 
@@ -783,14 +784,14 @@ func checkTree(t testing.TB, tr deployedTree) {
 		}
 		want := from.folder
 		if from.folder == "common" && rendered(from.obj) {
-			switch live := from.obj.GetAnnotations()[gateway.LiveRevisionAnnotation]; {
+			switch live := from.obj.GetAnnotations()[api.LiveRevisionAnnotation]; {
 			case live != "":
 				want = live
 			case from.obj.GetName() == "istiod":
 				want = tr.cfg.Spec.ActiveRevision
 			default:
 				// A tag's Service: the revision the tag points at.
-				want = scalarAt(from.obj, "spec", "selector", istioctl.RevisionLabel)
+				want = scalarAt(from.obj, "spec", "selector", api.RevisionLabel)
 			}
 		}
 		if f := config.SortedKeys(folders); len(f) > 0 && !slices.Equal(f, []string{want}) {
@@ -924,8 +925,8 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 			if folder == "common" {
 				continue
 			}
-			if got := c.PodLabels[istioctl.RevisionLabel]; got != folder {
-				t.Errorf("%s/: gateway %s's pods are labelled %s=%q", folder, c.Name, istioctl.RevisionLabel, got)
+			if got := c.PodLabels[api.RevisionLabel]; got != folder {
+				t.Errorf("%s/: gateway %s's pods are labelled %s=%q", folder, c.Name, api.RevisionLabel, got)
 			}
 			for _, o := range c.Objects {
 				if !strings.HasSuffix(o.GetName(), "-"+folder) {
@@ -942,13 +943,13 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 	// name, selecting the live revision.
 	var stable, wantStable []string
 	for _, p := range tr.objs {
-		if p.folder == "common" && p.obj.GetKind() == "Service" && p.obj.GetAnnotations()[gateway.LiveRevisionAnnotation] != "" {
+		if p.folder == "common" && p.obj.GetKind() == "Service" && p.obj.GetAnnotations()[api.LiveRevisionAnnotation] != "" {
 			stable = append(stable, p.obj.GetName())
-			if got := p.obj.GetAnnotations()[gateway.LiveRevisionAnnotation]; got != live {
+			if got := p.obj.GetAnnotations()[api.LiveRevisionAnnotation]; got != live {
 				t.Errorf("%s: live revision %q, want %q", p.file, got, live)
 			}
-			if got := scalarAt(p.obj, "spec", "selector", istioctl.RevisionLabel); got != live {
-				t.Errorf("%s: selects %s=%q, want the live revision %q", p.file, istioctl.RevisionLabel, got, live)
+			if got := scalarAt(p.obj, "spec", "selector", api.RevisionLabel); got != live {
+				t.Errorf("%s: selects %s=%q, want the live revision %q", p.file, api.RevisionLabel, got, live)
 			}
 			if want := "common/service/" + nsDir + p.obj.GetName() + ".yaml"; p.file != want {
 				t.Errorf("stable Service %s is in %s, want %s", p.obj.GetName(), p.file, want)

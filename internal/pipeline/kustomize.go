@@ -7,7 +7,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
@@ -71,7 +71,7 @@ func deployable(o *yaml.RNode) bool {
 	switch {
 	case krm.IsLocalConfig(o):
 		return false
-	case group == config.Group, group == "install.istio.io", group == "kpt.dev":
+	case group == api.Group, group == "install.istio.io", group == "kpt.dev":
 		return false
 	case kustomization.Is(o):
 		return false

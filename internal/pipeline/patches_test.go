@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -272,7 +273,7 @@ metadata:
   annotations:
     config.kubernetes.io/local-config: "true"
 spec: {}
-`, config.APIVersion, name))
+`, api.APIVersion, name))
 	if err != nil {
 		t.Fatal(err)
 	}

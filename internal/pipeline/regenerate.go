@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/envoyfilter"
@@ -60,10 +61,10 @@ func (r *run) regenerate(rev config.Revision, newest bool) error {
 		}
 	}
 	for _, o := range revObjs {
-		if _, ok := o.GetLabels()[istioctl.RevisionLabel]; ok {
+		if _, ok := o.GetLabels()[api.RevisionLabel]; ok {
 			continue
 		}
-		if err := krm.SetLabel(o, istioctl.RevisionLabel, rev.Name); err != nil {
+		if err := krm.SetLabel(o, api.RevisionLabel, rev.Name); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
@@ -80,7 +81,7 @@ func (r *run) render() error {
 		}
 		folders := append([]string{layout.Common}, r.cfg.RevisionNames()...)
 		for i, k := range ks {
-			if err := krm.SetAnnotation(k, RenderedAnnotation, "spec.flux"); err != nil {
+			if err := krm.SetAnnotation(k, api.RenderedFromAnnotation, "spec.flux"); err != nil {
 				return err
 			}
 			if err := krm.SetPath(k, r.abs(flux.File(folders[i]))); err != nil {
@@ -97,7 +98,7 @@ func (r *run) render() error {
 // goes with it.
 func (r *run) warnLostStableServices(now []*yaml.RNode) {
 	for _, o := range r.rendered {
-		if o.GetKind() != "Service" || o.GetAnnotations()[RenderedAnnotation] != "spec.gateways.live" {
+		if o.GetKind() != "Service" || o.GetAnnotations()[api.RenderedFromAnnotation] != "spec.gateways.live" {
 			continue
 		}
 		if !slices.ContainsFunc(now, func(n *yaml.RNode) bool { return n.GetName() == o.GetName() && n.GetNamespace() == o.GetNamespace() }) {
@@ -110,7 +111,7 @@ func (r *run) warnLostStableServices(now []*yaml.RNode) {
 // guards their webhooks, and places them in folder.
 func (r *run) emitRendered(objs []*yaml.RNode, folder, field string) error {
 	for _, o := range objs {
-		if err := krm.SetAnnotation(o, RenderedAnnotation, field); err != nil {
+		if err := krm.SetAnnotation(o, api.RenderedFromAnnotation, field); err != nil {
 			return err
 		}
 	}

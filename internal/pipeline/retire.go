@@ -7,10 +7,9 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
-	"github.com/istio-gitops/istio-gitops/internal/pointer"
 )
 
 // checkRetirement refuses to retire a revision that Namespaces of the input
@@ -26,8 +25,8 @@ func (r *run) checkRetirement() error {
 	oldTags := map[string]string{}
 	for _, o := range r.rendered {
 		if o.GetKind() == "MutatingWebhookConfiguration" {
-			if tag := o.GetLabels()[pointer.LabelTag]; tag != "" {
-				oldTags[tag] = o.GetLabels()[istioctl.RevisionLabel]
+			if tag := o.GetLabels()[api.TagLabel]; tag != "" {
+				oldTags[tag] = o.GetLabels()[api.RevisionLabel]
 			}
 		}
 	}
@@ -35,7 +34,7 @@ func (r *run) checkRetirement() error {
 		if o.GetKind() != "Namespace" || o.GetApiVersion() != "v1" {
 			continue
 		}
-		sel := o.GetLabels()[istioctl.RevisionLabel]
+		sel := o.GetLabels()[api.RevisionLabel]
 		if sel == "" {
 			continue
 		}
@@ -49,7 +48,7 @@ func (r *run) checkRetirement() error {
 				via = fmt.Sprintf(" through tag %q", sel)
 			}
 			return fmt.Errorf("%s: Namespace %q still selects revision %q%s (label %s=%s): revision %q must not be retired until no Namespace uses it; move the namespace first (istio-gitops migrate)",
-				krm.Path(o), o.GetName(), target, via, istioctl.RevisionLabel, sel, target)
+				krm.Path(o), o.GetName(), target, via, api.RevisionLabel, sel, target)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
@@ -14,12 +15,6 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
-
-// RenderedAnnotation marks the objects a run renders from the config alone
-// (pointers to the active revision, tags, stable gateway Services,
-// Ingresses, Flux Kustomizations); every run drops and renders them again.
-// Its value names the config field.
-const RenderedAnnotation = config.Group + "/rendered-from"
 
 // tree sorts a run's items by who owns them. Paths are relative to the
 // tree root (the folder of the IstioGitOps config).
@@ -137,7 +132,7 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 			return nil, fmt.Errorf("%s: %s is istioctl output for a revision that spec.revisions must list (sources: %q)",
 				t.abs(p), krm.Describe(it), config.SortedKeys(bySource))
 		}
-		_, rendered := it.GetAnnotations()[RenderedAnnotation]
+		_, rendered := it.GetAnnotations()[api.RenderedFromAnnotation]
 		switch {
 		case path.Base(p) == layout.Kustomization && kustomization.Is(it) &&
 			(len(parts) == 1 || len(parts) == 2 && (top == layout.Common || top == layout.Flux || listed[top])):
@@ -158,7 +153,7 @@ func index(cfg *config.IstioGitOps, items []*yaml.RNode) (*tree, error) {
 				t.generated[top] = append(t.generated[top], it)
 			}
 		default:
-			if it.GetKind() == patch.Kind && strings.HasPrefix(it.GetApiVersion(), config.Group+"/") {
+			if it.GetKind() == patch.Kind && strings.HasPrefix(it.GetApiVersion(), api.Group+"/") {
 				if len(parts) != 3 || parts[1] != layout.Patches || !listed[top] {
 					return nil, fmt.Errorf("%s: GitPatch %q must be in the patches/ folder of a listed revision (<rev>/patches/<name>.yaml) to be applied",
 						t.abs(p), it.GetName())

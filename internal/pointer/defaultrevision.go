@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -57,12 +57,12 @@ func revisionService(namespace, rev string, objs []*yaml.RNode, why string) (*ya
 	if err != nil {
 		return nil, err
 	}
-	sel, err := svc.Pipe(yaml.Lookup("spec", "selector", istioctl.RevisionLabel))
+	sel, err := svc.Pipe(yaml.Lookup("spec", "selector", api.RevisionLabel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: spec.selector: %w", krm.Describe(svc), err)
 	}
 	if got := yaml.GetValue(sel); got != rev {
-		return nil, fmt.Errorf("%s: spec.selector must select %s=%s, not %q", krm.Describe(svc), istioctl.RevisionLabel, rev, got)
+		return nil, fmt.Errorf("%s: spec.selector must select %s=%s, not %q", krm.Describe(svc), api.RevisionLabel, rev, got)
 	}
 	return svc, nil
 }
@@ -77,7 +77,7 @@ func revisionService(namespace, rev string, objs []*yaml.RNode, why string) (*ya
 // istio.io/rev=<rev>,!istio.io/tag,app=istiod (GetServicesWithRevision) and
 // refuses to set a tag on a revision that has two.
 func istiodService(namespace string, src *yaml.RNode) (*yaml.RNode, error) {
-	labels := withLabel(src.GetLabels(), istioctl.RevisionLabel, DefaultTag)
+	labels := withLabel(src.GetLabels(), api.RevisionLabel, DefaultTag)
 	svc, err := newObject("v1", kindService, namespace, IstiodServiceName, src, labels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", describe(kindService, namespace, IstiodServiceName), err)
@@ -129,7 +129,7 @@ func defaultValidator(active string, src *yaml.RNode) (*yaml.RNode, error) {
 	if c, ok := labels["helm.sh/chart"]; ok {
 		labels["helm.sh/chart"] = "base-" + strings.TrimPrefix(c, "istiod-")
 	}
-	labels[istioctl.RevisionLabel] = active
+	labels[api.RevisionLabel] = active
 	v, err := newObject(admissionV1, kindValidate, "", DefaultValidatorName, src, labels)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", kindValidate, DefaultValidatorName, err)

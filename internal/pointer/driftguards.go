@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -31,7 +31,7 @@ func DriftGuards(obj *yaml.RNode) error {
 	if (kind != kindMutating && kind != kindValidate) || !isAdmission(obj) {
 		return nil
 	}
-	if obj.GetLabels()[istioctl.RevisionLabel] == "" {
+	if obj.GetLabels()[api.RevisionLabel] == "" {
 		return nil
 	}
 	whs, err := webhooks(obj)

@@ -19,7 +19,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
@@ -37,10 +37,6 @@ const (
 	TagWebhookPrefix = "istio-revision-tag-"
 	// TagServicePrefix starts the name of a tag's Service.
 	TagServicePrefix = "istiod-revision-tag-"
-
-	// LabelTag names the tag of a tag webhook or Service; istiod's tag
-	// watcher reads it.
-	LabelTag = "istio.io/tag"
 
 	// defaultNamespace is the one control-plane namespace Istio's charts do
 	// not append to cluster-scoped webhook names.
@@ -135,8 +131,8 @@ func mustFind(objs []*yaml.RNode, kind, namespace, name, rev, why string) (*yaml
 	if o == nil {
 		return nil, fmt.Errorf("%s must be in revision %q: %s", describe(kind, namespace, name), rev, why)
 	}
-	if got := o.GetLabels()[istioctl.RevisionLabel]; got != rev {
-		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), istioctl.RevisionLabel, rev, got)
+	if got := o.GetLabels()[api.RevisionLabel]; got != rev {
+		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), api.RevisionLabel, rev, got)
 	}
 	return o, nil
 }

@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/istioctl"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
@@ -85,8 +85,8 @@ func tagWebhook(namespace, tag, rev string, injector *yaml.RNode, auto bool) (*y
 		return nil, fmt.Errorf("%s: a webhook named *%s must be there: tag %s's webhooks are rendered from it", krm.Describe(injector), injectorSuffix, tag)
 	}
 
-	labels := withLabel(injector.GetLabels(), LabelTag, tag)
-	labels[istioctl.RevisionLabel] = rev
+	labels := withLabel(injector.GetLabels(), api.TagLabel, tag)
+	labels[api.RevisionLabel] = rev
 	name := TagWebhookPrefix + tag + namespaceSuffix(namespace)
 	mwc, err := newObject(admissionV1, kindMutating, "", name, injector, labels)
 	if err != nil {
@@ -126,12 +126,12 @@ func tagSelectors(tag string, auto bool) []selectors {
 	out := []selectors{
 		// A namespace labelled with the tag, unless a pod opts out.
 		{"rev.namespace.",
-			matchExpressions(req("istio.io/rev", "In", tag), req("istio-injection", "DoesNotExist")),
-			matchExpressions(req("sidecar.istio.io/inject", "NotIn", "false"))},
+			matchExpressions(req(api.RevisionLabel, "In", tag), req(api.InjectionLabel, "DoesNotExist")),
+			matchExpressions(req(api.InjectLabel, "NotIn", "false"))},
 		// A pod labelled with the tag in an unlabelled namespace.
 		{"rev.object.",
-			matchExpressions(req("istio.io/rev", "DoesNotExist"), req("istio-injection", "DoesNotExist")),
-			matchExpressions(req("sidecar.istio.io/inject", "NotIn", "false"), req("istio.io/rev", "In", tag))},
+			matchExpressions(req(api.RevisionLabel, "DoesNotExist"), req(api.InjectionLabel, "DoesNotExist")),
+			matchExpressions(req(api.InjectLabel, "NotIn", "false"), req(api.RevisionLabel, "In", tag))},
 	}
 	if tag != DefaultTag {
 		return out
@@ -139,17 +139,17 @@ func tagSelectors(tag string, auto bool) []selectors {
 	// The default tag also answers the selectors of an unrevisioned install.
 	out = append(out,
 		selectors{"namespace.",
-			matchExpressions(req("istio-injection", "In", "enabled")),
-			matchExpressions(req("sidecar.istio.io/inject", "NotIn", "false"))},
+			matchExpressions(req(api.InjectionLabel, "In", "enabled")),
+			matchExpressions(req(api.InjectLabel, "NotIn", "false"))},
 		selectors{"object.",
-			matchExpressions(req("istio-injection", "DoesNotExist"), req("istio.io/rev", "DoesNotExist")),
-			matchExpressions(req("sidecar.istio.io/inject", "In", "true"), req("istio.io/rev", "DoesNotExist"))},
+			matchExpressions(req(api.InjectionLabel, "DoesNotExist"), req(api.RevisionLabel, "DoesNotExist")),
+			matchExpressions(req(api.InjectLabel, "In", "true"), req(api.RevisionLabel, "DoesNotExist"))},
 	)
 	if auto {
 		out = append(out, selectors{"auto.",
-			matchExpressions(req("istio-injection", "DoesNotExist"), req("istio.io/rev", "DoesNotExist"),
+			matchExpressions(req(api.InjectionLabel, "DoesNotExist"), req(api.RevisionLabel, "DoesNotExist"),
 				req("kubernetes.io/metadata.name", "NotIn", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")),
-			matchExpressions(req("sidecar.istio.io/inject", "DoesNotExist"), req("istio.io/rev", "DoesNotExist"))})
+			matchExpressions(req(api.InjectLabel, "DoesNotExist"), req(api.RevisionLabel, "DoesNotExist"))})
 	}
 	return out
 }
@@ -208,7 +208,7 @@ func enableNamespacesByDefault(namespace, rev string, objs []*yaml.RNode) (bool,
 // settings.
 func tagService(namespace, tag string, src *yaml.RNode) (*yaml.RNode, error) {
 	name := TagServicePrefix + tag
-	svc, err := newObject("v1", kindService, namespace, name, src, withLabel(src.GetLabels(), LabelTag, tag))
+	svc, err := newObject("v1", kindService, namespace, name, src, withLabel(src.GetLabels(), api.TagLabel, tag))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", describe(kindService, namespace, name), err)
 	}

@@ -14,12 +14,12 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // Kind is the kind of the record, kept in <rev>/generated/state.yaml.
-const Kind = "RevisionState"
+const Kind = api.KindRevisionState
 
 // State is a revision's record.
 type State struct {
@@ -54,10 +54,10 @@ type Patch struct {
 // New returns an empty record for revision rev.
 func New(rev string) *State {
 	return &State{
-		APIVersion: config.APIVersion,
+		APIVersion: api.APIVersion,
 		Kind:       Kind,
 		Metadata: Metadata{Name: rev, Annotations: map[string]string{
-			"config.kubernetes.io/local-config": "true",
+			api.LocalConfigAnnotation: "true",
 		}},
 		Spec: Spec{Files: map[string]string{}},
 	}
@@ -65,7 +65,7 @@ func New(rev string) *State {
 
 // Is reports whether node is a revision record.
 func Is(node *yaml.RNode) bool {
-	return node.GetApiVersion() == config.APIVersion && node.GetKind() == Kind
+	return node.GetApiVersion() == api.APIVersion && node.GetKind() == Kind
 }
 
 // Read decodes a record. The record is the function's own bookkeeping, so

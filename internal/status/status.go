@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -117,13 +118,13 @@ func selections(cfg *config.IstioGitOps, items []*yaml.RNode) []Selection {
 			continue
 		}
 		labels := it.GetLabels()
-		sel := labels["istio.io/rev"]
+		sel := labels[api.RevisionLabel]
 		label := "istio.io/rev=" + sel
 		// istio-injection=enabled wins over istio.io/rev in Istio.
-		if labels["istio-injection"] == "enabled" {
+		if labels[api.InjectionLabel] == "enabled" {
 			sel, label = "default", "istio-injection=enabled"
 		}
-		if sel == "" || labels["istio-injection"] == "disabled" {
+		if sel == "" || labels[api.InjectionLabel] == "disabled" {
 			continue
 		}
 		key := label
