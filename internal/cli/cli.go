@@ -64,7 +64,7 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the function configs found in DIR and write DIR back, as `kustomize fn run DIR` would",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			results, err := disk.Run(args[0], Processors(), nil)
+			results, err := Processors().RunDir(args[0])
 			PrintResults(cmd.OutOrStdout(), results)
 			return err
 		},

@@ -5,13 +5,15 @@ package config
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	k8syaml "sigs.k8s.io/yaml"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/util/version"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -61,12 +63,15 @@ type Spec struct {
 	Gateways Gateways `json:"gateways,omitempty"`
 	// Webhooks tunes the written webhook configurations.
 	Webhooks Webhooks `json:"webhooks,omitempty"`
+	// NodeAgents says which revision's ambient node agents are deployed.
+	NodeAgents NodeAgents `json:"nodeAgents,omitempty"`
 	// Flux, when set, writes Flux Kustomization objects into flux/.
 	Flux *Flux `json:"flux,omitempty"`
 }
 
 // Revision is one canary control plane.
 type Revision struct {
+	// Name is the revision: a DNS label such as 1-31, also its folder.
 	Name string `json:"name"`
 	// Version is the Istio version; read from the istiod image tag when empty.
 	Version string `json:"version,omitempty"`
@@ -75,14 +80,23 @@ type Revision struct {
 	Source string `json:"source,omitempty"`
 	// PatchesFrom names an older revision whose patches are carried forward.
 	PatchesFrom string `json:"patchesFrom,omitempty"`
+	// AllowRemovals lets the next regeneration of this revision remove more
+	// than a few of its objects, or of common/'s (a profile change that
+	// drops the egress gateway): without it such an output is taken for a
+	// truncated one and refused. Remove it once the revision is regenerated.
+	AllowRemovals bool `json:"allowRemovals,omitempty"`
 }
 
 // Gateways configures gateway components.
 type Gateways struct {
 	// PerRevision renames gateways <gateway>-<rev> (blue/green). Default true.
 	PerRevision *bool `json:"perRevision,omitempty"`
-	// Live is the revision whose gateways take public traffic. Defaults to
-	// the active revision.
+	// Live is the revision whose gateways take public traffic: the stable
+	// Services select its pods, and its Ingress keeps the live-only
+	// annotations. Defaults to the active revision while one revision is
+	// listed (or while there are neither stable Services nor an Ingress);
+	// must be set once two are, so that promoting a revision never moves
+	// traffic unasked.
 	Live string `json:"live,omitempty"`
 	// StableServices writes one Service per gateway into common/, keeping the
 	// gateway's original name and selecting the live revision's pods.
@@ -93,8 +107,22 @@ type Gateways struct {
 
 // Ingress is rendered once per revision from Template.
 type Ingress struct {
-	Template            map[string]any `json:"template,omitempty"`
-	LiveOnlyAnnotations []string       `json:"liveOnlyAnnotations,omitempty"`
+	// Template is an Ingress object; its backend Service is rewritten to each
+	// revision's gateway Service.
+	Template map[string]any `json:"template,omitempty"`
+	// LiveOnlyAnnotations are annotation keys, optionally ending in "*",
+	// kept only on the live revision's Ingress.
+	LiveOnlyAnnotations []string `json:"liveOnlyAnnotations,omitempty"`
+}
+
+// NodeAgents says which revision's ambient node agents (ztunnel, istio-cni)
+// run on the nodes.
+type NodeAgents struct {
+	// Revision is the revision whose node agents are deployed from common/.
+	// Defaults to the active revision while one revision is listed; must be
+	// set once two are and the output has node agents, so that adding a
+	// canary never touches the nodes.
+	Revision string `json:"revision,omitempty"`
 }
 
 // Webhooks configures webhook configurations.
@@ -106,9 +134,18 @@ type Webhooks struct {
 
 // Flux configures the Flux Kustomization objects written into flux/.
 type Flux struct {
-	Path      string    `json:"path"`
+	// Path is the tree's path in the source, such as ./clusters/prod/istio.
+	Path string `json:"path"`
+	// SourceRef is the Flux source that holds the tree.
 	SourceRef SourceRef `json:"sourceRef"`
-	Interval  string    `json:"interval,omitempty"`
+	// Interval is how often Flux reconciles. Default 10m.
+	Interval string `json:"interval,omitempty"`
+	// Timeout bounds each apply and health check.
+	Timeout string `json:"timeout,omitempty"`
+	// Wait makes Flux wait for every object it applies to be ready.
+	Wait *bool `json:"wait,omitempty"`
+	// ServiceAccountName is the account Flux impersonates to apply.
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // SourceRef points at the Flux source holding the tree.
@@ -118,192 +155,248 @@ type SourceRef struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// Load reads, defaults and validates an IstioGitOps from node.
+// Load reads, defaults and validates an IstioGitOps from node. Every
+// mistake is reported, not only the first: a field written twice, an
+// unknown field (by its path, spec.revisions[1].versoin), an invalid
+// value; the error is an *Error.
 func Load(node *yaml.RNode) (*IstioGitOps, error) {
-	s, err := node.String()
-	if err != nil {
-		return nil, fmt.Errorf("IstioGitOps: %w", err)
-	}
 	cfg := &IstioGitOps{}
-	if err := CheckFields(node, cfg); err != nil {
-		return nil, fmt.Errorf("IstioGitOps %q: %w", node.GetName(), err)
-	}
-	if err := k8syaml.Unmarshal([]byte(s), cfg); err != nil {
-		return nil, fmt.Errorf("IstioGitOps %q: %w", node.GetName(), err)
+	errs := Decode(node, cfg)
+	if errs.HasFatal() {
+		return nil, &Error{Kind: Kind, Name: node.GetName(), Errs: errs.List}
 	}
 	cfg.Node = node
 	cfg.Default()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	list := append(errs.List, cfg.Validate()...)
+	if len(list) > 0 {
+		return nil, &Error{Kind: Kind, Name: cfg.Metadata.Name, Errs: list}
 	}
 	return cfg, nil
 }
 
 // Default fills the fields a user may leave out.
 func (c *IstioGitOps) Default() {
-	if c.Spec.Namespace == "" {
-		c.Spec.Namespace = DefaultNamespace
+	s := &c.Spec
+	if s.Namespace == "" {
+		s.Namespace = DefaultNamespace
 	}
-	for i := range c.Spec.Revisions {
-		r := &c.Spec.Revisions[i]
+	for i := range s.Revisions {
+		r := &s.Revisions[i]
 		if r.Source == "" && r.Name != "" {
 			r.Source = path.Join(r.Name, SourceFile)
 		}
 	}
-	if c.Spec.ActiveRevision == "" && len(c.Spec.Revisions) > 0 {
-		c.Spec.ActiveRevision = c.Spec.Revisions[0].Name
+	if s.ActiveRevision == "" && len(s.Revisions) > 0 {
+		s.ActiveRevision = s.Revisions[0].Name
 	}
-	if c.Spec.Gateways.PerRevision == nil {
+	if s.Gateways.PerRevision == nil {
 		t := true
-		c.Spec.Gateways.PerRevision = &t
+		s.Gateways.PerRevision = &t
 	}
-	if c.Spec.Gateways.Live == "" {
-		c.Spec.Gateways.Live = c.Spec.ActiveRevision
+	// With one revision there is nothing else to point at; with two, a
+	// default would move traffic or node agents when the active revision
+	// changes.
+	if s.Gateways.Live == "" && (len(s.Revisions) == 1 || !c.MovesTraffic()) {
+		s.Gateways.Live = s.ActiveRevision
 	}
-	if c.Spec.Webhooks.DriftGuards == nil {
+	if s.NodeAgents.Revision == "" && len(s.Revisions) == 1 {
+		s.NodeAgents.Revision = s.ActiveRevision
+	}
+	if s.Webhooks.DriftGuards == nil {
 		t := true
-		c.Spec.Webhooks.DriftGuards = &t
+		s.Webhooks.DriftGuards = &t
 	}
-	if c.Spec.Flux != nil && c.Spec.Flux.Interval == "" {
-		c.Spec.Flux.Interval = "10m"
+	if s.Flux != nil && s.Flux.Interval == "" {
+		s.Flux.Interval = "10m"
 	}
 }
 
-var (
-	dnsLabel    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	versionExpr = regexp.MustCompile(`^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.-]+)?$`)
-)
-
-// Validate reports the first invalid field, by its path in the config.
-func (c *IstioGitOps) Validate() error {
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("IstioGitOps %q: %w", c.Metadata.Name, err)
-	}
-	return nil
+// MovesTraffic reports whether gateways.live decides anything: stable
+// Services or an Ingress follow it.
+func (c *IstioGitOps) MovesTraffic() bool {
+	return c.Spec.Gateways.StableServices || c.Spec.Gateways.Ingress != nil
 }
 
-func (c *IstioGitOps) validate() error {
+// Validate reports every invalid field, by its path in the config.
+func (c *IstioGitOps) Validate() field.ErrorList {
+	var errs field.ErrorList
 	if c.APIVersion != api.APIVersion {
-		return fmt.Errorf("apiVersion: %q must be %q", c.APIVersion, api.APIVersion)
+		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), c.APIVersion, fmt.Sprintf("must be %q", api.APIVersion)))
 	}
 	if c.Kind != Kind {
-		return fmt.Errorf("kind: %q must be %q", c.Kind, Kind)
+		errs = append(errs, field.Invalid(field.NewPath("kind"), c.Kind, fmt.Sprintf("must be %q", Kind)))
 	}
+	spec := field.NewPath("spec")
 	s := &c.Spec
-	if !dnsLabel.MatchString(s.Namespace) {
-		return fmt.Errorf("spec.namespace: %q must be a DNS label", s.Namespace)
+	if msgs := validation.IsDNS1123Label(s.Namespace); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(spec.Child("namespace"), s.Namespace, "must be a namespace name (a DNS label)"))
 	}
-	if len(s.Revisions) == 0 {
-		return fmt.Errorf("spec.revisions: must list at least one revision")
+	errs = append(errs, c.validateRevisions(spec.Child("revisions"))...)
+	listed := func(p *field.Path, rev, retire string) {
+		if !slices.Contains(c.RevisionNames(), rev) {
+			errs = append(errs, field.Invalid(p, rev, fmt.Sprintf("must be one of the listed revisions %q (to retire a revision, %s first)", c.RevisionNames(), retire)))
+		}
+	}
+	if len(s.Revisions) > 0 {
+		listed(spec.Child("activeRevision"), s.ActiveRevision, "promote another one")
+	}
+	for _, tag := range SortedKeys(s.Tags) {
+		p := spec.Child("tags").Key(tag)
+		switch {
+		case revision.ValidateLabel(tag) != nil:
+			errs = append(errs, field.Invalid(p, tag, "a tag name must be a DNS label"))
+		case tag == "common" || tag == "flux":
+			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a folder of the tree"))
+		case slices.Contains(c.RevisionNames(), tag):
+			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a revision"))
+		default:
+			listed(p, s.Tags[tag], "move its tags")
+		}
+	}
+	if len(s.Revisions) > 0 {
+		errs = append(errs, c.validateGateways(spec.Child("gateways"))...)
+	}
+	// A default taken from an unlisted activeRevision is that field's
+	// mistake, reported once.
+	if na := s.NodeAgents.Revision; na != "" && na != s.ActiveRevision {
+		listed(spec.Child("nodeAgents", "revision"), na, "move the node agents to another revision")
+	}
+	if s.Flux != nil {
+		errs = append(errs, validateFlux(spec.Child("flux"), s.Flux)...)
+	}
+	return errs
+}
+
+func (c *IstioGitOps) validateRevisions(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	revs := c.Spec.Revisions
+	if len(revs) == 0 {
+		return field.ErrorList{field.Required(p, "must list at least one revision")}
 	}
 	seen := map[string]int{}
 	sources := map[string]int{}
-	for i, r := range s.Revisions {
-		f := fmt.Sprintf("spec.revisions[%d]", i)
-		if err := validateRevisionName(r.Name); err != nil {
-			return fmt.Errorf("%s.name: %w", f, err)
+	for i, r := range revs {
+		at := p.Index(i)
+		if err := revision.ValidateName(r.Name); err != nil {
+			errs = append(errs, field.Invalid(at.Child("name"), r.Name, strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", r.Name))))
+		} else if j, dup := seen[r.Name]; dup {
+			errs = append(errs, field.Invalid(at.Child("name"), r.Name, fmt.Sprintf("must be unique, spec.revisions[%d] has it too", j)))
 		}
-		if j, dup := seen[r.Name]; dup {
-			return fmt.Errorf("%s.name: %q must be unique, spec.revisions[%d] has it too", f, r.Name, j)
+		if _, dup := seen[r.Name]; !dup {
+			seen[r.Name] = i
 		}
-		seen[r.Name] = i
-		if r.Version != "" && !versionExpr.MatchString(r.Version) {
-			return fmt.Errorf("%s.version: %q must be an Istio version such as \"1.31.0\"", f, r.Version)
+		if r.Version != "" {
+			if _, err := version.ParseGeneric(r.Version); err != nil {
+				errs = append(errs, field.Invalid(at.Child("version"), r.Version, "must be an Istio version such as \"1.31.0\""))
+			}
 		}
-		if err := validateRelPath(r.Source); err != nil {
-			return fmt.Errorf("%s.source: %w", f, err)
-		}
-		if j, dup := sources[r.Source]; dup {
-			return fmt.Errorf("%s.source: %q must be unique, spec.revisions[%d] reads it too", f, r.Source, j)
+		if err := c.validateSource(r.Source); err != nil {
+			errs = append(errs, field.Invalid(at.Child("source"), r.Source, err.Error()))
+		} else if j, dup := sources[r.Source]; dup {
+			errs = append(errs, field.Invalid(at.Child("source"), r.Source, fmt.Sprintf("must be unique, spec.revisions[%d] reads it too", j)))
 		}
 		sources[r.Source] = i
 		if r.PatchesFrom != "" {
-			j, ok := seen[r.PatchesFrom]
-			if !ok || j == i {
-				return fmt.Errorf("%s.patchesFrom: %q must name an older revision listed before %q", f, r.PatchesFrom, r.Name)
+			if j, ok := seen[r.PatchesFrom]; !ok || j == i {
+				errs = append(errs, field.Invalid(at.Child("patchesFrom"), r.PatchesFrom, fmt.Sprintf("must name an older revision listed before %q", r.Name)))
 			}
 		}
 	}
-	if _, ok := seen[s.ActiveRevision]; !ok {
-		return fmt.Errorf("spec.activeRevision: %q must be one of the listed revisions %q (to retire a revision, promote another one first)", s.ActiveRevision, c.RevisionNames())
+	return errs
+}
+
+// validateSource checks a source path: inside the tree, a YAML or JSON file,
+// and nothing the function owns or reads for another purpose, since the run
+// consumes (deletes) it.
+func (c *IstioGitOps) validateSource(p string) error {
+	if p == "" || path.IsAbs(p) || strings.Contains(p, `\`) {
+		return fmt.Errorf("must be a relative path")
 	}
-	for _, tag := range SortedKeys(s.Tags) {
-		f := fmt.Sprintf("spec.tags[%q]", tag)
-		if !dnsLabel.MatchString(tag) {
-			return fmt.Errorf("%s: tag name must be a DNS label", f)
+	if cl := path.Clean(p); cl != p || cl == ".." || strings.HasPrefix(cl, "../") {
+		return fmt.Errorf("must be a clean path inside the tree")
+	}
+	switch ext := path.Ext(p); ext {
+	case ".yaml", ".yml", ".json":
+	default:
+		return fmt.Errorf("must be a .yaml, .yml or .json file: istioctl's output")
+	}
+	switch base := path.Base(p); base {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization", "Kptfile":
+		return fmt.Errorf("must not be %s: the run deletes its source once read", base)
+	}
+	top, rest, _ := strings.Cut(p, "/")
+	if top == "common" || top == "flux" {
+		return fmt.Errorf("must not be in %s/: the function owns that folder", top)
+	}
+	if slices.Contains(c.RevisionNames(), top) {
+		if sub, _, _ := strings.Cut(rest, "/"); sub == "generated" || sub == "patches" {
+			return fmt.Errorf("must not be in %s/%s/: the run reads that folder for another purpose", top, sub)
 		}
-		if _, ok := seen[tag]; ok {
-			return fmt.Errorf("%s: a tag must not be named like a revision", f)
-		}
-		if _, ok := seen[s.Tags[tag]]; !ok {
-			return fmt.Errorf("%s: %q must be one of the listed revisions %q (to retire a revision, move its tags first)", f, s.Tags[tag], c.RevisionNames())
-		}
 	}
-	if _, ok := seen[s.Gateways.Live]; !ok {
-		return fmt.Errorf("spec.gateways.live: %q must be one of the listed revisions %q (to retire a revision, switch the live gateways first)", s.Gateways.Live, c.RevisionNames())
+	return nil
+}
+
+func (c *IstioGitOps) validateGateways(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	g := c.Spec.Gateways
+	switch {
+	case g.Live == "":
+		errs = append(errs, field.Required(p.Child("live"), fmt.Sprintf(
+			"must be set once two revisions are listed: it names the revision whose gateways take public traffic (the stable Services select its pods, its Ingress keeps the live-only annotations); add `live: <the revision live today>` under spec.gateways, and change it when traffic is to move")))
+	case g.Live == c.Spec.ActiveRevision:
+		// Checked with activeRevision (and its default).
+	case !slices.Contains(c.RevisionNames(), g.Live):
+		errs = append(errs, field.Invalid(p.Child("live"), g.Live, fmt.Sprintf("must be one of the listed revisions %q (to retire a revision, switch the live gateways first)", c.RevisionNames())))
 	}
-	if s.Gateways.StableServices && !*s.Gateways.PerRevision {
-		return fmt.Errorf("spec.gateways.stableServices: must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names")
+	if g.StableServices && !*g.PerRevision {
+		errs = append(errs, field.Forbidden(p.Child("stableServices"), "must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names"))
 	}
-	if in := s.Gateways.Ingress; in != nil {
-		if !*s.Gateways.PerRevision {
-			return fmt.Errorf("spec.gateways.ingress: must not be set when spec.gateways.perRevision is false: each revision's Ingress fronts that revision's gateways")
+	if in := g.Ingress; in != nil {
+		if !*g.PerRevision {
+			errs = append(errs, field.Forbidden(p.Child("ingress"), "must not be set when spec.gateways.perRevision is false: each revision's Ingress fronts that revision's gateways"))
 		}
 		if len(in.Template) == 0 {
-			return fmt.Errorf("spec.gateways.ingress.template: must be an Ingress object")
+			errs = append(errs, field.Required(p.Child("ingress", "template"), "must be an Ingress object"))
 		}
 		if k, _ := in.Template["kind"].(string); k != "" && k != "Ingress" {
-			return fmt.Errorf("spec.gateways.ingress.template.kind: %q must be \"Ingress\"", k)
+			errs = append(errs, field.Invalid(p.Child("ingress", "template", "kind"), k, `must be "Ingress"`))
 		}
 		for i, a := range in.LiveOnlyAnnotations {
 			if a == "" || strings.Contains(strings.TrimSuffix(a, "*"), "*") {
-				return fmt.Errorf("spec.gateways.ingress.liveOnlyAnnotations[%d]: %q must be an annotation key, optionally ending in \"*\"", i, a)
+				errs = append(errs, field.Invalid(p.Child("ingress", "liveOnlyAnnotations").Index(i), a, `must be an annotation key, optionally ending in "*"`))
 			}
 		}
 	}
-	if fl := s.Flux; fl != nil {
-		if fl.Path == "" {
-			return fmt.Errorf("spec.flux.path: must be the tree's path in the source, such as \"./clusters/prod/istio\"")
-		}
-		switch fl.SourceRef.Kind {
-		case "GitRepository", "OCIRepository", "Bucket":
-		default:
-			return fmt.Errorf("spec.flux.sourceRef.kind: %q must be GitRepository, OCIRepository or Bucket", fl.SourceRef.Kind)
-		}
-		if fl.SourceRef.Name == "" {
-			return fmt.Errorf("spec.flux.sourceRef.name: must not be empty")
-		}
-		if _, err := time.ParseDuration(fl.Interval); err != nil {
-			return fmt.Errorf("spec.flux.interval: %q must be a duration such as \"10m\"", fl.Interval)
-		}
-	}
-	return nil
+	return errs
 }
 
-func validateRevisionName(n string) error {
-	switch {
-	case n == "":
-		return fmt.Errorf("must not be empty")
-	case n == "default":
-		return fmt.Errorf("%q must not be used: istioctl reserves it for the default revision", n)
-	case strings.Contains(n, "."):
-		return fmt.Errorf("%q must not contain a dot: Istio revisions are DNS labels, write 1-31 for 1.31", n)
-	case n == "common" || n == "flux":
-		return fmt.Errorf("%q must not be used: the tree has a folder of that name", n)
-	case !dnsLabel.MatchString(n) || len(n) > 63:
-		return fmt.Errorf("%q must be a DNS label (lower-case letters, digits and dashes)", n)
+func validateFlux(p *field.Path, fl *Flux) field.ErrorList {
+	var errs field.ErrorList
+	if fl.Path == "" {
+		errs = append(errs, field.Required(p.Child("path"), `must be the tree's path in the source, such as "./clusters/prod/istio"`))
 	}
-	return nil
-}
-
-func validateRelPath(p string) error {
-	if p == "" || path.IsAbs(p) || strings.Contains(p, `\`) {
-		return fmt.Errorf("%q must be a relative path", p)
+	switch fl.SourceRef.Kind {
+	case "GitRepository", "OCIRepository", "Bucket":
+	default:
+		errs = append(errs, field.Invalid(p.Child("sourceRef", "kind"), fl.SourceRef.Kind, "must be GitRepository, OCIRepository or Bucket"))
 	}
-	if c := path.Clean(p); c != p || c == ".." || strings.HasPrefix(c, "../") {
-		return fmt.Errorf("%q must be a clean path inside the tree", p)
+	if fl.SourceRef.Name == "" {
+		errs = append(errs, field.Required(p.Child("sourceRef", "name"), "must name the source"))
 	}
-	return nil
+	for _, d := range []struct{ name, v string }{{"interval", fl.Interval}, {"timeout", fl.Timeout}} {
+		if d.v == "" && d.name == "timeout" {
+			continue
+		}
+		if _, err := time.ParseDuration(d.v); err != nil {
+			errs = append(errs, field.Invalid(p.Child(d.name), d.v, `must be a duration such as "10m"`))
+		}
+	}
+	if sa := fl.ServiceAccountName; sa != "" {
+		if msgs := validation.IsDNS1123Subdomain(sa); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child("serviceAccountName"), sa, "must be a ServiceAccount name"))
+		}
+	}
+	return errs
 }
 
 // RevisionNames lists the revisions, oldest first.

@@ -1,7 +1,9 @@
 package config_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,22 +49,32 @@ func TestDefaults(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	for _, c := range []struct{ name, spec, want string }{
-		{"unknown field", "spec:\n  revisions: [{name: 1-30}]\n  revison: 1-31\n", `unknown field "spec.revison"`},
-		{"unknown revision field", "spec:\n  revisions: [{name: 1-30, versoin: 1.30.2}]\n", `unknown field "spec.revisions[0].versoin"`},
+		{"unknown field", "spec:\n  revisions: [{name: 1-30}]\n  revison: 1-31\n", `spec.revison: unknown field`},
+		{"unknown revision field", "spec:\n  revisions: [{name: 1-30, versoin: 1.30.2}]\n", `spec.revisions[0].versoin: unknown field`},
 		{"no revisions", "spec: {}\n", "spec.revisions: must list at least one revision"},
 		{"revision named default", "spec:\n  revisions: [{name: default}]\n", `spec.revisions[0].name: "default" must not be used`},
 		{"dot", "spec:\n  revisions: [{name: 1-30}, {name: \"1.31\"}]\n", `spec.revisions[1].name: "1.31" must not contain a dot`},
 		{"duplicate", "spec:\n  revisions: [{name: 1-30}, {name: 1-30}]\n", `spec.revisions[1].name: "1-30" must be unique`},
 		{"upper case", "spec:\n  revisions: [{name: Canary}]\n", `spec.revisions[0].name: "Canary" must be a DNS label`},
 		{"active not listed", "spec:\n  revisions: [{name: 1-30}]\n  activeRevision: 1-31\n", `spec.activeRevision: "1-31" must be one of the listed revisions`},
-		{"tag like a revision", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  tags: {1-31: 1-30}\n", `spec.tags["1-31"]: a tag must not be named like a revision`},
-		{"tag target", "spec:\n  revisions: [{name: 1-30}]\n  tags: {prod-stable: 1-29}\n", `spec.tags["prod-stable"]: "1-29" must be one of the listed revisions`},
+		{"tag like a revision", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  tags: {1-31: 1-30}\n", `spec.tags[1-31]: "1-31" a tag must not be named like a revision`},
+		{"tag target", "spec:\n  revisions: [{name: 1-30}]\n  tags: {prod-stable: 1-29}\n", `spec.tags[prod-stable]: "1-29" must be one of the listed revisions`},
 		{"source escapes", "spec:\n  revisions: [{name: 1-30, source: ../x.yaml}]\n", `spec.revisions[0].source: "../x.yaml" must be a clean path inside the tree`},
 		{"patchesFrom newer", "spec:\n  revisions: [{name: 1-30, patchesFrom: 1-31}, {name: 1-31}]\n", `spec.revisions[0].patchesFrom: "1-31" must name an older revision`},
 		{"version", "spec:\n  revisions: [{name: 1-30, version: latest}]\n", `spec.revisions[0].version: "latest" must be an Istio version`},
 		{"live not listed", "spec:\n  revisions: [{name: 1-30}]\n  gateways: {live: 1-31}\n", `spec.gateways.live: "1-31" must be one of the listed revisions`},
 		{"flux kind", "spec:\n  revisions: [{name: 1-30}]\n  flux: {path: ./x, sourceRef: {kind: Git, name: a}}\n", `spec.flux.sourceRef.kind: "Git" must be GitRepository`},
 		{"wrong kind", "spec:\n  revisions: [{name: 1-30}]\n", ""},
+		{"key twice", "spec:\n  revisions: [{name: 1-30}]\n  activeRevision: 1-30\n  activeRevision: 1-31\n", "spec.activeRevision: must be set once, not on lines 7 and 8"},
+		{"live unset with stable Services", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  gateways: {stableServices: true}\n", "spec.gateways.live: must be set once two revisions are listed"},
+		{"live defaults without traffic to move", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n", ""},
+		{"node agents not listed", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  nodeAgents: {revision: 1-29}\n", `spec.nodeAgents.revision: "1-29" must be one of the listed revisions`},
+		{"source in common", "spec:\n  revisions: [{name: 1-30, source: common/x.yaml}]\n", `spec.revisions[0].source: "common/x.yaml" must not be in common/`},
+		{"source in generated", "spec:\n  revisions: [{name: 1-30}, {name: 1-31, source: 1-30/generated/x.yaml}]\n", `must not be in 1-30/generated/`},
+		{"source is a kustomization", "spec:\n  revisions: [{name: 1-30, source: kustomization.yaml}]\n", `must not be kustomization.yaml`},
+		{"source not yaml", "spec:\n  revisions: [{name: 1-30, source: 1-30/out.txt}]\n", `must be a .yaml, .yml or .json file`},
+		{"flux timeout", "spec:\n  revisions: [{name: 1-30}]\n  flux: {path: ./x, sourceRef: {kind: GitRepository, name: a}, timeout: soon}\n", `spec.flux.timeout: "soon" must be a duration`},
+		{"wrong type", "spec:\n  revisions: {name: 1-30}\n", "spec.revisions: must be a list, not object"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := load(t, c.spec)
@@ -79,6 +91,24 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("error %q\nmust name the config and contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestEveryMistake: a config with several mistakes reports each, not only
+// the first, and each is a result with its field.
+func TestEveryMistake(t *testing.T) {
+	_, err := load(t, "spec:\n  revisions: [{name: default}, {name: 1-31, versoin: x}]\n  activeRevision: 1-29\n  tags: {Bad: 1-31}\n")
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("error %v must be a *config.Error", err)
+	}
+	var fields []string
+	for _, r := range cerr.Results("istio-gitops.yaml") {
+		fields = append(fields, r.Field.Path)
+	}
+	want := []string{"spec.revisions[1].versoin", "spec.revisions[0].name", "spec.activeRevision", "spec.tags[Bad]"}
+	if !slices.Equal(fields, want) {
+		t.Errorf("fields %q, want %q (error: %v)", fields, want, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
@@ -107,17 +108,22 @@ func Changes(t *Tree, before, after map[string][]*yaml.RNode, prints map[*yaml.R
 	return writes, deletes, nil
 }
 
-// FileBytes is a file's content as kyaml's writer lays it out, less the
-// annotations that place objects in files.
+// FileBytes is a file's content as kyaml's writer lays it out (as
+// kustomize fn run, kpt and istio-gitops run write it), less every
+// annotation that readers and orchestrators add: the bytes of a file do
+// not depend on which tool read it. (The writer lays sequences out as the
+// seqindent annotation says before it drops it.)
 func FileBytes(nodes []*yaml.RNode) ([]byte, error) {
 	var b bytes.Buffer
-	w := kio.ByteWriter{
-		Writer: &b,
-		ClearAnnotations: []string{
-			kioutil.PathAnnotation, kioutil.LegacyPathAnnotation,
-			kioutil.IdAnnotation, kioutil.LegacyIdAnnotation,
-		},
+	clear := map[string]bool{}
+	for _, n := range nodes {
+		for k := range n.GetAnnotations() {
+			if IsReaderAnnotation(k) {
+				clear[k] = true
+			}
+		}
 	}
+	w := kio.ByteWriter{Writer: &b, ClearAnnotations: sortedKeys(clear)}
 	// ByteWriter works on its own copies of the nodes.
 	if err := w.Write(nodes); err != nil {
 		return nil, err
@@ -213,7 +219,18 @@ func Index(n *yaml.RNode) int {
 	return v
 }
 
-func sortedKeys(m map[string][]*yaml.RNode) []string {
+// IsReaderAnnotation reports whether an annotation is one that readers and
+// orchestrators (kustomize, kpt) add and writers strip: a file on disk
+// never holds it.
+func IsReaderAnnotation(key string) bool {
+	switch key {
+	case kioutil.LegacyPathAnnotation, kioutil.LegacyIndexAnnotation, kioutil.LegacyIdAnnotation:
+		return true
+	}
+	return strings.HasPrefix(key, "internal.config.kubernetes.io/")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

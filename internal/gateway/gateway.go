@@ -35,6 +35,9 @@ const (
 	KindPDB            = "PodDisruptionBudget"
 )
 
+// Kinds are the kinds a gateway component is made of.
+var Kinds = []string{KindDeployment, KindService, KindServiceAccount, KindRole, KindRoleBinding, KindHPA, KindPDB}
+
 // proxyContainer is the container istioctl's gateway charts run Envoy in.
 const proxyContainer = "istio-proxy"
 

@@ -3,14 +3,15 @@
 package layout
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"regexp"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/kio"
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -49,8 +50,8 @@ func CheckIdentity(obj *yaml.RNode) error {
 		return fmt.Errorf("%s name %q %w", kind, name, err)
 	}
 	if ns != "" {
-		if err := checkSegment(ns); err != nil {
-			return fmt.Errorf("%s %q namespace %q %w", kind, name, ns, err)
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return fmt.Errorf("%s %q namespace %q must be a namespace name: %s", kind, name, ns, strings.Join(msgs, "; "))
 		}
 	}
 	return nil
@@ -70,25 +71,55 @@ func checkSegment(s string) error {
 
 // ObjectFile is the file an object is written to inside folder:
 // <kind>/<name>.yaml, or <kind>/<namespace>/<name>.yaml for objects outside
-// the control-plane namespace, so two objects never share a path.
+// the control-plane namespace, so two objects never share a path. A
+// segment too long for a file system (a 253-character name and ".yaml")
+// keeps its start and ends in a digest of the whole (see Segment).
 func ObjectFile(folder string, obj *yaml.RNode, controlPlane string) string {
-	kind := strings.ToLower(obj.GetKind())
+	kind := Segment(strings.ToLower(obj.GetKind()), "")
+	name := Segment(obj.GetName(), ".yaml")
 	if ns := obj.GetNamespace(); ns != "" && ns != controlPlane {
-		return path.Join(folder, kind, ns, obj.GetName()+".yaml")
+		return path.Join(folder, kind, Segment(ns, ""), name)
 	}
-	return path.Join(folder, kind, obj.GetName()+".yaml")
+	return path.Join(folder, kind, name)
+}
+
+// MaxSegment is the longest file or folder name, in bytes, that common file
+// systems (ext4, xfs, btrfs, APFS, NTFS) take.
+const MaxSegment = 255
+
+// Segment is s+suffix as a file or folder name. When that is longer than
+// MaxSegment, s is cut and a dash and the first 16 hex digits of its
+// sha256 are added before suffix: stable, readable, and two long names
+// that share a start still get two files.
+func Segment(s, suffix string) string {
+	if len(s)+len(suffix) <= MaxSegment {
+		return s + suffix
+	}
+	sum := sha256.Sum256([]byte(s))
+	digest := hex.EncodeToString(sum[:8])
+	return s[:MaxSegment-len(suffix)-1-len(digest)] + "-" + digest + suffix
+}
+
+// Parse splits a path that ObjectFile made, relative to its folder, into
+// the kind's folder, the namespace (empty for the control-plane namespace
+// and cluster-scoped objects) and the file name; ok is false for a path
+// ObjectFile does not make. A name cut by Segment cannot be read back from
+// the path: the object in the file has it.
+func Parse(rel string) (kindFolder, namespace, file string, ok bool) {
+	parts := strings.Split(rel, "/")
+	switch {
+	case len(parts) == 2 && strings.HasSuffix(parts[1], ".yaml"):
+		return parts[0], "", parts[1], true
+	case len(parts) == 3 && strings.HasSuffix(parts[2], ".yaml"):
+		return parts[0], parts[1], parts[2], true
+	}
+	return "", "", "", false
 }
 
 // IsReaderAnnotation reports whether an annotation is one that readers and
 // orchestrators (kustomize, kpt) add and writers strip: a file on disk
 // never holds it.
-func IsReaderAnnotation(key string) bool {
-	switch key {
-	case kioutil.LegacyPathAnnotation, kioutil.LegacyIndexAnnotation, kioutil.LegacyIdAnnotation:
-		return true
-	}
-	return strings.HasPrefix(key, "internal.config.kubernetes.io/")
-}
+func IsReaderAnnotation(key string) bool { return disk.IsReaderAnnotation(key) }
 
 // ClearReaderAnnotations removes from obj the annotations that place it in
 // a file or stream, so an object made from a copy does not inherit its
@@ -105,19 +136,8 @@ func ClearReaderAnnotations(obj *yaml.RNode) error {
 }
 
 // FileBytes is what a file holding obj alone contains once written by
-// kustomize, kpt or `istio-gitops run`: kyaml's writer, less the reader
-// annotations. Patches are made against, and digests taken of, these bytes.
+// kustomize, kpt or `istio-gitops run` (see disk.FileBytes). Patches are
+// made against, and digests taken of, these bytes.
 func FileBytes(obj *yaml.RNode) ([]byte, error) {
-	var clear []string
-	for k := range obj.GetAnnotations() {
-		if IsReaderAnnotation(k) {
-			clear = append(clear, k)
-		}
-	}
-	var b bytes.Buffer
-	// ByteWriter clears them on its own copy of obj.
-	if err := (kio.ByteWriter{Writer: &b, ClearAnnotations: clear}).Write([]*yaml.RNode{obj}); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return disk.FileBytes([]*yaml.RNode{obj})
 }

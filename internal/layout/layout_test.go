@@ -37,7 +37,7 @@ func TestCheckIdentity(t *testing.T) {
 		{"ConfigMap", "", "a/b", "must not contain a path separator"},
 		{"ConfigMap", "", "..", `must not contain ".."`},
 		{"ConfigMap", "", "-x", "must be a DNS subdomain name"},
-		{"ConfigMap", "a/b", "x", `namespace "a/b" must not contain a path separator`},
+		{"ConfigMap", "a/b", "x", `namespace "a/b" must be a namespace name`},
 		{"Config/Map", "", "x", `kind "Config/Map" must be a Kubernetes kind`},
 	} {
 		err := layout.CheckIdentity(obj(c.kind, c.ns, c.name))

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	k8syaml "sigs.k8s.io/yaml"
-
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
@@ -61,16 +59,9 @@ func Load(node *yaml.RNode) (*RevisionMigration, error) {
 	if node == nil {
 		return nil, fmt.Errorf("%s: no function config: one of kind %q with apiVersion %q must be given", Kind, Kind, api.APIVersion)
 	}
-	s, err := node.String()
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
-	}
 	m := &RevisionMigration{}
-	if err := config.CheckFields(node, m); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
-	}
-	if err := k8syaml.Unmarshal([]byte(s), m); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
+	if errs := config.Decode(node, m); len(errs.List) > 0 {
+		return nil, &config.Error{Kind: Kind, Name: node.GetName(), Errs: errs.List}
 	}
 	m.Default()
 	if err := m.Validate(); err != nil {

@@ -613,7 +613,7 @@ func TestErrors(t *testing.T) {
 		{
 			name:   "unknown field",
 			cfg:    "from: 1-30\n  to: 1-31\n  ownerKey: team\n  owner: [payments]",
-			errHas: []string{`RevisionMigration "t"`, `unknown field "spec.owner"`},
+			errHas: []string{`RevisionMigration "t"`, `spec.owner: unknown field`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -16,7 +15,7 @@ func BenchmarkAddRevision(b *testing.B) {
 		b.StopTimer()
 		dir := setup(b, c)
 		b.StartTimer()
-		if _, err := disk.Run(dir, processors, nil); err != nil {
+		if _, err := processors.RunDir(dir); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -28,7 +27,7 @@ func BenchmarkNoChange(b *testing.B) {
 	dir := b.TempDir()
 	treetest.Copy(b, filepath.Join(golden("story"), "3-promote"), dir)
 	for b.Loop() {
-		if _, err := disk.Run(dir, processors, nil); err != nil {
+		if _, err := processors.RunDir(dir); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -23,6 +22,14 @@ spec:
 
 const goodObject = `apiVersion: v1
 kind: ServiceAccount
+metadata:
+  name: istiod-1-30
+  namespace: istio-system
+`
+
+// istiod is the least output a revision must hold.
+const istiod = `apiVersion: apps/v1
+kind: Deployment
 metadata:
   name: istiod-1-30
   namespace: istio-system
@@ -64,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{
 			name:  "namespace escapes",
 			files: map[string]string{"1-30/istioctl-output.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ..\n"},
-			want:  []string{`namespace ".." must not contain ".."`},
+			want:  []string{`namespace ".." must be a namespace name`},
 		},
 		{
 			name:  "duplicate identity",
@@ -77,7 +84,7 @@ func TestBadInput(t *testing.T) {
 				"1-30/istioctl-output.yaml": goodObject,
 				"1-31/istioctl-output.yaml": strings.ReplaceAll(goodObject, "1-30", "1-31"),
 			},
-			want: []string{"1-31/istioctl-output.yaml", "ServiceAccount istio-system/istiod-1-31", "spec.revisions must list"},
+			want: []string{"1-31/istioctl-output.yaml", "istioctl output for a revision that spec.revisions does not list"},
 		},
 		{
 			name:  "revision without output",
@@ -107,7 +114,8 @@ func TestBadInput(t *testing.T) {
 		},
 		{
 			name: "unpinnable envoyfilter",
-			files: map[string]string{"1-30/istioctl-output.yaml": `apiVersion: networking.istio.io/v1alpha3
+			files: map[string]string{"1-30/istioctl-output.yaml": istiod + `---
+apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
 metadata:
   name: stats-filter-1.29
@@ -128,7 +136,7 @@ spec:
 				treetest.Write(t, filepath.Join(dir, name), []byte(content))
 			}
 			before := treetest.Files(t, dir)
-			_, err := disk.Run(dir, processors, nil)
+			_, err := processors.RunDir(dir)
 			if err == nil {
 				t.Fatal("run succeeded")
 			}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -253,7 +252,7 @@ func TestGatewayConfigErrors(t *testing.T) {
 				editConfig(t, dir, e[0], e[1])
 			}
 			before := treetest.Files(t, dir)
-			_, err := disk.Run(dir, processors, nil)
+			_, err := processors.RunDir(dir)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v\nmust contain %q", err, c.want)
 			}

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -64,7 +63,7 @@ func setup(t testing.TB, c goldenCase) string {
 
 func run(t testing.TB, dir string) framework.Results {
 	t.Helper()
-	results, err := disk.Run(dir, processors, nil)
+	results, err := processors.RunDir(dir)
 	if err != nil {
 		t.Fatalf("run %s: %v", dir, err)
 	}

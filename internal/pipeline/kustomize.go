@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -8,75 +9,178 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
-// kustomizations writes one per folder: the root lists common/ and each
-// revision folder, then the user's deployable files at the root; common/
-// and each revision list their object files and the user's deployable
-// files; flux/ lists the Flux Kustomizations.
-func (r *run) kustomizations() error {
-	files := map[string][]string{}
-	revs := r.cfg.RevisionNames()
-	folder := map[string]bool{layout.Common: true}
-	for _, rev := range revs {
-		folder[rev] = true
+// kustomizations adds a kustomization.yaml per folder to the tree: common/
+// and each revision list their deployable files (their records, kept node
+// agents, patches and configs apart); the root lists common/, each
+// revision and the user's deployable files at the root; with spec.flux the
+// root lists flux/ instead of the folders its Kustomizations deploy, so
+// one Flux Kustomization pointed at the root deploys the root's files and,
+// through the Flux objects, everything else in order.
+func kustomizations(t *tree, out fileset.Set, res *results) (fileset.Set, error) {
+	revs := t.cfg.RevisionNames()
+	folders := append([]string{layout.Common}, revs...)
+	isFolder := map[string]bool{}
+	for _, f := range folders {
+		isFolder[f] = true
 	}
-	for _, o := range r.out {
-		p, _ := r.rel(o)
-		if !deployable(o) {
+	withFlux := t.cfg.Spec.Flux != nil
+	files := map[string][]string{}
+	for _, f := range out {
+		p, in := t.rel(f.Path)
+		if !in || f.Path == "" {
+			continue
+		}
+		ok, err := deployable(t, f, p, res)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		top, rest, nested := strings.Cut(p, "/")
 		switch {
 		case !nested:
 			files[""] = append(files[""], p)
-		case folder[top] || top == layout.Flux && r.cfg.Spec.Flux != nil:
+		case isFolder[top] || top == layout.Flux && withFlux:
 			files[top] = append(files[top], rest)
 		}
 	}
-	root := append([]string{layout.Common}, revs...)
+	root := slices.Clone(folders)
+	if withFlux {
+		root = []string{layout.Flux}
+	}
 	emit := func(dir string, resources []string) error {
 		k, err := kustomization.New(resources)
 		if err != nil {
 			return err
 		}
-		if err := krm.SetPath(k, r.abs(path.Join(dir, layout.Kustomization))); err != nil {
+		p := path.Join(dir, layout.Kustomization)
+		f, err := newFile(t, p, k)
+		if err != nil {
 			return err
 		}
-		r.out = append(r.out, k)
+		if err := warnHandEdits(t, dir, f, resources, out, res); err != nil {
+			return err
+		}
+		out = append(out, f)
 		return nil
 	}
-	if err := emit("", append(slices.Clone(root), uniqSorted(files[""])...)); err != nil {
-		return err
+	if err := emit("", append(root, uniqSorted(files[""])...)); err != nil {
+		return nil, err
 	}
-	for _, f := range root {
+	for _, f := range folders {
 		if err := emit(f, uniqSorted(files[f])); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if r.cfg.Spec.Flux != nil {
-		return emit(layout.Flux, uniqSorted(files[layout.Flux]))
+	if withFlux {
+		if err := emit(layout.Flux, uniqSorted(files[layout.Flux])); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return out, nil
 }
 
-// deployable reports whether a kustomization lists the object: not the
-// function's configs and records, not the user's IstioOperator, not
-// local-config.
-func deployable(o *yaml.RNode) bool {
-	group, _, _ := strings.Cut(o.GetApiVersion(), "/")
+// deployable reports whether a kustomization lists the file: the
+// function's generated and rendered files are; its records, the kept node
+// agents and kustomizations are not; a user's file is when one of its
+// objects is deployable (not local-config, not a config of ours, not an
+// IstioOperator or a kpt object). A document that is not a Kubernetes
+// object (no apiVersion or kind) is not listed, with a warning: kustomize
+// build would refuse it.
+func deployable(t *tree, f *fileset.File, p string, res *results) (bool, error) {
+	parts := strings.Split(p, "/")
+	base := parts[len(parts)-1]
 	switch {
-	case krm.IsLocalConfig(o):
-		return false
-	case group == api.Group, group == "install.istio.io", group == "kpt.dev":
-		return false
-	case kustomization.Is(o):
-		return false
+	case base == layout.Kustomization:
+		return false, nil
+	case len(parts) >= 3 && parts[1] == layout.Generated:
+		return base != layout.StateFile && parts[2] != appliedDir && parts[2] != nodeAgentsDir, nil
+	case len(parts) >= 3 && parts[0] == layout.Common:
+		return true, nil
+	case len(parts) == 2 && parts[0] == layout.Common && base == layout.StateFile:
+		return false, nil
 	}
-	return true
+	objs, err := f.Objects()
+	if err != nil {
+		return false, err
+	}
+	listed := false
+	for _, o := range objs {
+		group, _, _ := strings.Cut(o.GetApiVersion(), "/")
+		switch {
+		case o.GetApiVersion() == "" || o.GetKind() == "":
+			res.warn(nil, f.Path, "not listed in a kustomization: it is not a Kubernetes object (no apiVersion or kind), and kustomize build would refuse it; list it in .krmignore to silence this")
+			return false, nil
+		case object.IsLocalConfig(o), group == api.Group, group == "install.istio.io", group == "kpt.dev":
+		case o.GetKind() == "Kustomization" && (group == "kustomize.config.k8s.io" || o.GetApiVersion() == ""):
+		default:
+			listed = true
+		}
+	}
+	return listed, nil
+}
+
+// warnHandEdits warns when a kustomization the run owns held what the run
+// does not write: fields other than resources, or resources listed by hand.
+func warnHandEdits(t *tree, dir string, now *fileset.File, resources []string, out fileset.Set, res *results) error {
+	old := t.kustomizations[dir]
+	if old == nil {
+		return nil
+	}
+	objs, err := old.Objects()
+	if err != nil || len(objs) != 1 {
+		res.warn(nil, old.Path, "replaced: the kustomization.yaml the run owns did not hold one Kustomization")
+		return nil
+	}
+	k := objs[0]
+	var extra []string
+	fields, err := k.Fields()
+	if err != nil {
+		return err
+	}
+	for _, f := range fields {
+		switch f {
+		case "apiVersion", "kind", "resources", "metadata":
+		default:
+			extra = append(extra, f)
+		}
+	}
+	var dropped []string
+	if list, err := k.Pipe(yaml.Lookup("resources")); err == nil && list != nil && list.YNode().Kind == yaml.SequenceNode {
+		exists := map[string]bool{}
+		for _, f := range out {
+			if p, ok := t.rel(f.Path); ok {
+				for d := p; d != "." && d != ""; d = path.Dir(d) {
+					exists[d] = true
+				}
+			}
+		}
+		for _, e := range list.Content() {
+			r := e.Value
+			if !slices.Contains(resources, r) && exists[path.Join(dir, r)] {
+				dropped = append(dropped, r)
+			}
+		}
+	}
+	if len(extra) == 0 && len(dropped) == 0 {
+		return nil
+	}
+	var what []string
+	if len(extra) > 0 {
+		what = append(what, fmt.Sprintf("fields %q", extra))
+	}
+	if len(dropped) > 0 {
+		what = append(what, fmt.Sprintf("resources %q", dropped))
+	}
+	res.warn(nil, now.Path, fmt.Sprintf("replaced a kustomization.yaml edited by hand: %s dropped; the run owns this file (put your own kustomization in a folder of yours)", strings.Join(what, " and ")))
+	return nil
 }
 
 func uniqSorted(s []string) []string {

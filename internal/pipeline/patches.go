@@ -4,15 +4,15 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
-
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
@@ -28,14 +28,23 @@ type gitPatch struct {
 
 // patchesOf parses a revision's GitPatches, sorted by name: the order they
 // apply in.
-func (r *run) patchesOf(rev string) ([]gitPatch, error) {
+func patchesOf(t *tree, rev string) ([]gitPatch, error) {
 	var ps []gitPatch
-	for _, n := range r.patches[rev] {
-		p, err := patch.Parse(n)
+	for _, f := range t.patches[rev] {
+		objs, err := f.Objects()
 		if err != nil {
-			return nil, atFile(krm.Path(n), err)
+			return nil, err
 		}
-		ps = append(ps, gitPatch{Patch: p, file: krm.Path(n)})
+		for _, n := range objs {
+			if n.GetKind() != patch.Kind || !object.IsOurs(n) {
+				continue
+			}
+			p, err := patch.Parse(n)
+			if err != nil {
+				return nil, atFile(f.Path, err)
+			}
+			ps = append(ps, gitPatch{Patch: p, file: f.Path})
+		}
 	}
 	slices.SortFunc(ps, func(a, b gitPatch) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.file, b.file))
@@ -51,15 +60,15 @@ func (r *run) patchesOf(rev string) ([]gitPatch, error) {
 // carried copies the patches of rev.PatchesFrom that rev has no patch of
 // the same name for, rewriting the revision in paths and content. The
 // copies are written into rev's patches/ folder.
-func (r *run) carried(rev config.Revision, own []gitPatch) ([]gitPatch, error) {
+func carried(t *tree, rev config.Revision, own []gitPatch, out *revOut, res *results) ([]gitPatch, error) {
 	if rev.PatchesFrom == "" {
 		return nil, nil
 	}
-	from, err := r.patchesOf(rev.PatchesFrom)
+	from, err := patchesOf(t, rev.PatchesFrom)
 	if err != nil {
 		return nil, err
 	}
-	var out []gitPatch
+	var ps []gitPatch
 	for _, f := range from {
 		c, err := patch.CarryForward(f.Node, rev.PatchesFrom, rev.Name)
 		if err != nil {
@@ -68,169 +77,188 @@ func (r *run) carried(rev config.Revision, own []gitPatch) ([]gitPatch, error) {
 		if slices.ContainsFunc(own, func(p gitPatch) bool { return p.Name == c.GetName() }) {
 			continue
 		}
-		file := r.abs(path.Join(rev.Name, layout.Patches, c.GetName()+".yaml"))
-		if err := krm.SetPath(c, file); err != nil {
+		file := t.runPath(path.Join(rev.Name, layout.Patches, c.GetName()+".yaml"))
+		pf, err := fileset.FromObjects(file, c)
+		if err != nil {
 			return nil, err
 		}
 		p, err := patch.Parse(c)
 		if err != nil {
 			return nil, fmt.Errorf("%s: carried from %s: %w", file, f.file, err)
 		}
-		r.out = append(r.out, c)
-		r.info(c, file, fmt.Sprintf("carried forward from %s", f.file))
-		out = append(out, gitPatch{Patch: p, file: file, carriedFrom: rev.PatchesFrom, origin: f.file})
+		out.carried = append(out.carried, pf)
+		res.info(c, file, fmt.Sprintf("carried forward from %s", f.file))
+		ps = append(ps, gitPatch{Patch: p, file: file, carriedFrom: rev.PatchesFrom, origin: f.file})
 	}
-	return out, nil
+	return ps, nil
 }
 
 // applyPatches applies a regenerated revision's patches, its own and those
-// carried forward, to its fresh objects, in name order.
-func (r *run) applyPatches(rev config.Revision, objs []*yaml.RNode) ([]*yaml.RNode, error) {
-	own, err := r.patchesOf(rev.Name)
-	if err != nil {
-		return nil, err
-	}
-	carried, err := r.carried(rev, own)
-	if err != nil {
-		return nil, err
-	}
-	all := append(own, carried...)
-	slices.SortFunc(all, func(a, b gitPatch) int { return strings.Compare(a.Name, b.Name) })
-	return r.apply(rev.Name, objs, all)
-}
-
-// applyNewPatches applies to a kept revision the patches added since its
-// files were written. A recorded patch that changed or went away cannot be
-// undone in place.
-func (r *run) applyNewPatches(rev string) error {
-	ps, err := r.patchesOf(rev)
+// carried forward, to its fresh files, in name order, and records them.
+func applyPatches(t *tree, rev config.Revision, out *revOut, res *results) error {
+	own, err := patchesOf(t, rev.Name)
 	if err != nil {
 		return err
 	}
-	st := r.records[rev]
+	carry, err := carried(t, rev, own, out, res)
+	if err != nil {
+		return err
+	}
+	all := append(own, carry...)
+	slices.SortFunc(all, func(a, b gitPatch) int { return strings.Compare(a.Name, b.Name) })
+	a := &applier{t: t, rev: rev.Name, out: out, fresh: true, res: res}
+	for _, p := range all {
+		if _, err := a.apply(p); err != nil {
+			return err
+		}
+		out.record.Spec.Patches = append(out.record.Spec.Patches, state.Patch{Name: p.Name, Digest: p.Digest})
+	}
+	return nil
+}
+
+// applyNewPatches applies to a kept revision the patches added since its
+// files were written, each recorded in a file of its own (so that two
+// pull requests adding patches merge cleanly). A recorded patch that
+// changed or went away cannot be undone in place.
+func applyNewPatches(t *tree, rev string, out *revOut, res *results) error {
+	ps, err := patchesOf(t, rev)
+	if err != nil {
+		return err
+	}
+	fo := t.revisions[rev]
 	current := map[string]gitPatch{}
 	for _, p := range ps {
 		current[p.Name] = p
 	}
-	regen := fmt.Sprintf("regenerate revision %q from istioctl output (write %s and run again)", rev, r.abs(r.sourceOf(rev)))
-	for _, a := range st.Spec.Patches {
-		p, ok := current[a.Name]
+	regen := fmt.Sprintf("regenerate revision %q from istioctl output (write %s and run again)", rev, t.runPath(sourceOf(t.cfg, rev)))
+	applied := map[string]string{}
+	if fo.record != nil {
+		for _, a := range fo.record.Spec.Patches {
+			applied[a.Name] = a.Digest
+		}
+	}
+	for name, a := range fo.applied {
+		applied[name] = a.Spec.Digest
+	}
+	for _, name := range config.SortedKeys(applied) {
+		p, ok := current[name]
 		switch {
 		case !ok:
 			return fmt.Errorf("%s: GitPatch %q was applied to %s/generated/ and then removed from %s; a patch cannot be undone in place: %s",
-				r.abs(path.Join(rev, layout.Generated, layout.StateFile)), a.Name, rev, r.abs(path.Join(rev, layout.Patches)), regen)
-		case p.Digest != a.Digest:
+				t.runPath(recordPath(fo)), name, rev, t.runPath(path.Join(rev, layout.Patches)), regen)
+		case p.Digest != applied[name]:
 			return fmt.Errorf("%s: GitPatch %q changed after it was applied to %s/generated/ (recorded %s, now %s); a patch cannot be undone in place: %s",
-				p.file, a.Name, rev, a.Digest, p.Digest, regen)
+				p.file, name, rev, applied[name], p.Digest, regen)
 		}
 	}
 	var fresh []gitPatch
 	for _, p := range ps {
-		if !slices.ContainsFunc(st.Spec.Patches, func(a state.Patch) bool { return a.Name == p.Name }) {
+		if _, done := applied[p.Name]; !done {
 			fresh = append(fresh, p)
 		}
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
-	if r.states[rev] == nil {
-		return fmt.Errorf("%s: revision %q has no record of the patches its files carry (%s/generated/%s): %s",
-			fresh[0].file, rev, rev, layout.StateFile, regen)
+	if fo.record == nil {
+		return fmt.Errorf("%s: revision %q has no record of the patches its files carry (%s): %s",
+			fresh[0].file, rev, t.runPath(recordPath(fo)), regen)
 	}
-	objs, err := r.apply(rev, r.objs[rev], fresh)
-	if err != nil {
-		return err
-	}
-	// Only the patched files are the function's new output: the others
-	// keep their recorded digests, so a hand edit is still reported when
-	// the revision is regenerated.
-	for i, o := range objs {
-		if o == r.objs[rev][i] {
-			continue
-		}
-		b, err := layout.FileBytes(o)
+	out.files = maps.Clone(out.files)
+	a := &applier{t: t, rev: rev, out: out, res: res}
+	for _, p := range fresh {
+		changed, err := a.apply(p)
 		if err != nil {
-			return fmt.Errorf("%s: %w", krm.Path(o), err)
+			return err
 		}
-		p, _ := r.rel(o)
-		st.Spec.Files[strings.TrimPrefix(p, rev+"/")] = state.Digest(b)
+		rec := state.NewApplied(p.Name, p.Digest)
+		for _, c := range changed {
+			d, err := out.files[c].Digest()
+			if err != nil {
+				return err
+			}
+			rec.Spec.Files[c] = d
+		}
+		n, err := rec.Node()
+		if err != nil {
+			return err
+		}
+		f, err := fileset.FromObjects(t.runPath(path.Join(rev, layout.Generated, appliedDir, p.Name+".yaml")), n)
+		if err != nil {
+			return err
+		}
+		out.applied[p.Name] = f
 	}
-	r.objs[rev] = objs
 	return nil
 }
 
-// apply applies patches in order to a revision's objects and records them.
-// Each patched file must still hold the same single object.
-func (r *run) apply(rev string, objs []*yaml.RNode, ps []gitPatch) ([]*yaml.RNode, error) {
-	if len(ps) == 0 {
-		return objs, nil
+// applier applies patches in order to a revision's files. Each patched
+// file must still hold the same single object.
+type applier struct {
+	t     *tree
+	rev   string
+	out   *revOut
+	fresh bool
+	res   *results
+	// changedBy names the patch of this run that last changed each file
+	// (tree-relative path).
+	changedBy map[string]string
+}
+
+// apply applies one patch and returns the files it changed, relative to
+// the revision folder.
+func (a *applier) apply(p gitPatch) ([]string, error) {
+	if a.changedBy == nil {
+		a.changedBy = map[string]string{}
 	}
-	objs = slices.Clone(objs)
-	at := map[string]int{}
-	for i, o := range objs {
-		p, _ := r.rel(o)
-		at[p] = i
-	}
-	// files holds the bytes of the files patched so far: a patch touches a
-	// few files, so only its targets are laid out.
+	// A patch touches a few files: only its targets are read.
 	files := map[string][]byte{}
-	load := func(p gitPatch) error {
-		targets, err := p.Targets(rev)
-		if err != nil {
-			return nil // Apply reports it, naming the patch.
-		}
-		for _, t := range targets {
-			i, ok := at[t]
-			if _, done := files[t]; done || !ok {
+	if targets, err := p.Targets(a.rev); err == nil {
+		for _, target := range targets {
+			f, ok := a.out.files[strings.TrimPrefix(target, a.rev+"/")]
+			if !ok {
 				continue
 			}
-			b, err := layout.FileBytes(objs[i])
+			b, err := f.Bytes()
 			if err != nil {
-				return fmt.Errorf("%s: %w", r.abs(t), err)
-			}
-			files[t] = b
-		}
-		return nil
-	}
-	st := r.records[rev]
-	// changedBy names the patch of this run that last changed each file.
-	changedBy := map[string]string{}
-	for _, p := range ps {
-		if err := load(p); err != nil {
-			return nil, err
-		}
-		changes, err := p.Apply(rev, files)
-		if err != nil {
-			return nil, r.patchError(rev, p, files, changedBy, err)
-		}
-		for _, c := range changes {
-			node, err := patch.CheckSameObject(c.Path, files[c.Path], c.Content)
-			if err != nil {
-				return nil, r.patchError(rev, p, files, changedBy, err)
-			}
-			if err := krm.SetPath(node, r.abs(c.Path)); err != nil {
 				return nil, err
 			}
-			files[c.Path] = c.Content
-			objs[at[c.Path]] = node
-			changedBy[c.Path] = p.Name
+			files[target] = b
 		}
-		st.Spec.Patches = append(st.Spec.Patches, state.Patch{Name: p.Name, Digest: p.Digest})
-		r.info(p.Node, p.file, fmt.Sprintf("applied to %d file(s) of %s/generated/", len(changes), rev))
 	}
-	return objs, nil
+	changes, err := p.Apply(a.rev, files)
+	if err != nil {
+		return nil, a.patchError(p, files, err)
+	}
+	var changed []string
+	for _, c := range changes {
+		node, err := patch.CheckSameObject(c.Path, files[c.Path], c.Content)
+		if err != nil {
+			return nil, a.patchError(p, files, err)
+		}
+		full := a.t.runPath(c.Path)
+		if err := object.SetPath(node, full, 0); err != nil {
+			return nil, err
+		}
+		rel := strings.TrimPrefix(c.Path, a.rev+"/")
+		a.out.files[rel] = fileset.FromBytes(full, c.Content, node)
+		a.changedBy[c.Path] = p.Name
+		changed = append(changed, rel)
+	}
+	a.res.info(p.Node, p.file, fmt.Sprintf("applied to %d file(s) of %s/generated/", len(changes), a.rev))
+	return changed, nil
 }
 
 // patchError names the patch and its file, once, and says what to do
 // when the file already carries the patch's change.
-func (r *run) patchError(rev string, p gitPatch, files map[string][]byte, changedBy map[string]string, err error) error {
+func (a *applier) patchError(p gitPatch, files map[string][]byte, err error) error {
 	if named := fmt.Sprintf("%s %q", patch.Kind, p.Name); !strings.Contains(err.Error(), named) {
 		err = fmt.Errorf("%s: %w", named, err)
 	}
 	err = atFile(p.file, err)
 	var conflict *patch.ConflictError
 	if errors.As(err, &conflict) && conflict.Applied {
-		return fmt.Errorf("%w: %s", err, r.alreadyApplied(rev, p, conflict.Path, files[conflict.Path], changedBy[conflict.Path]))
+		return fmt.Errorf("%w: %s", err, a.alreadyApplied(p, conflict.Path, files[conflict.Path], a.changedBy[conflict.Path]))
 	}
 	if p.carriedFrom != "" {
 		err = fmt.Errorf("%w; it was carried forward from %s of revision %q: port it by hand and save it as %s", err, p.origin, p.carriedFrom, p.file)
@@ -249,9 +277,7 @@ func atFile(file string, err error) error {
 // alreadyApplied says why a file can already carry a patch's change that
 // the record does not list, and what to do about it. by is the patch of
 // this run that changed the file last, if any.
-func (r *run) alreadyApplied(rev string, p gitPatch, file string, content []byte, by string) string {
-	_, fresh := r.sources[rev]
-	recorded, known := r.records[rev].Spec.Files[strings.TrimPrefix(file, rev+"/")]
+func (a *applier) alreadyApplied(p gitPatch, file string, content []byte, by string) string {
 	switch {
 	case by != "":
 		return fmt.Sprintf("GitPatch %q, applied before it in name order, made the change already: the two patches overlap, delete one", by)
@@ -260,22 +286,11 @@ func (r *run) alreadyApplied(rev string, p gitPatch, file string, content []byte
 		// longer needed cannot be left behind on its own.
 		return fmt.Sprintf("revision %q's fresh files make the change without %s, so it must not be carried forward: "+
 			"remove patchesFrom from revision %q and copy the patches it still needs into %s by hand",
-			rev, p.origin, rev, path.Dir(p.file))
-	case fresh && r.cfg.DriftGuards():
-		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output or the drift guards): delete %s", rev, p.file)
-	case fresh:
-		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output has it): delete %s", rev, p.file)
-	case known && recorded != state.Digest(content):
-		return fmt.Sprintf("%s was edited by hand since the last run: restore it (git checkout -- %s) and run again, and the patch makes the change",
-			r.abs(file), r.abs(file))
-	default:
-		return fmt.Sprintf("revision %q's files make the change without the patch: delete %s", rev, p.file)
+			a.rev, p.origin, a.rev, path.Dir(p.file))
+	case a.fresh && a.t.cfg.DriftGuards():
+		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output or the drift guards): delete %s", a.rev, p.file)
+	case a.fresh:
+		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output has it): delete %s", a.rev, p.file)
 	}
-}
-
-func (r *run) sourceOf(rev string) string {
-	if c, ok := r.cfg.Revision(rev); ok {
-		return c.Source
-	}
-	return path.Join(rev, config.SourceFile)
+	return fmt.Sprintf("revision %q's files make the change without the patch: delete %s", a.rev, p.file)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
@@ -174,7 +176,7 @@ func (p *patchTree) runAgain() {
 func (p *patchTree) fail(want ...string) error {
 	p.t.Helper()
 	before := p.files()
-	_, err := disk.Run(p.dir, processors, nil)
+	_, err := processors.RunDir(p.dir)
 	if err == nil {
 		p.t.Fatal("the run succeeded")
 	}
@@ -319,33 +321,64 @@ func (p *patchTree) recordOf(rev string) *state.State {
 	return st
 }
 
-// checkRecord: the record lists exactly the patches, in name order, with
+// checkRecord: the records (state.yaml, and one a patch applied since the
+// revision was generated) list exactly the patches, in name order, with
 // the digests of their files, and the digest of each generated file.
 func (p *patchTree) checkRecord(rev string, names ...string) {
 	p.t.Helper()
 	st := p.recordOf(rev)
+	recorded := slices.Clone(st.Spec.Patches)
+	digests := maps.Clone(st.Spec.Files)
+	files := p.files()
+	for _, f := range treetest.Names(files) {
+		if !strings.HasPrefix(f, rev+"/generated/applied-patches/") {
+			continue
+		}
+		a, err := state.ReadApplied(oneObject(p.t, files[f]))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		recorded = append(recorded, state.Patch{Name: a.Metadata.Name, Digest: a.Spec.Digest})
+		maps.Copy(digests, a.Spec.Files)
+	}
+	slices.SortStableFunc(recorded, func(a, b state.Patch) int { return strings.Compare(a.Name, b.Name) })
 	var want []state.Patch
 	for _, n := range slices.Sorted(slices.Values(names)) {
 		want = append(want, state.Patch{Name: n, Digest: digestOf(p.t, p.read(rev+"/patches/"+n+".yaml"))})
 	}
-	if !slices.Equal(st.Spec.Patches, want) {
-		p.t.Errorf("%s/generated/state.yaml records patches %v, want %v", rev, st.Spec.Patches, want)
+	if !slices.Equal(recorded, want) {
+		p.t.Errorf("%s's records list patches %v, want %v", rev, recorded, want)
 	}
-	files := p.files()
 	n := 0
 	for _, f := range treetest.Names(files) {
-		if !strings.HasPrefix(f, rev+"/generated/") || f == rev+"/generated/state.yaml" {
+		if !strings.HasPrefix(f, rev+"/generated/") || isRecord(rev, f) {
 			continue
 		}
 		n++
 		key := strings.TrimPrefix(f, rev+"/")
-		if got := st.Spec.Files[key]; got != state.Digest(files[f]) {
-			p.t.Errorf("%s/generated/state.yaml records %s as %s, its digest is %s", rev, key, got, state.Digest(files[f]))
+		if got := digests[key]; got != state.Digest(files[f]) {
+			p.t.Errorf("%s's records list %s as %s, its digest is %s", rev, key, got, state.Digest(files[f]))
 		}
 	}
-	if n != len(st.Spec.Files) {
-		p.t.Errorf("%s/generated/state.yaml records %d files, the folder holds %d", rev, len(st.Spec.Files), n)
+	if n != len(digests) {
+		p.t.Errorf("%s's records list %d files, the folder holds %d", rev, len(digests), n)
 	}
+}
+
+// withoutRecords is a tree less rev's records.
+func withoutRecords(files map[string][]byte, rev string) map[string][]byte {
+	out := maps.Clone(files)
+	for f := range files {
+		if isRecord(rev, f) {
+			delete(out, f)
+		}
+	}
+	return out
+}
+
+// isRecord reports whether f is one of rev's records.
+func isRecord(rev, f string) bool {
+	return f == rev+"/generated/state.yaml" || strings.HasPrefix(f, rev+"/generated/applied-patches/")
 }
 
 // checkPatched compares the tree with its twin, the same tree run through
@@ -376,7 +409,11 @@ func checkPatched(t *testing.T, got, twin *patchTree, patches map[string][]patch
 			}
 			w[pf] = g[pf]
 		}
-		w[rev+"/generated/state.yaml"] = g[rev+"/generated/state.yaml"]
+		for _, f := range treetest.Names(g) {
+			if isRecord(rev, f) {
+				w[f] = g[f]
+			}
+		}
 	}
 	for f := range edited {
 		w[f] = g[f]
@@ -486,13 +523,20 @@ func TestGitPatchLifecycle(t *testing.T) {
 	patched := tree.files()
 
 	// Regenerated from the same istioctl output, 1-30 is the same tree:
-	// the patches apply to the fresh files.
+	// the patches apply to the fresh files, and the records of patches
+	// applied one by one fold into state.yaml.
 	tree.source("1-30", "1-30/default.yaml")
 	twin.source("1-30", "1-30/default.yaml")
 	results = tree.run()
 	twin.run()
-	if d := treetest.Diff(tree.files(), patched); d != "" {
+	if d := treetest.Diff(withoutRecords(tree.files(), "1-30"), withoutRecords(patched, "1-30")); d != "" {
 		t.Errorf("regenerating 1-30 from the same output changed the patched tree:\n%s", d)
+	}
+	tree.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	for _, f := range treetest.Names(tree.files()) {
+		if strings.HasPrefix(f, "1-30/generated/applied-patches/") {
+			t.Errorf("%s survived the regeneration: state.yaml records the patches now", f)
+		}
 	}
 	wantResult(t, results, "1-30/patches/"+editTemplate.name+".yaml: applied to 1 file(s) of 1-30/generated/")
 	for _, r := range results {
@@ -717,8 +761,8 @@ func TestGitPatchConflicts(t *testing.T) {
 		imported, edited := base.on(t).userPatch(editFailurePolicy, "1-30")
 		tree.write(validator, string(edited))
 		tree.write("1-30/patches/"+editFailurePolicy.name+".yaml", string(imported))
-		tree.fail(`GitPatch "failure-validatingwebhookconfiguration"`, `file "`+validator+`"`,
-			"the file already carries the patch's change", "edited by hand", "git checkout")
+		// The record catches the hand edit before the patch is tried.
+		tree.fail(validator+" changed since the last run", "git checkout", "regenerate it from istioctl output")
 	})
 
 	t.Run("two patches make the same change", func(t *testing.T) {
@@ -946,9 +990,10 @@ func TestGitPatchOverDriftGuards(t *testing.T) {
 	// Regenerated, the guards write Fail and the patch loosens it again.
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
-	if d := treetest.Diff(tree.files(), patched); d != "" {
+	if d := treetest.Diff(withoutRecords(tree.files(), "1-30"), withoutRecords(patched, "1-30")); d != "" {
 		t.Errorf("regenerating 1-30 from the same output changed the tree:\n%s", d)
 	}
+	tree.checkRecord("1-30", editFailOpen.name)
 	treetest.BuildAll(t, tree.dir)
 }
 
@@ -1181,26 +1226,24 @@ func TestGitPatchAsFunction(t *testing.T) {
 	}
 }
 
-// TestGitPatchKeepsHandEditsReported: applying a new patch to a revision
-// that is not regenerated records the patched files only; a file edited
-// by hand is still reported when the revision is regenerated.
+// TestGitPatchKeepsHandEditsReported: a revision that is not regenerated
+// and holds a hand edit is refused, patch or no patch, naming the file; a
+// patch applied to a kept revision is recorded with the patched file's
+// digest; a hand edit is reported when the revision is regenerated.
 func TestGitPatchKeepsHandEditsReported(t *testing.T) {
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
 	edited := "1-30/generated/configmap/istio-1-30.yaml"
-	tree.write(edited, string(tree.read(edited))+"# tuned by hand\n")
+	clean := tree.read(edited)
+	tree.write(edited, string(clean)+"# tuned by hand\n")
 	treetest.CopyFile(t, "../../testdata/patch/1-30/failure-validatingwebhookconfiguration.yaml",
 		filepath.Join(tree.dir, "1-30/patches/failure-validatingwebhookconfiguration.yaml"))
+	tree.fail(edited + " changed since the last run")
+	tree.write(edited, string(clean))
 	tree.run()
-	st := tree.recordOf("1-30")
-	if got := st.Spec.Files["generated/configmap/istio-1-30.yaml"]; got == state.Digest(tree.read(edited)) {
-		t.Errorf("the record took the hand edit of %s for the function's output", edited)
-	}
-	if got, want := st.Spec.Files["generated/"+strings.TrimPrefix(editFailurePolicy.target("1-30"), "1-30/generated/")],
-		state.Digest(tree.read(editFailurePolicy.target("1-30"))); got != want {
-		t.Errorf("the record must hold the patched file's digest %s, holds %s", want, got)
-	}
+	tree.checkRecord("1-30", editFailurePolicy.name)
+	tree.write(edited, string(clean)+"# tuned by hand\n")
 
 	tree.source("1-30", "1-30/default.yaml")
 	var warned []string
@@ -1281,7 +1324,11 @@ func ExampleRun_gitPatch() {
 	if err != nil {
 		panic(err)
 	}
-	out, results, err := pipeline.Run(cfg, items)
+	outFiles, results, err := pipeline.Run(cfg, fileset.FromItems(items), pipeline.Options{})
+	if err != nil {
+		panic(err)
+	}
+	out, err := outFiles.Items()
 	if err != nil {
 		panic(err)
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -11,231 +12,406 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
-	"github.com/istio-gitops/istio-gitops/internal/envoyfilter"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/nodeagent"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
-// regenerate lays out a revision's fresh istioctl output, replacing its
-// generated files and, for the newest revision, the common ones.
-func (r *run) regenerate(rev config.Revision, newest bool) error {
-	src := r.abs(rev.Source)
-	objs := r.sources[rev.Name]
-	if err := istioctl.Check(src, objs); err != nil {
-		return err
-	}
-	version := rev.Version
-	if version == "" {
-		version, _ = istioctl.Version(objs)
-	}
-	ef := &envoyfilter.Filter{Version: version}
-	objs, err := ef.Filter(objs)
-	if err != nil {
-		return fmt.Errorf("%s: %w", src, err)
-	}
-	for _, d := range ef.Dropped {
-		r.drop(d.Object, rev.Name, src, "dropped: "+d.Reason, framework.Info)
-	}
-	objs = r.dropPointers(rev.Name, src, objs)
-	if r.cfg.PerRevisionGateways() {
-		if err := gateway.PerRevision(objs, rev.Name); err != nil {
-			return fmt.Errorf("%s: %w", src, err)
-		}
-	}
+// removalLimit is how many objects a regeneration may remove from a
+// revision's folder, or from common/, before the output is taken for a
+// truncated one: 1.30 and 1.31 have the same objects, and dropping the
+// egress gateway (a profile change) removes five.
+const removalLimit = 3
 
-	var revObjs, commonObjs []*yaml.RNode
-	for _, o := range objs {
-		switch {
-		case istioctl.HasRevision(o.GetName(), rev.Name):
-			revObjs = append(revObjs, o)
-		case newest:
-			commonObjs = append(commonObjs, o)
-		default:
-			r.drop(o, rev.Name, src, fmt.Sprintf("not written: common/ is taken from the newest revision %q", r.cfg.Newest()), framework.Info)
-		}
-	}
-	for _, o := range revObjs {
-		if _, ok := o.GetLabels()[api.RevisionLabel]; ok {
-			continue
-		}
-		if err := krm.SetLabel(o, api.RevisionLabel, rev.Name); err != nil {
-			return fmt.Errorf("%s: %w", src, err)
-		}
-	}
-	if err := r.guard(revObjs); err != nil {
-		return fmt.Errorf("%s: %w", src, err)
-	}
+// revOut is a listed revision after the run.
+type revOut struct {
+	name        string
+	version     string
+	regenerated bool
+	// files are the revision's generated files after the run, node agents
+	// included, by path relative to the revision folder.
+	files map[string]*fileset.File
+	// record is the revision's record after the run; recordFile the record
+	// as read, when it did not change.
+	record     *state.State
+	recordFile *fileset.File
+	// applied are the records of patches applied since the revision was
+	// generated, after the run, by patch name.
+	applied map[string]*fileset.File
+	// carried are the patches carried forward into the revision's patches/.
+	carried []*fileset.File
+	// common are the common/ files the revision's output gave, by path
+	// relative to common/: set when the newest revision is regenerated.
+	common map[string]*fileset.File
+}
 
-	genDir := path.Join(rev.Name, layout.Generated)
-	if err := r.place(revObjs, genDir); err != nil {
-		return err
-	}
-	st := state.New(rev.Name)
-	st.Spec.Version = version
-	r.records[rev.Name] = st
-	revObjs, err = r.applyPatches(rev, revObjs)
-	if err != nil {
-		return err
-	}
-	if err := r.record(rev.Name, revObjs); err != nil {
-		return err
-	}
-	if err := r.reportReplaced(rev.Name); err != nil {
-		return err
-	}
-	r.objs[rev.Name] = revObjs
-	r.out = append(r.out, revObjs...)
-	r.summary(genDir, src, len(revObjs))
-
-	if newest {
-		for _, o := range commonObjs {
-			// Removing a folder must never delete every Istio custom
-			// resource in the cluster with the CRDs.
-			if err := flux.DisablePrune(o); err != nil {
-				return fmt.Errorf("%s: %s: %w", src, krm.Describe(o), err)
+// revisions regenerates each listed revision that has fresh output and
+// keeps the others, oldest first.
+func revisions(t *tree, o *old, opts Options, res *results) (map[string]*revOut, error) {
+	out := map[string]*revOut{}
+	for i, rev := range t.cfg.Spec.Revisions {
+		var (
+			r   *revOut
+			err error
+		)
+		if _, fresh := t.sources[rev.Name]; fresh {
+			r, err = regenerate(t, rev, opts, res)
+		} else {
+			r, err = keep(t, rev.Name, res)
+			if rev.AllowRemovals {
+				res.warn(nil, t.runPath(t.cfgFile), fmt.Sprintf("spec.revisions[%d].allowRemovals is set but revision %q was not regenerated: it applies to its next regeneration only; remove it once that is done", i, rev.Name))
 			}
 		}
-		if err := r.place(commonObjs, layout.Common); err != nil {
-			return err
+		if err != nil {
+			return nil, err
 		}
-		r.out = append(r.out, commonObjs...)
-		r.summary(layout.Common, src, len(commonObjs))
+		out[rev.Name] = r
 	}
-	r.regenerated[rev.Name] = true
-	return nil
+	return out, nil
 }
 
-// dropPointers leaves out the objects the run renders itself from the
-// config (istiod-default-validator, revision tags): a user who set
-// values.defaultRevision or values.revisionTags gets spec's version.
-func (r *run) dropPointers(rev, src string, objs []*yaml.RNode) []*yaml.RNode {
-	kept := objs[:0:0]
-	for _, o := range objs {
-		if !pointer.IsPointer(o) {
-			kept = append(kept, o)
+// gen lays out one regeneration's objects.
+type gen struct {
+	t   *tree
+	rev string
+	// keepNodes keeps the YAML of every object with its file; otherwise
+	// only the objects later stages read are kept (see streamed).
+	keepNodes bool
+	files     map[string]*fileset.File
+	common    map[string]*fileset.File
+	// by names the object of each file, for collisions.
+	by map[string]*yaml.RNode
+}
+
+// regenerate lays out a revision's fresh istioctl output, replacing its
+// generated files and, for the newest revision, the common ones.
+func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revOut, error) {
+	src := t.sources[rev.Name]
+	ns := t.cfg.Spec.Namespace
+	g := &gen{t: t, rev: rev.Name, keepNodes: !src.OnDisk(), files: map[string]*fileset.File{}, common: map[string]*fileset.File{}, by: map[string]*yaml.RNode{}}
+	facts := Facts{Revision: rev.Name, Version: rev.Version, Newest: t.cfg.Newest(), PerRevisionGateways: t.cfg.PerRevisionGateways()}
+	decide := func(o *yaml.RNode, f Facts, keep bool) error {
+		d, err := Classify(o, f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.Path, err)
+		}
+		if d.Destination == Dropped {
+			sev := framework.Info
+			if d.Warn {
+				sev = framework.Warning
+			}
+			res.drop(o, rev.Name, src.Path, d.Reason, sev)
+			return nil
+		}
+		return g.finish(o, d.Destination, keep)
+	}
+	batch, err := ingest(src, func(o *yaml.RNode) error { return decide(o, facts, g.keepNodes) })
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return isIstiod(o, rev.Name, ns) }) {
+		return nil, fmt.Errorf("%s: must hold revision %q's control plane (Deployment %s/istiod-%s), as every istioctl profile and Istio's istiod chart do: is the output truncated, for another revision (--set revision=%s), or for another namespace?",
+			src.Path, rev.Name, ns, rev.Name, rev.Name)
+	}
+	if facts.Version == "" {
+		facts.Version, _ = istioctl.Version(batch)
+	}
+	comps, err := gateway.Find(batch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
+	}
+	agents, err := nodeagent.Find(batch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
+	}
+	var (
+		kept  []*yaml.RNode
+		dests = map[*yaml.RNode]Decision{}
+	)
+	for _, o := range batch {
+		f := facts
+		f.Gateway = gateway.IsGatewayObject(comps, o)
+		f.NodeAgent = nodeagent.Has(agents, o)
+		d, err := Classify(o, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.Path, err)
+		}
+		if d.Destination == Dropped {
+			if err := decide(o, f, true); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		field := "spec.activeRevision"
-		if strings.HasPrefix(o.GetName(), pointer.TagWebhookPrefix) || strings.HasPrefix(o.GetName(), pointer.TagServicePrefix) {
-			field = "spec.tags"
-		}
-		r.drop(o, rev, src, "dropped: gives way to the object rendered from "+field, framework.Warning)
+		kept = append(kept, o)
+		dests[o] = d
 	}
-	return kept
-}
-
-// guard applies the webhook drift guards, when on.
-func (r *run) guard(objs []*yaml.RNode) error {
-	if !r.cfg.DriftGuards() {
-		return nil
-	}
-	for _, o := range objs {
-		if err := pointer.DriftGuards(o); err != nil {
-			return fmt.Errorf("%s: %w", krm.Describe(o), err)
+	if t.cfg.PerRevisionGateways() {
+		if err := gateway.PerRevision(kept, rev.Name); err != nil {
+			return nil, fmt.Errorf("%s: %w", src.Path, err)
 		}
 	}
-	return nil
+	for _, o := range kept {
+		if err := g.finish(o, dests[o].Destination, true); err != nil {
+			return nil, err
+		}
+	}
+
+	out := &revOut{name: rev.Name, version: facts.Version, regenerated: true, files: g.files, applied: map[string]*fileset.File{}}
+	st := state.New(api.KindRevisionState, rev.Name)
+	st.Spec.Version = facts.Version
+	out.record = st
+	if err := applyPatches(t, rev, out, res); err != nil {
+		return nil, err
+	}
+	if err := recordFiles(st, out.files); err != nil {
+		return nil, err
+	}
+	old := t.revisions[rev.Name]
+	allow := rev.AllowRemovals || opts.AllowRemovals
+	if err := guardRemovals(t, old, out.files, src, allow, fmt.Sprintf("spec.revisions[%d].allowRemovals", indexOf(t.cfg, rev.Name))); err != nil {
+		return nil, err
+	}
+	if err := reportReplaced(t, old, out.files, res); err != nil {
+		return nil, err
+	}
+	res.info(nil, "", fmt.Sprintf("%s: %d objects written from %s", t.runPath(path.Join(rev.Name, layout.Generated)), len(out.files), src.Path))
+	if rev.Name == t.cfg.Newest() {
+		out.common = g.common
+		res.info(nil, "", fmt.Sprintf("%s: %d objects written from %s", t.runPath(layout.Common), len(g.common), src.Path))
+	}
+	return out, nil
 }
 
-// place gives each object its file under folder.
-func (r *run) place(objs []*yaml.RNode, folder string) error {
-	for _, o := range objs {
-		if err := krm.SetPath(o, r.abs(layout.ObjectFile(folder, o, r.cfg.Spec.Namespace))); err != nil {
+// finish applies what an object's destination asks (the revision label and
+// the drift guards in the revision's folder, no pruning of CRDs in
+// common/), places it in its file and lays the file out.
+func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
+	t := g.t
+	var (
+		folder string
+		files  map[string]*fileset.File
+		base   string
+	)
+	switch dest {
+	case ToRevision:
+		if _, ok := o.GetLabels()[api.RevisionLabel]; !ok {
+			if err := object.SetLabel(o, api.RevisionLabel, g.rev); err != nil {
+				return err
+			}
+		}
+		if t.cfg.DriftGuards() {
+			if err := pointer.DriftGuards(o); err != nil {
+				return err
+			}
+		}
+		folder, files, base = path.Join(g.rev, layout.Generated), g.files, g.rev
+	case ToNodeAgents:
+		folder, files, base = path.Join(g.rev, layout.Generated, nodeAgentsDir), g.files, g.rev
+	case ToCommon:
+		// Removing a folder must never delete every Istio custom resource
+		// in the cluster with the CRDs.
+		if err := flux.DisablePrune(o); err != nil {
 			return err
 		}
-		// Files the function owns are always laid out alike, whichever
-		// orchestrator runs it and whatever the source's indentation.
-		if _, err := o.Pipe(yaml.ClearAnnotation(kioutil.SeqIndentAnnotation)); err != nil {
-			return fmt.Errorf("%s: %w", krm.Describe(o), err)
-		}
+		folder, files, base = layout.Common, g.common, layout.Common
 	}
-	return nil
-}
-
-// record sets the revision's file digests to its objects' files.
-func (r *run) record(rev string, objs []*yaml.RNode) error {
-	sums, err := digestAll(objs)
+	p := layout.ObjectFile(folder, o, t.cfg.Spec.Namespace)
+	f, err := place(t, o, p, keepNode)
 	if err != nil {
 		return err
 	}
-	st := r.records[rev]
+	rel := strings.TrimPrefix(p, base+"/")
+	if prev, dup := g.by[p]; dup {
+		return fmt.Errorf("%s: %s and %s must not be written to the same file", t.runPath(p), object.Describe(prev), object.Describe(o))
+	}
+	g.by[p] = o
+	files[rel] = f
+	return nil
+}
+
+// place puts an object alone in the file at tree path p, laid out as every
+// orchestrator lays out the function's files, whatever the source's
+// indentation.
+func place(t *tree, o *yaml.RNode, p string, keepNode bool) (*fileset.File, error) {
+	if _, err := o.Pipe(yaml.ClearAnnotation(kioutil.SeqIndentAnnotation)); err != nil {
+		return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
+	}
+	full := t.runPath(p)
+	if err := object.SetPath(o, full, 0); err != nil {
+		return nil, err
+	}
+	data, err := layout.FileBytes(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", full, err)
+	}
+	if !keepNode {
+		o = nil
+	}
+	return fileset.FromBytes(full, data, o), nil
+}
+
+// recordFiles sets a record's file digests to files'.
+func recordFiles(st *state.State, files map[string]*fileset.File) error {
 	st.Spec.Files = map[string]string{}
-	for i, o := range objs {
-		p, _ := r.rel(o)
-		st.Spec.Files[strings.TrimPrefix(p, rev+"/")] = sums[i]
-	}
-	return nil
-}
-
-// emitRecord writes the revision's record.
-func (r *run) emitRecord(rev string) error {
-	st := r.records[rev]
-	if st == nil {
-		return nil
-	}
-	if old := r.recorded[rev]; old != nil && !r.regenerated[rev] && old.Equal(st) {
-		// Unchanged records pass through untouched.
-		r.out = append(r.out, r.states[rev])
-		return nil
-	}
-	n, err := st.Node()
-	if err != nil {
-		return err
-	}
-	if err := krm.SetPath(n, r.abs(path.Join(rev, layout.Generated, layout.StateFile))); err != nil {
-		return err
-	}
-	r.out = append(r.out, n)
-	return nil
-}
-
-// digestAll digests the file of each object, on every core.
-func digestAll(objs []*yaml.RNode) ([]string, error) {
-	sums := make([]string, len(objs))
-	err := disk.Parallel(len(objs), func(i int) error {
-		b, err := layout.FileBytes(objs[i])
+	for _, p := range config.SortedKeys(files) {
+		d, err := files[p].Digest()
 		if err != nil {
-			return fmt.Errorf("%s: %w", krm.Path(objs[i]), err)
+			return err
 		}
-		sums[i] = state.Digest(b)
-		return nil
-	})
-	return sums, err
+		st.Spec.Files[p] = d
+	}
+	return nil
 }
 
-// reportReplaced names the generated files a regeneration replaced that
-// had been edited by hand since the last run, and those it removed.
-func (r *run) reportReplaced(rev string) error {
-	var recorded map[string]string
-	if old := r.recorded[rev]; old != nil {
-		recorded = old.Spec.Files
+// guardRemovals refuses an output that would remove more than a few of a
+// folder's objects (a truncated istioctl output looks like that), unless
+// the user allowed it.
+func guardRemovals(t *tree, old *folder, now map[string]*fileset.File, src *fileset.File, allow bool, field string) error {
+	removed := removedFiles(old, now)
+	if len(removed) <= removalLimit || allow {
+		return nil
 	}
-	written := r.records[rev].Spec.Files
-	old := r.generated[rev]
-	sums, err := digestAll(old)
-	if err != nil {
-		return err
+	total := len(before(old))
+	shown := removed
+	if len(shown) > maxProblems {
+		shown = append(slices.Clone(shown[:maxProblems]), fmt.Sprintf("and %d more", len(removed)-maxProblems))
 	}
-	for i, o := range old {
-		p, _ := r.rel(o)
-		key := strings.TrimPrefix(p, rev+"/")
-		want, known := recorded[key]
-		edited := known && want != sums[i]
-		_, kept := written[key]
+	return fmt.Errorf("%s would remove %d of the %d objects of %s (%s): is the output truncated or made with other flags? Generate it again; if the removals are meant (a profile change), set %s: true for this run (or run istio-gitops run --allow-removals), and remove it afterwards",
+		src.Path, len(removed), total, t.runPath(old.name)+"/", strings.Join(shown, ", "), field)
+}
+
+// before are a folder's generated files as the last run left them: its
+// record's, or the files themselves without one.
+func before(old *folder) []string {
+	if want := expected(old); len(want) > 0 {
+		return config.SortedKeys(want)
+	}
+	return old.paths()
+}
+
+func removedFiles(old *folder, now map[string]*fileset.File) []string {
+	var removed []string
+	for _, p := range before(old) {
+		if _, kept := now[p]; !kept {
+			removed = append(removed, path.Join(old.name, p))
+		}
+	}
+	return removed
+}
+
+// reportReplaced warns of each generated file a regeneration removed, and
+// of each it replaced that had been edited by hand since the last run.
+func reportReplaced(t *tree, old *folder, now map[string]*fileset.File, res *results) error {
+	want := expected(old)
+	for _, p := range old.paths() {
+		f := old.files[p]
+		_, kept := now[p]
+		edited := false
+		if d, known := want[p]; known {
+			got, err := f.Digest()
+			if err != nil {
+				return err
+			}
+			edited = got != d
+		}
 		switch {
+		case edited && kept && old.name == layout.Common:
+			res.warn(nil, f.Path, "replaced a file edited by hand since the last run: common/'s generated files are the function's")
 		case edited && kept:
-			r.warn(o, r.abs(p), "replaced a file edited by hand since the last run; keep changes as GitPatches in "+rev+"/patches/")
+			res.warn(nil, f.Path, fmt.Sprintf("replaced a file edited by hand since the last run; keep changes as GitPatches in %s/patches/", t.runPath(old.name)))
 		case edited:
-			r.warn(o, r.abs(p), "removed a file edited by hand since the last run: the new istioctl output no longer has it")
+			res.warn(nil, f.Path, "removed a file edited by hand since the last run: the new istioctl output no longer has it")
 		case !kept:
-			r.info(o, r.abs(p), "removed: the new istioctl output no longer has it")
+			res.warn(nil, f.Path, "removed: the new istioctl output no longer has it")
+		}
+	}
+	for _, p := range before(old) {
+		if _, there := old.files[p]; !there {
+			if _, kept := now[p]; kept {
+				res.warn(nil, t.runPath(path.Join(old.name, p)), "restored: it was missing from the tree")
+			}
 		}
 	}
 	return nil
+}
+
+// keep carries a revision that is not regenerated: its files stay as they
+// are, but patches added since the last run are applied.
+func keep(t *tree, rev string, res *results) (*revOut, error) {
+	fo := t.revisions[rev]
+	out := &revOut{name: rev, files: fo.files, record: fo.record, recordFile: fo.recordFile, applied: map[string]*fileset.File{}}
+	for name, f := range fo.appliedFiles {
+		out.applied[name] = f
+	}
+	if fo.record != nil {
+		out.version = fo.record.Spec.Version
+	}
+	if !t.cfg.PerRevisionGateways() {
+		objs, err := objectsOf(t, out, gateway.Kinds...)
+		if err != nil {
+			return nil, err
+		}
+		comps, err := gateway.Find(objs)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.runPath(rev), err)
+		}
+		if len(comps) > 0 {
+			res.warn(nil, "", fmt.Sprintf("spec.gateways.perRevision is false, but revision %q still has its own gateways: regenerate it from istioctl output (%s) to move them to common/",
+				rev, t.runPath(sourceOf(t.cfg, rev))))
+		}
+	}
+	if err := applyNewPatches(t, rev, out, res); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// objectsOf parses the generated files of a revision whose kind is one of
+// kinds (its folder, lower-cased), node agents apart: the stages that read
+// a kept revision read only these.
+func objectsOf(t *tree, r *revOut, kinds ...string) ([]*yaml.RNode, error) {
+	folders := map[string]bool{}
+	for _, k := range kinds {
+		folders[strings.ToLower(k)] = true
+	}
+	var objs []*yaml.RNode
+	for _, p := range config.SortedKeys(r.files) {
+		rest, ok := strings.CutPrefix(p, layout.Generated+"/")
+		if !ok {
+			continue
+		}
+		kind, _, _, ok := layout.Parse(rest)
+		if !ok || !folders[kind] {
+			continue
+		}
+		o, err := r.files[p].Objects()
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	return objs, nil
+}
+
+// nodeAgentObjects are a revision's node agents, as kept in its folder.
+func nodeAgentObjects(r *revOut) ([]*yaml.RNode, error) {
+	var objs []*yaml.RNode
+	prefix := path.Join(layout.Generated, nodeAgentsDir) + "/"
+	for _, p := range config.SortedKeys(r.files) {
+		if !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		o, err := r.files[p].Objects()
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	return objs, nil
 }

@@ -9,78 +9,133 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
-// checkRetirement refuses to retire a revision that Namespaces of the input
-// still select, by its name or through a tag that pointed at it and that
-// spec.tags no longer lists. (The active revision, the live gateways and
-// the tags must name listed revisions: the config's validation says so.)
-func (r *run) checkRetirement() error {
-	retiring := config.SortedKeys(r.retired)
+// checkRetirement refuses to retire a revision that Namespaces still
+// select, by its name or through a tag that pointed at it and that
+// spec.tags no longer lists: the Namespaces of the input (the tree, and
+// beside it) and those kept elsewhere (--namespaces). Workloads that set
+// istio.io/rev themselves count too. (The active revision, the live
+// gateways, the node agents and the tags must name listed revisions: the
+// config's validation says so.)
+func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
+	retiring := config.SortedKeys(t.retired)
 	if len(retiring) == 0 {
 		return nil
 	}
-	// Tags of the tree as it was: the tag webhooks last rendered.
-	oldTags := map[string]string{}
-	for _, o := range r.rendered {
-		if o.GetKind() == "MutatingWebhookConfiguration" {
-			if tag := o.GetLabels()[api.TagLabel]; tag != "" {
-				oldTags[tag] = o.GetLabels()[api.RevisionLabel]
-			}
+	now := revision.Pointers{Revisions: t.cfg.RevisionNames(), Tags: t.cfg.Spec.Tags, Active: t.cfg.Spec.ActiveRevision}
+	// Tags of the tree as it was: the record's, or the tag webhooks last
+	// rendered.
+	before := revision.Pointers{Tags: oldTags(t, o)}
+	var files []*fileset.File
+	files = append(files, t.outside...)
+	files = append(files, t.user...)
+	files = append(files, elsewhere...)
+	// A retiring folder's own workloads go with it; Namespace manifests
+	// kept there still count.
+	retired := map[*fileset.File]bool{}
+	for _, rev := range retiring {
+		for _, f := range t.retired[rev] {
+			retired[f] = true
+			files = append(files, f)
 		}
 	}
-	for _, o := range r.allItems() {
-		if o.GetKind() != "Namespace" || o.GetApiVersion() != "v1" {
-			continue
+	for _, f := range files {
+		objs, err := f.Objects()
+		if err != nil {
+			return err
 		}
-		sel := o.GetLabels()[api.RevisionLabel]
-		if sel == "" {
-			continue
-		}
-		target := sel
-		if _, still := r.cfg.Spec.Tags[sel]; !still && oldTags[sel] != "" {
-			target = oldTags[sel]
-		}
-		if slices.Contains(retiring, target) {
-			via := ""
-			if target != sel {
-				via = fmt.Sprintf(" through tag %q", sel)
+		for _, o := range objs {
+			labels, what := selectorLabels(o)
+			if labels == nil || retired[f] && o.GetKind() != "Namespace" {
+				continue
 			}
-			return fmt.Errorf("%s: Namespace %q still selects revision %q%s (label %s=%s): revision %q must not be retired until no Namespace uses it; move the namespace first (istio-gitops migrate)",
-				krm.Path(o), o.GetName(), target, via, api.RevisionLabel, sel, target)
+			sel, ok := revision.NamespaceSelects(labels)
+			if !ok {
+				continue
+			}
+			// A label names a revision, or a tag (as it points now, or as it
+			// pointed when the tree was last written, if spec.tags dropped it).
+			target := now.Resolve(sel.Value)
+			if target == "" {
+				target = sel.Value
+				if old := before.Resolve(sel.Value); old != "" {
+					target = old
+				}
+			}
+			if slices.Contains(retiring, target) {
+				via := ""
+				if target != sel.Value {
+					via = fmt.Sprintf(" through tag %q", sel.Value)
+				}
+				return fmt.Errorf("%s: %s still selects revision %q%s (label %s): revision %q must not be retired until nothing uses it; move it first (istio-gitops migrate)",
+					f.Path, what, target, via, sel.Label, target)
+			}
 		}
 	}
 	return nil
 }
 
-func (r *run) allItems() []*yaml.RNode {
-	var all []*yaml.RNode
-	all = append(all, r.outside...)
-	all = append(all, r.user...)
-	for _, rev := range config.SortedKeys(r.retired) {
-		all = append(all, r.retired[rev]...)
+// selectorLabels are the labels of a Namespace, or of a workload's pod
+// template when it picks its revision itself, that lead to a revision.
+func selectorLabels(o *yaml.RNode) (map[string]string, string) {
+	if o.GetKind() == "Namespace" && o.GetApiVersion() == "v1" {
+		return o.GetLabels(), fmt.Sprintf("Namespace %q", o.GetName())
 	}
-	return all
+	for _, p := range [][]string{{"spec", "template", "metadata", "labels"}, {"spec", "jobTemplate", "spec", "template", "metadata", "labels"}, {"metadata", "labels"}} {
+		if p[0] == "metadata" && o.GetKind() != "Pod" {
+			continue
+		}
+		n, err := o.Pipe(yaml.Lookup(p...))
+		if err != nil || n == nil || n.YNode().Kind != yaml.MappingNode {
+			continue
+		}
+		labels := map[string]string{}
+		c := n.Content()
+		for i := 0; i+1 < len(c); i += 2 {
+			labels[c[i].Value] = c[i+1].Value
+		}
+		if rev := labels[api.RevisionLabel]; rev != "" {
+			// A pod template's own revision wins only where the namespace
+			// has no label: it is used as it stands.
+			return map[string]string{api.RevisionLabel: rev}, object.Describe(o)
+		}
+	}
+	return nil, ""
 }
 
-// retire drops every file of the revisions no longer listed, so the run
-// deletes them and Flux prunes what they deployed; each file is reported.
-func (r *run) retire() {
-	for _, rev := range config.SortedKeys(r.retired) {
-		var files []string
-		for _, o := range r.retired[rev] {
-			files = append(files, krm.Path(o))
+// oldTags are the tags as the tree last rendered them.
+func oldTags(t *tree, o *old) map[string]string {
+	if r := t.common.record; r != nil && r.Spec.Pointers != nil {
+		return r.Spec.Pointers.Tags
+	}
+	tags := map[string]string{}
+	for _, f := range o.rendered {
+		objs, err := f.Objects()
+		if err != nil || len(objs) != 1 {
+			continue
 		}
-		slices.Sort(files)
-		files = slices.Compact(files)
+		o := objs[0]
+		if o.GetKind() == "MutatingWebhookConfiguration" {
+			if tag := o.GetLabels()[api.TagLabel]; tag != "" {
+				tags[tag] = o.GetLabels()[api.RevisionLabel]
+			}
+		}
+	}
+	return tags
+}
+
+// retire reports every file of the revisions no longer listed: the run
+// deletes them, and Flux prunes what they deployed.
+func retire(t *tree, res *results) {
+	for _, rev := range config.SortedKeys(t.retired) {
+		files := sortedFiles(t.retired[rev])
 		for _, f := range files {
-			r.results = append(r.results, &framework.Result{
-				Severity: framework.Info,
-				Message:  fmt.Sprintf("deleted: revision %q is no longer in spec.revisions", rev),
-				File:     &framework.File{Path: f},
-			})
+			res.add(framework.Info, nil, f.Path, fmt.Sprintf("deleted: revision %q is no longer in spec.revisions", rev))
 		}
-		r.note(framework.Info, fmt.Sprintf("retired revision %q: %d files deleted from %s/ (remove any other files there with git rm)", rev, len(files), r.abs(rev)))
+		res.note(framework.Info, fmt.Sprintf("retired revision %q: %d files deleted from %s/ (remove any other files there with git rm)", rev, len(files), t.runPath(rev)))
 	}
 }

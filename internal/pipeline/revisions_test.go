@@ -8,7 +8,6 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -71,7 +70,7 @@ func TestRetireRefusedWhileNamespacesSelect(t *testing.T) {
 				"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n  labels:\n    istio.io/rev: "+c.label+"\n"))
 			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", nil)))
 			before := treetest.Files(t, dir)
-			_, err := disk.Run(dir, processors, nil)
+			_, err := processors.RunDir(dir)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "namespaces/payments.yaml") {
 				t.Fatalf("error %v, want one containing %q and the file", err, c.want)
 			}

@@ -75,6 +75,15 @@ func IsPointer(obj *yaml.RNode) bool {
 	return false
 }
 
+// Field is the config field that renders a pointer object (see IsPointer):
+// spec.tags for the tag objects, spec.activeRevision for the others.
+func Field(obj *yaml.RNode) string {
+	if n := obj.GetName(); strings.HasPrefix(n, TagWebhookPrefix) || strings.HasPrefix(n, TagServicePrefix) {
+		return "spec.tags"
+	}
+	return "spec.activeRevision"
+}
+
 func isAdmission(obj *yaml.RNode) bool {
 	return strings.HasPrefix(obj.GetApiVersion(), admissionGrp)
 }

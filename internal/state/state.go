@@ -1,13 +1,15 @@
-// Package state records what a revision's generated files carry: the Istio
-// version, a digest of each file as written, and the patches applied. The
-// record lets a run tell hand edits from its own output and apply each patch
-// once.
+// Package state holds the tree's own records: for each revision, the Istio
+// version, a digest of each generated file as written and the patches
+// applied; for common/, the revision whose output it holds, its files'
+// digests and where the pointers pointed; and one record per patch applied
+// to a revision that was not regenerated. With them a run tells its own
+// output from hand edits and lost files, applies each patch once, and says
+// what moved.
 package state
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -15,13 +17,15 @@ import (
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
-// Kind is the kind of the record, kept in <rev>/generated/state.yaml.
+// Kind is the kind of a revision's record, kept in <rev>/generated/state.yaml.
 const Kind = api.KindRevisionState
 
-// State is a revision's record.
+// State is a revision's record (kind RevisionState) or common/'s (kind
+// CommonState).
 type State struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
@@ -29,20 +33,27 @@ type State struct {
 	Spec       Spec     `json:"spec"`
 }
 
-// Metadata names the revision; the record is local-config, never deployed.
+// Metadata names the record; it is local-config, never deployed.
 type Metadata struct {
 	Name        string            `json:"name"`
 	Annotations map[string]string `json:"annotations"`
 }
 
-// Spec is what the generated files carry.
+// Spec is what the files carry.
 type Spec struct {
-	Version string `json:"version,omitempty"`
-	// Files maps each generated file, relative to the revision folder, to
-	// the digest of its bytes as written.
+	// Revision is, in common/'s record, the revision whose istioctl output
+	// common/ holds.
+	Revision string `json:"revision,omitempty"`
+	Version  string `json:"version,omitempty"`
+	// Files maps each generated file, relative to the record's folder (the
+	// revision's, or common/), to the digest of its bytes as written.
 	Files map[string]string `json:"files"`
-	// Patches are the GitPatches applied, in the order applied.
+	// Patches are the GitPatches applied when the revision was generated,
+	// in the order applied.
 	Patches []Patch `json:"patches,omitempty"`
+	// Pointers are, in common/'s record, where the config pointed when the
+	// tree was last written.
+	Pointers *Pointers `json:"pointers,omitempty"`
 }
 
 // Patch is an applied GitPatch.
@@ -51,33 +62,39 @@ type Patch struct {
 	Digest string `json:"digest"`
 }
 
-// New returns an empty record for revision rev.
-func New(rev string) *State {
+// Pointers are the config fields that point at one revision.
+type Pointers struct {
+	ActiveRevision string            `json:"activeRevision,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	GatewaysLive   string            `json:"gatewaysLive,omitempty"`
+	NodeAgents     string            `json:"nodeAgents,omitempty"`
+}
+
+// New returns an empty record of kind for name.
+func New(kind, name string) *State {
 	return &State{
 		APIVersion: api.APIVersion,
-		Kind:       Kind,
-		Metadata: Metadata{Name: rev, Annotations: map[string]string{
+		Kind:       kind,
+		Metadata: Metadata{Name: name, Annotations: map[string]string{
 			api.LocalConfigAnnotation: "true",
 		}},
 		Spec: Spec{Files: map[string]string{}},
 	}
 }
 
-// Is reports whether node is a revision record.
-func Is(node *yaml.RNode) bool {
-	return node.GetApiVersion() == api.APIVersion && node.GetKind() == Kind
+// Is reports whether node is a record of kind.
+func Is(node *yaml.RNode, kind string) bool {
+	return node.GetApiVersion() == api.APIVersion && node.GetKind() == kind
 }
 
-// Read decodes a record. The record is the function's own bookkeeping, so
-// it is read into a struct rather than edited in place.
+// Read decodes a record strictly: a record a merge or a hand left with a
+// field twice or a field it never has is an error. The record is the
+// function's own bookkeeping, so it is read into a struct rather than
+// edited in place.
 func Read(node *yaml.RNode) (*State, error) {
-	s, err := node.String()
-	if err != nil {
-		return nil, err
-	}
 	st := &State{}
-	if err := k8syaml.Unmarshal([]byte(s), st); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", Kind, node.GetName(), err)
+	if errs := config.Decode(node, st); len(errs.List) > 0 {
+		return nil, &config.Error{Kind: node.GetKind(), Name: node.GetName(), Errs: errs.List}
 	}
 	if st.Spec.Files == nil {
 		st.Spec.Files = map[string]string{}
@@ -101,7 +118,7 @@ func (s *State) Node() (*yaml.RNode, error) {
 	return yaml.Parse(string(b))
 }
 
-// Digest is the digest the record keeps of a file's bytes.
+// Digest is the digest a record keeps of a file's bytes.
 func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
@@ -113,23 +130,75 @@ func (s *State) Clone() *State {
 	c.Metadata.Annotations = maps.Clone(s.Metadata.Annotations)
 	c.Spec.Files = maps.Clone(s.Spec.Files)
 	c.Spec.Patches = slices.Clone(s.Spec.Patches)
+	if s.Spec.Pointers != nil {
+		p := *s.Spec.Pointers
+		p.Tags = maps.Clone(p.Tags)
+		c.Spec.Pointers = &p
+	}
 	return &c
 }
 
 // Equal reports whether two records say the same.
 func (s *State) Equal(o *State) bool {
-	if s.Spec.Version != o.Spec.Version || len(s.Spec.Files) != len(o.Spec.Files) || len(s.Spec.Patches) != len(o.Spec.Patches) {
-		return false
+	a, err1 := k8syaml.Marshal(s.Spec)
+	b, err2 := k8syaml.Marshal(o.Spec)
+	return err1 == nil && err2 == nil && string(a) == string(b) && s.Kind == o.Kind && s.Metadata.Name == o.Metadata.Name
+}
+
+// Applied records one GitPatch applied to a revision that was not
+// regenerated (kind AppliedPatch, <rev>/generated/applied-patches/<name>.yaml):
+// one file a patch, so that two pull requests adding patches to the same
+// revision touch different records and merge cleanly, conflicting only
+// where the patched files themselves do.
+type Applied struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Metadata   Metadata    `json:"metadata"`
+	Spec       AppliedSpec `json:"spec"`
+}
+
+// AppliedSpec is the patch's digest and the files it changed.
+type AppliedSpec struct {
+	Digest string `json:"digest"`
+	// Files maps each file the patch changed, relative to the revision
+	// folder, to the digest of its bytes after the patch.
+	Files map[string]string `json:"files"`
+}
+
+// NewApplied returns the record of patch name with digest.
+func NewApplied(name, digest string) *Applied {
+	return &Applied{
+		APIVersion: api.APIVersion,
+		Kind:       api.KindAppliedPatch,
+		Metadata: Metadata{Name: name, Annotations: map[string]string{
+			api.LocalConfigAnnotation: "true",
+		}},
+		Spec: AppliedSpec{Digest: digest, Files: map[string]string{}},
 	}
-	for k, v := range s.Spec.Files {
-		if o.Spec.Files[k] != v {
-			return false
+}
+
+// ReadApplied decodes a patch record strictly.
+func ReadApplied(node *yaml.RNode) (*Applied, error) {
+	a := &Applied{}
+	if errs := config.Decode(node, a); len(errs.List) > 0 {
+		return nil, &config.Error{Kind: node.GetKind(), Name: node.GetName(), Errs: errs.List}
+	}
+	if a.Spec.Files == nil {
+		a.Spec.Files = map[string]string{}
+	}
+	for k := range a.Metadata.Annotations {
+		if layout.IsReaderAnnotation(k) {
+			delete(a.Metadata.Annotations, k)
 		}
 	}
-	for i, p := range s.Spec.Patches {
-		if o.Spec.Patches[i] != p {
-			return false
-		}
+	return a, nil
+}
+
+// Node encodes the patch record.
+func (a *Applied) Node() (*yaml.RNode, error) {
+	b, err := k8syaml.Marshal(a)
+	if err != nil {
+		return nil, err
 	}
-	return true
+	return yaml.Parse(string(b))
 }

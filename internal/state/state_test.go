@@ -12,7 +12,7 @@ import (
 // TestRoundTrip: a record read back from a ResourceList item and written
 // again says the same and drops what readers added.
 func TestRoundTrip(t *testing.T) {
-	st := state.New("1-31")
+	st := state.New(state.Kind, "1-31")
 	st.Spec.Version = "1.31.0"
 	st.Spec.Files["generated/b.yaml"] = state.Digest([]byte("b"))
 	st.Spec.Files["generated/a.yaml"] = state.Digest([]byte("a"))
@@ -39,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 	if strings.Index(s, "generated/a.yaml") > strings.Index(s, "generated/b.yaml") {
 		t.Errorf("files not sorted:\n%s", s)
 	}
-	if !state.Is(out) {
+	if !state.Is(out, state.Kind) {
 		t.Error("Is(record) = false")
 	}
 	c := back.Clone()

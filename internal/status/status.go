@@ -69,7 +69,7 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 			rel = krm.Path(it)
 		}
 		parts := strings.Split(rel, "/")
-		if len(parts) == 3 && parts[1] == layout.Generated && state.Is(it) {
+		if len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind) {
 			if st, err := state.Read(it); err == nil {
 				versions[parts[0]] = st.Spec.Version
 				generated[parts[0]] = true

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/object"
+)
+
+// Decoded is what Decode found wrong with a config.
+type Decoded struct {
+	// List holds every mistake found.
+	List  field.ErrorList
+	fatal bool
+}
+
+// HasFatal reports whether the config could not be decoded at all, so its
+// values cannot be validated.
+func (d Decoded) HasFatal() bool { return d.fatal }
+
+// Decode decodes a function config strictly into v (a struct with json
+// tags): a key written twice (a bad merge), every field v does not have
+// (by its path, such as spec.revisions[1].versoin) and every value of the
+// wrong type is a mistake. The YAML is read as Kubernetes reads it, through
+// its JSON form.
+func Decode(node *yaml.RNode, v any) Decoded {
+	if node == nil {
+		return Decoded{List: field.ErrorList{field.Required(field.NewPath("functionConfig"), "must be given")}, fatal: true}
+	}
+	if err := object.CheckShape(node); err != nil {
+		var dup *object.DuplicateKeyError
+		if errors.As(err, &dup) {
+			return Decoded{List: field.ErrorList{&field.Error{Type: field.ErrorTypeDuplicate, Field: dup.Path, BadValue: field.OmitValueType{},
+				Detail: fmt.Sprintf("must be set once, not on lines %d and %d (a merge kept both?)", dup.First, dup.Line)}}, fatal: true}
+		}
+		return Decoded{List: field.ErrorList{field.Invalid(field.NewPath("metadata"), nil, err.Error())}, fatal: true}
+	}
+	data, err := node.MarshalJSON()
+	if err != nil {
+		return Decoded{List: field.ErrorList{field.Invalid(field.NewPath("spec"), nil, "must be YAML that maps to JSON: "+err.Error())}, fatal: true}
+	}
+	strict, err := json.UnmarshalStrict(data, v)
+	if err != nil {
+		return Decoded{List: field.ErrorList{typeError(err)}, fatal: true}
+	}
+	var d Decoded
+	for _, e := range strict {
+		d.List = append(d.List, unknownField(e))
+	}
+	return d
+}
+
+// unknownField turns sigs.k8s.io/json's `unknown field "spec.x"` into a
+// field error at spec.x.
+func unknownField(err error) *field.Error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return &field.Error{Type: field.ErrorTypeNotSupported, Field: strings.Trim(rest, `"`), BadValue: field.OmitValueType{},
+			Detail: "unknown field: is it misspelled, or in the wrong place?"}
+	}
+	if rest, ok := strings.CutPrefix(msg, "duplicate field "); ok {
+		return &field.Error{Type: field.ErrorTypeDuplicate, Field: strings.Trim(rest, `"`), BadValue: field.OmitValueType{}, Detail: "must be set once"}
+	}
+	return field.Invalid(field.NewPath("spec"), nil, msg)
+}
+
+// typeError names the field of a JSON type mismatch.
+func typeError(err error) *field.Error {
+	var te interface{ Error() string }
+	te = err
+	msg := te.Error()
+	// json: cannot unmarshal string into Go struct field Spec.spec.revisions of type []config.Revision
+	if i := strings.Index(msg, "Go struct field "); i >= 0 {
+		rest := msg[i+len("Go struct field "):]
+		name, typ, _ := strings.Cut(rest, " of type ")
+		if _, f, ok := strings.Cut(name, "."); ok {
+			name = f
+		}
+		what, _, _ := strings.Cut(strings.TrimPrefix(msg, "json: cannot unmarshal "), " into")
+		return &field.Error{Type: field.ErrorTypeTypeInvalid, Field: name, BadValue: field.OmitValueType{},
+			Detail: fmt.Sprintf("must be %s, not %s", goType(typ), what)}
+	}
+	return field.Invalid(field.NewPath("spec"), nil, msg)
+}
+
+func goType(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.Contains(t, "."):
+		return "a map"
+	case t == "bool", t == "*bool":
+		return "true or false"
+	}
+	return "a " + strings.TrimPrefix(t, "*")
+}
+
+// Error is every mistake of one function config.
+type Error struct {
+	Kind, Name string
+	Errs       field.ErrorList
+}
+
+func (e *Error) Error() string {
+	msgs := make([]string, 0, len(e.Errs))
+	for _, fe := range e.Errs {
+		msgs = append(msgs, Message(fe))
+	}
+	return fmt.Sprintf("%s %q: %s", e.Kind, e.Name, strings.Join(msgs, "; "))
+}
+
+// Message words a field error as the rest of istio-gitops words errors:
+// the field, the value quoted, what it must be.
+func Message(fe *field.Error) string {
+	if s, ok := fe.BadValue.(string); ok && fe.Type != field.ErrorTypeRequired && fe.Type != field.ErrorTypeForbidden {
+		return fmt.Sprintf("%s: %q %s", fe.Field, s, fe.Detail)
+	}
+	return fmt.Sprintf("%s: %s", fe.Field, fe.Detail)
+}
+
+// Results are the mistakes as function results, one a field, so that
+// kpt, kustomize and `--output json` show each with its field.
+func (e *Error) Results(file string) framework.Results {
+	var out framework.Results
+	for _, fe := range e.Errs {
+		r := &framework.Result{
+			Severity: framework.Error,
+			Message:  fmt.Sprintf("%s %q: %s", e.Kind, e.Name, Message(fe)),
+			Field:    &framework.Field{Path: fe.Field},
+		}
+		if file != "" {
+			r.File = &framework.File{Path: file}
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,406 @@
+// Package fileset holds the files of a tree during a run, read from disk
+// (`istio-gitops run`) or grouped from a ResourceList (kustomize, kpt): a
+// file is parsed only when a stage needs its objects, hashed without being
+// parsed, and streamed object by object when it is large. A run passes the
+// files it does not change through as they are, so writing the result back
+// touches only what changed.
+package fileset
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/object"
+)
+
+// File is one file of a tree.
+type File struct {
+	// Path is the file's slash path relative to the run's root.
+	Path string
+
+	src  *disk.File // where the bytes are, when read from disk
+	once sync.Once
+	data []byte // the bytes, once read or laid out
+	objs []*yaml.RNode
+	err  error
+	// parsed reports whether objs holds the file's objects.
+	parsed bool
+}
+
+// FromDisk is a file read from disk, parsed on demand.
+func FromDisk(f *disk.File) *File { return &File{Path: f.Path, src: f} }
+
+// FromObjects is a file holding objs, in order: a file of a ResourceList,
+// or one a run makes. Each object is placed in the file (path and index
+// annotations).
+func FromObjects(path string, objs ...*yaml.RNode) (*File, error) {
+	for i, o := range objs {
+		if err := object.SetPath(o, path, i); err != nil {
+			return nil, err
+		}
+	}
+	return &File{Path: path, objs: objs, parsed: true}, nil
+}
+
+// FromBytes is a file a run makes whose bytes are laid out already; obj
+// (optional) is its one object, kept when a later stage needs it.
+func FromBytes(path string, data []byte, obj *yaml.RNode) *File {
+	f := &File{Path: path, data: data}
+	if obj != nil {
+		f.objs, f.parsed = []*yaml.RNode{obj}, true
+	}
+	return f
+}
+
+// OnDisk reports whether the file was read from disk.
+func (f *File) OnDisk() bool { return f.src != nil }
+
+// Size is the file's size, when known without reading it (-1 otherwise).
+func (f *File) Size() int64 {
+	switch {
+	case f.src != nil:
+		return f.src.Size()
+	case f.data != nil:
+		return int64(len(f.data))
+	}
+	return -1
+}
+
+// Objects returns the file's objects, parsing it the first time.
+func (f *File) Objects() ([]*yaml.RNode, error) {
+	if f.parsed {
+		return f.objs, nil
+	}
+	f.once.Do(func() {
+		var b []byte
+		b, f.err = f.Bytes()
+		if f.err != nil {
+			return
+		}
+		var objs []*yaml.RNode
+		f.err = disk.Decode(bytes.NewReader(b), f.Path, func(n *yaml.RNode) error {
+			if err := checkShape(f.Path, n); err != nil {
+				return err
+			}
+			objs = append(objs, n)
+			return nil
+		})
+		if f.err == nil {
+			f.objs, f.parsed = objs, true
+		}
+	})
+	return f.objs, f.err
+}
+
+// Stream calls fn with each object of the file, decoding it one document at
+// a time when it is on disk: a large file is never held whole.
+func (f *File) Stream(fn func(*yaml.RNode) error) error {
+	if f.parsed || f.src == nil {
+		objs, err := f.Objects()
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	r, err := f.src.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return disk.Decode(r, f.Path, func(n *yaml.RNode) error {
+		if err := checkShape(f.Path, n); err != nil {
+			return err
+		}
+		return fn(n)
+	})
+}
+
+// checkShape makes sure every parsed object has the shape stages read
+// without checking (see object.CheckShape).
+func checkShape(path string, n *yaml.RNode) error {
+	if err := object.CheckShape(n); err != nil {
+		return fmt.Errorf("%s: document %d: %w", path, object.Index(n), err)
+	}
+	return nil
+}
+
+// CheckShapes checks the objects of every file given as objects (a
+// ResourceList's items): see object.CheckShape.
+func (s Set) CheckShapes() error {
+	for _, f := range s {
+		if f.src != nil || !f.parsed {
+			continue
+		}
+		for _, o := range f.objs {
+			if err := checkShape(f.Path, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Bytes returns the file's bytes: as on disk, or laid out by kyaml's
+// writer as kustomize and kpt write it.
+func (f *File) Bytes() ([]byte, error) {
+	if f.data != nil {
+		return f.data, nil
+	}
+	var err error
+	if f.src != nil {
+		f.data, err = f.src.Bytes()
+	} else {
+		f.data, err = disk.FileBytes(f.objs)
+	}
+	if f.data == nil && err == nil {
+		f.data = []byte{}
+	}
+	return f.data, err
+}
+
+// Mentions reports whether the file's bytes hold any of words, reading a
+// file on disk in chunks without keeping it: a cheap look before parsing.
+func (f *File) Mentions(words ...string) (bool, error) {
+	if f.data != nil || f.src == nil {
+		b, err := f.Bytes()
+		if err != nil {
+			return false, err
+		}
+		for _, w := range words {
+			if bytes.Contains(b, []byte(w)) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	r, err := f.src.Open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	longest := 0
+	for _, w := range words {
+		longest = max(longest, len(w))
+	}
+	buf := make([]byte, 0, 64<<10+longest)
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		for _, w := range words {
+			if bytes.Contains(buf, []byte(w)) {
+				return true, nil
+			}
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		// Keep the tail: a word may straddle two chunks.
+		if keep := min(len(buf), longest); keep > 0 {
+			buf = append(buf[:0], buf[len(buf)-keep:]...)
+		} else {
+			buf = buf[:0]
+		}
+	}
+}
+
+// Digest is the sha256 of the file's bytes, as a record keeps it. A file
+// on disk is hashed without being kept in memory.
+func (f *File) Digest() (string, error) {
+	h := sha256.New()
+	if f.data == nil && f.src != nil {
+		r, err := f.src.Open()
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		if _, err := io.Copy(h, r); err != nil {
+			return "", fmt.Errorf("read %s: %w", f.Path, err)
+		}
+	} else {
+		b, err := f.Bytes()
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Set is the files of a tree, by path.
+type Set []*File
+
+// FromTree is the files of a tree read from disk.
+func FromTree(t *disk.Tree) Set {
+	s := make(Set, 0, len(t.Files))
+	for _, f := range t.Files {
+		s = append(s, FromDisk(f))
+	}
+	return s
+}
+
+// FromItems groups the items of a ResourceList by file. An item without a
+// path annotation keeps an empty Path.
+func FromItems(items []*yaml.RNode) Set {
+	byPath := map[string][]*yaml.RNode{}
+	var paths []string
+	for _, it := range items {
+		p := object.Path(it)
+		if _, seen := byPath[p]; !seen {
+			paths = append(paths, p)
+		}
+		byPath[p] = append(byPath[p], it)
+	}
+	slices.Sort(paths)
+	s := make(Set, 0, len(paths))
+	for _, p := range paths {
+		objs := byPath[p]
+		slices.SortStableFunc(objs, func(a, b *yaml.RNode) int { return cmp.Compare(object.Index(a), object.Index(b)) })
+		s = append(s, &File{Path: p, objs: objs, parsed: true})
+	}
+	return s
+}
+
+// Sort orders the files by path.
+func (s Set) Sort() {
+	slices.SortStableFunc(s, func(a, b *File) int { return strings.Compare(a.Path, b.Path) })
+}
+
+// Items returns the objects of every file, by path and index: a
+// ResourceList's items.
+func (s Set) Items() ([]*yaml.RNode, error) {
+	objs := make([][]*yaml.RNode, len(s))
+	err := disk.Parallel(len(s), func(i int) error {
+		o, err := s[i].Objects()
+		objs[i] = o
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var items []*yaml.RNode
+	for _, o := range objs {
+		items = append(items, o...)
+	}
+	return items, nil
+}
+
+// Processor is a function config's run over files rather than items.
+type Processor interface {
+	ProcessFiles(in Set, cfg *yaml.RNode) (Set, framework.Results, error)
+}
+
+// ProcessItems runs a ResourceList processor over files: every file is
+// parsed, and a file whose objects the processor left as they were is
+// passed through as it was read.
+func ProcessItems(p framework.ResourceListProcessor, in Set, cfg *yaml.RNode, results framework.Results) (Set, framework.Results, error) {
+	items, err := in.Items()
+	if err != nil {
+		return nil, results, err
+	}
+	prints := make(map[*yaml.RNode]uint64, len(items))
+	for _, it := range items {
+		prints[it] = disk.Fingerprint(it.YNode())
+	}
+	rl := &framework.ResourceList{Items: items, FunctionConfig: cfg, Results: results}
+	if err := p.Process(rl); err != nil {
+		return nil, rl.Results, err
+	}
+	byPath := map[string]*File{}
+	for _, f := range in {
+		byPath[f.Path] = f
+	}
+	var out Set
+	for _, f := range FromItems(rl.Items) {
+		if old := byPath[f.Path]; old != nil && sameObjects(old.objs, f.objs, prints) {
+			out = append(out, old)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, rl.Results, nil
+}
+
+func sameObjects(before, after []*yaml.RNode, prints map[*yaml.RNode]uint64) bool {
+	if len(before) != len(after) {
+		return false
+	}
+	for i := range after {
+		if before[i] != after[i] || prints[after[i]] != disk.Fingerprint(after[i].YNode()) {
+			return false
+		}
+	}
+	return true
+}
+
+// Changes are what writing out back over in takes: the files out made or
+// changed (laid out, on every core) whose bytes differ from the file on
+// disk, and the files of in that out no longer has.
+func Changes(in, out Set) ([]disk.Write, []string, error) {
+	inputs := map[string]*File{}
+	for _, f := range in {
+		inputs[f.Path] = f
+	}
+	var made []*File
+	kept := map[string]bool{}
+	for _, f := range out {
+		kept[f.Path] = true
+		if inputs[f.Path] != f {
+			made = append(made, f)
+		}
+	}
+	writes := make([]*disk.Write, len(made))
+	err := disk.Parallel(len(made), func(i int) error {
+		f := made[i]
+		data, err := f.Bytes()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if old := inputs[f.Path]; old != nil {
+			b, err := old.Bytes()
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(b, data) {
+				return nil
+			}
+		}
+		writes[i] = &disk.Write{Path: f.Path, Data: data}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var ws []disk.Write
+	for _, w := range writes {
+		if w != nil {
+			ws = append(ws, *w)
+		}
+	}
+	var deletes []string
+	for _, f := range in {
+		if !kept[f.Path] {
+			deletes = append(deletes, f.Path)
+		}
+	}
+	return ws, deletes, nil
+}

@@ -1,0 +1,175 @@
+package object
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// CheckShape reports why an object's top level is not what every stage
+// reads without checking: a mapping with scalar apiVersion and kind, a
+// metadata mapping with scalar name and namespace, labels and annotations
+// that map strings to strings, and no key written twice in any mapping (a
+// bad merge: YAML parsers disagree on which one wins, and kustomize build
+// refuses it). kyaml's accessors panic on some of these shapes; a stage
+// may call them once an object passed this check.
+func CheckShape(o *yaml.RNode) error {
+	n := o.YNode()
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: must be a mapping (a Kubernetes object), not a %s", n.Line, kindName(n.Kind))
+	}
+	if err := duplicateKeys(n, ""); err != nil {
+		return err
+	}
+	for _, f := range []string{"apiVersion", "kind"} {
+		if err := scalarField(n, f, f); err != nil {
+			return err
+		}
+	}
+	meta := field(n, "metadata")
+	if meta == nil || isNull(meta) {
+		return nil
+	}
+	if meta.Kind != yaml.MappingNode {
+		return fmt.Errorf("metadata (line %d): must be a mapping, not a %s", meta.Line, kindName(meta.Kind))
+	}
+	for _, f := range []string{"name", "namespace", "generateName"} {
+		if err := scalarField(meta, f, "metadata."+f); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"labels", "annotations"} {
+		m := field(meta, f)
+		if m == nil || isNull(m) {
+			continue
+		}
+		at := "metadata." + f
+		if m.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s (line %d): must be a map of strings, not a %s", at, m.Line, kindName(m.Kind))
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s (line %d): keys must be strings, not a %s", at, k.Line, kindName(k.Kind))
+			}
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s[%q] (line %d): must be a string, not a %s", at, k.Value, v.Line, kindName(v.Kind))
+			}
+		}
+	}
+	return nil
+}
+
+// CheckNoAliases reports the first YAML alias in an object: the files the
+// function writes hold plain objects, and an alias (a *name pointing at an
+// &name) could expand without bound wherever it is read.
+func CheckNoAliases(o *yaml.RNode) error {
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		if n.Kind == yaml.AliasNode {
+			return fmt.Errorf("line %d: the alias *%s must not be used: write the value out", n.Line, n.Value)
+		}
+		for _, c := range n.Content {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(o.YNode())
+}
+
+// duplicateKeys walks every mapping once (an alias is not followed) and
+// reports the first key defined twice, by its path and lines.
+func duplicateKeys(n *yaml.Node, at string) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := k.Value
+			if k.Kind != yaml.ScalarNode {
+				key = fmt.Sprintf("<%s at line %d>", kindName(k.Kind), k.Line)
+			}
+			if first, dup := seen[key]; dup && k.Kind == yaml.ScalarNode {
+				return &DuplicateKeyError{Path: join(at, key), Line: k.Line, First: first}
+			}
+			seen[key] = k.Line
+			if err := duplicateKeys(n.Content[i+1], join(at, key)); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for i, c := range n.Content {
+			if err := duplicateKeys(c, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DuplicateKeyError is a key written twice in one mapping.
+type DuplicateKeyError struct {
+	// Path is the key's path in the object, such as spec.activeRevision.
+	Path string
+	// Line is the line of the second key, First of the first.
+	Line, First int
+}
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("%s: must be set once, not on lines %d and %d (a merge kept both?)", e.Path, e.First, e.Line)
+}
+
+// IsDuplicateKey reports whether err is, or wraps, a DuplicateKeyError.
+func IsDuplicateKey(err error) bool {
+	var d *DuplicateKeyError
+	return errors.As(err, &d)
+}
+
+func join(at, key string) string {
+	if at == "" {
+		return key
+	}
+	if strings.ContainsAny(key, ".[]") {
+		return fmt.Sprintf("%s[%q]", at, key)
+	}
+	return at + "." + key
+}
+
+func field(m *yaml.Node, name string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Kind == yaml.ScalarNode && m.Content[i].Value == name {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalarField(m *yaml.Node, name, at string) error {
+	v := field(m, name)
+	if v == nil || v.Kind == yaml.ScalarNode {
+		return nil
+	}
+	return fmt.Errorf("%s (line %d): must be a string, not a %s", at, v.Line, kindName(v.Kind))
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == yaml.NodeTagNull
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "map"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "document"
+}

@@ -1,0 +1,180 @@
+package pipeline
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
+)
+
+// old is what the check stage found of the tree as the last run left it.
+type old struct {
+	// rendered are the files the last run rendered from the config, which
+	// this run renders again.
+	rendered []*fileset.File
+}
+
+// maxProblems bounds the problems one error lists.
+const maxProblems = 8
+
+// check compares the tree with its records before anything is decided.
+// Every generated file of a revision that is kept (not regenerated), and
+// of common/ when the newest revision is kept, must be on disk with the
+// bytes its record lists: a file lost or emptied by a killed write, a bad
+// merge or a hand edit would otherwise drop or change an object silently,
+// and Flux would prune it, istiod included. A file in a generated folder
+// that no record lists is refused too. The run fails with a message that
+// says how to repair. Files the last run rendered are set apart: they are
+// rendered again.
+func check(t *tree, res *results) (*old, error) {
+	o := &old{}
+	for _, f := range t.flux {
+		r, err := isRendered(f)
+		if err != nil {
+			return nil, err
+		}
+		if r {
+			o.rendered = append(o.rendered, f)
+		} else {
+			t.user = append(t.user, f)
+		}
+	}
+	newest := t.cfg.Newest()
+	for _, rev := range t.cfg.RevisionNames() {
+		fo := t.revisions[rev]
+		_, fresh := t.sources[rev]
+		repair := fmt.Sprintf("restore the revision's files from Git (git checkout -- %s), or regenerate it from istioctl output (write %s and run again)",
+			t.runPath(path.Join(rev, layout.Generated)), t.runPath(sourceOf(t.cfg, rev)))
+		rendered, err := verify(t, fo, rev, !fresh, repair)
+		if err != nil {
+			return nil, err
+		}
+		o.rendered = append(o.rendered, rendered...)
+		if !fresh && len(fo.files) == 0 && fo.record == nil {
+			i := indexOf(t.cfg, rev)
+			return nil, fmt.Errorf("spec.revisions[%d]: revision %q must have its istioctl output at %s or generated files from an earlier run",
+				i, rev, t.runPath(sourceOf(t.cfg, rev)))
+		}
+	}
+	_, fresh := t.sources[newest]
+	repair := fmt.Sprintf("restore common/ from Git (git checkout -- %s), or regenerate the newest revision %q from istioctl output (write %s and run again)",
+		t.runPath(layout.Common), newest, t.runPath(sourceOf(t.cfg, newest)))
+	rendered, err := verify(t, t.common, layout.Common, !fresh, repair)
+	if err != nil {
+		return nil, err
+	}
+	o.rendered = append(o.rendered, rendered...)
+	if t.common.record == nil && len(t.common.files) > 0 {
+		res.note("info", fmt.Sprintf("%s: no record of common/ yet (a tree written by an older istio-gitops): this run writes one", t.runPath(path.Join(layout.Common, layout.StateFile))))
+	}
+	return o, nil
+}
+
+// verify sets apart a folder's rendered files and, when the folder is
+// kept, checks its other files against the record. Without a record (a
+// tree from an older istio-gitops) the files are taken as they are.
+func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fileset.File, error) {
+	want := expected(fo)
+	var (
+		rendered []*fileset.File
+		problems []string
+	)
+	for _, p := range fo.paths() {
+		f := fo.files[p]
+		if _, recorded := want[p]; recorded {
+			continue
+		}
+		r, err := isRendered(f)
+		if err != nil {
+			if kept {
+				return nil, fmt.Errorf("%w: %s", err, repair)
+			}
+			// A regeneration replaces it.
+			continue
+		}
+		if r {
+			rendered = append(rendered, f)
+			delete(fo.files, p)
+			continue
+		}
+		if kept && fo.record != nil {
+			problems = append(problems, fmt.Sprintf("%s is not in the record %s: files of their own belong outside generated folders", f.Path, t.runPath(recordPath(fo))))
+		}
+	}
+	if !kept || fo.record == nil {
+		return rendered, nil
+	}
+	for _, p := range config.SortedKeys(want) {
+		f, ok := fo.files[p]
+		full := t.runPath(path.Join(fo.name, p))
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s is missing (its record lists it)", full))
+			continue
+		}
+		if f.Size() == 0 {
+			problems = append(problems, fmt.Sprintf("%s is empty (an interrupted write?)", full))
+			continue
+		}
+		d, err := f.Digest()
+		if err != nil {
+			return nil, err
+		}
+		if d != want[p] {
+			problems = append(problems, fmt.Sprintf("%s changed since the last run (keep changes as GitPatches in %s/patches/)", full, fo.name))
+		}
+	}
+	if len(problems) == 0 {
+		return rendered, nil
+	}
+	more := ""
+	if len(problems) > maxProblems {
+		more = fmt.Sprintf("; and %d more", len(problems)-maxProblems)
+		problems = problems[:maxProblems]
+	}
+	return nil, fmt.Errorf("%s does not match its record %s, and the run must not deploy it so (Flux would prune or change objects): %s%s; %s",
+		t.runPath(where)+"/", t.runPath(recordPath(fo)), strings.Join(problems, "; "), more, repair)
+}
+
+// expected are the digests a folder's record (and the records of patches
+// applied since) lists, by path.
+func expected(fo *folder) map[string]string {
+	want := map[string]string{}
+	if fo.record == nil {
+		return want
+	}
+	for p, d := range fo.record.Spec.Files {
+		want[p] = d
+	}
+	for _, name := range config.SortedKeys(fo.applied) {
+		for p, d := range fo.applied[name].Spec.Files {
+			want[p] = d
+		}
+	}
+	return want
+}
+
+func recordPath(fo *folder) string {
+	if fo.name == layout.Common {
+		return path.Join(layout.Common, layout.StateFile)
+	}
+	return path.Join(fo.name, layout.Generated, layout.StateFile)
+}
+
+func sourceOf(cfg *config.IstioGitOps, rev string) string {
+	if c, ok := cfg.Revision(rev); ok {
+		return c.Source
+	}
+	return path.Join(rev, config.SourceFile)
+}
+
+func indexOf(cfg *config.IstioGitOps, rev string) int {
+	for i, r := range cfg.Spec.Revisions {
+		if r.Name == rev {
+			return i
+		}
+	}
+	return -1
+}
