@@ -31,10 +31,14 @@ const (
 
 // IstioGitOps is the function config of a mesh tree.
 type IstioGitOps struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Metadata   Metadata `json:"metadata"`
-	Spec       Spec     `json:"spec"`
+	// APIVersion is fn.istio-gitops.dev/v1alpha1.
+	APIVersion string `json:"apiVersion"`
+	// Kind is IstioGitOps.
+	Kind string `json:"kind"`
+	// Metadata names the config; annotate it
+	// config.kubernetes.io/local-config: "true", as it is never deployed.
+	Metadata Metadata `json:"metadata"`
+	Spec     Spec     `json:"spec"`
 
 	// Node is the config as read, for the fields whose order and comments
 	// matter (the Ingress template).
@@ -43,9 +47,14 @@ type IstioGitOps struct {
 
 // Metadata is the part of ObjectMeta a function config uses.
 type Metadata struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	// Name is the object's name.
+	Name string `json:"name"`
+	// Namespace is not used by the function.
+	Namespace string `json:"namespace,omitempty"`
+	// Labels are the object's labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are the object's annotations, such as
+	// config.kubernetes.io/local-config and config.kubernetes.io/function.
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -70,6 +79,8 @@ type Spec struct {
 
 // Revision is one canary control plane.
 type Revision struct {
+	// Name is the revision: a DNS label without dots (1-31 for Istio 1.31),
+	// not default, common or flux.
 	Name string `json:"name"`
 	// Version is the Istio version; read from the istiod image tag when empty.
 	Version string `json:"version,omitempty"`
@@ -96,8 +107,12 @@ type Gateways struct {
 
 // Ingress is rendered once per revision from Template.
 type Ingress struct {
-	Template            map[string]any `json:"template,omitempty"`
-	LiveOnlyAnnotations []string       `json:"liveOnlyAnnotations,omitempty"`
+	// Template is an Ingress object; its backend service is rewritten to
+	// each revision's gateway.
+	Template map[string]any `json:"template,omitempty"`
+	// LiveOnlyAnnotations are annotation keys, optionally ending in "*",
+	// kept only on the live revision's Ingress (cert-manager.io/*).
+	LiveOnlyAnnotations []string `json:"liveOnlyAnnotations,omitempty"`
 }
 
 // Webhooks configures webhook configurations.
@@ -109,15 +124,21 @@ type Webhooks struct {
 
 // Flux configures the Flux Kustomization objects written into flux/.
 type Flux struct {
-	Path      string    `json:"path"`
+	// Path is the tree's path in the source, such as ./clusters/prod/istio.
+	Path string `json:"path"`
+	// SourceRef is the Flux source holding the tree.
 	SourceRef SourceRef `json:"sourceRef"`
 	Interval  string    `json:"interval,omitempty"`
 }
 
 // SourceRef points at the Flux source holding the tree.
 type SourceRef struct {
-	Kind      string `json:"kind"`
-	Name      string `json:"name"`
+	// Kind is GitRepository, OCIRepository or Bucket.
+	Kind string `json:"kind"`
+	// Name is the source's name.
+	Name string `json:"name"`
+	// Namespace is the source's namespace; the Kustomizations go there
+	// too. Default flux-system.
 	Namespace string `json:"namespace,omitempty"`
 }
 
