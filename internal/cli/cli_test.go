@@ -213,3 +213,14 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version %q, --version %q", v, flag)
 	}
 }
+
+// TestStatusFormat: --format, the old name of --output, still works and
+// prints nothing more.
+func TestStatusFormat(t *testing.T) {
+	tree := filepath.Join(repo, "testdata/golden/story/2-add-1-31")
+	_, out, errOut := call(t, NewRootCommand(), "", "status", tree, "-o", "markdown")
+	_, old, oldErr := call(t, NewRootCommand(), "", "status", tree, "--format", "markdown")
+	if !strings.HasPrefix(out, "### Istio mesh `prod`") || old != out || errOut != "" || oldErr != "" {
+		t.Errorf("-o markdown:\n%s%s\n--format markdown:\n%s%s", out, errOut, old, oldErr)
+	}
+}

@@ -52,8 +52,10 @@ func newStatusCommand() *cobra.Command {
 		},
 	}
 	output.AddFlag(cmd, &format, output.Text, markdown, output.JSON)
+	// --format was the flag's first name: scripts keep working, quietly
+	// (a deprecation notice would land in the Markdown piped to a PR).
 	cmd.Flags().StringVar(&legacy, "format", output.Text, "old name of --output")
-	_ = cmd.Flags().MarkDeprecated("format", "use --output (-o) instead")
+	_ = cmd.Flags().MarkHidden("format")
 	return cmd
 }
 
