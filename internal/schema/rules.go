@@ -81,6 +81,11 @@ func describe(d string) func(*jsonschema.Schema) {
 
 func unique(s *jsonschema.Schema) { s.UniqueItems = true }
 
+// required lists the fields the loader refuses to go without.
+func required(fields ...string) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) { s.Required = append(s.Required, fields...) }
+}
+
 func object(props map[string]*jsonschema.Schema, required ...string) *jsonschema.Schema {
 	s := &jsonschema.Schema{Required: required}
 	s.Properties = jsonschema.NewProperties()
@@ -90,11 +95,14 @@ func object(props map[string]*jsonschema.Schema, required ...string) *jsonschema
 	return s
 }
 
-// header: apiVersion and kind name the one type.
+// header: apiVersion and kind name the one type; metadata.name is
+// required, as of every object.
 func header(kind string) []rule {
 	return []rule{
+		{"", required("apiVersion", "kind", "metadata", "spec")},
 		{"apiVersion", oneOf(config.APIVersion)},
 		{"kind", oneOf(kind)},
+		{"metadata", required("name")},
 	}
 }
 
@@ -104,8 +112,10 @@ var revisionName = all(pattern(dnsLabel, 63), func(s *jsonschema.Schema) {
 })
 
 var istioGitOpsRules = append(header(config.Kind),
+	rule{"spec", required("revisions")},
 	rule{"spec.namespace", all(pattern(dnsLabel, 63), defaults(config.DefaultNamespace))},
 	rule{"spec.revisions", func(s *jsonschema.Schema) { s.MinItems = size(1) }},
+	rule{"spec.revisions[]", required("name")},
 	rule{"spec.revisions[].name", revisionName},
 	rule{"spec.revisions[].version", pattern(version, 0)},
 	rule{"spec.revisions[].source", pattern(relPath, 0)},
@@ -137,6 +147,8 @@ var istioGitOpsRules = append(header(config.Kind),
 	}},
 	rule{"spec.gateways.ingress.liveOnlyAnnotations[]", pattern(annotationGlob, 0)},
 	rule{"spec.webhooks.driftGuards", defaults(true)},
+	rule{"spec.flux", required("path", "sourceRef")},
+	rule{"spec.flux.sourceRef", required("kind", "name")},
 	rule{"spec.flux.path", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
 	rule{"spec.flux.sourceRef.kind", oneOf("GitRepository", "OCIRepository", "Bucket")},
 	rule{"spec.flux.sourceRef.name", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
@@ -151,6 +163,7 @@ var gitPatchRules = append(header(patch.Kind),
 		s.AdditionalProperties = nil
 		s.Required = append(s.Required, "annotations")
 	}},
+	rule{"spec", required("diff")},
 	rule{"metadata.name", pattern(dnsSubdomain, 253)},
 	rule{"metadata.annotations", func(s *jsonschema.Schema) {
 		const localConfig = "config.kubernetes.io/local-config"
@@ -162,6 +175,7 @@ var gitPatchRules = append(header(patch.Kind),
 )
 
 var revisionMigrationRules = append(header(migrate.Kind),
+	rule{"spec", required("from", "to", "ownerKey")},
 	rule{"spec.from", pattern(dnsLabel, 63)},
 	rule{"spec.to", pattern(dnsLabel, 63)},
 	rule{"spec.ownerKey", all(pattern(labelKey, 317), func(s *jsonschema.Schema) {
@@ -175,6 +189,7 @@ var revisionMigrationRules = append(header(migrate.Kind),
 		s.PropertyNames = &jsonschema.Schema{Pattern: labelKey, MaxLength: size(317)}
 	}},
 	rule{"spec.selector.matchLabels{}", pattern(labelValue, 63)},
+	rule{"spec.selector.matchExpressions[]", required("key", "operator")},
 	rule{"spec.selector.matchExpressions[]", func(s *jsonschema.Schema) {
 		// In and NotIn need values; Exists and DoesNotExist take none.
 		s.AnyOf = []*jsonschema.Schema{

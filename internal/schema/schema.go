@@ -94,7 +94,11 @@ func Generate(name string, comments map[string]string) ([]byte, error) {
 		Anonymous:      true,
 		DoNotReference: true,
 		ExpandedStruct: true,
-		CommentMap:     comments,
+		// The loaders require fields by what they check, never by a
+		// missing omitempty: the rules say which are required, so a new
+		// field is optional whatever its tag.
+		RequiredFromJSONSchemaTags: true,
+		CommentMap:                 comments,
 	}
 	s := r.ReflectFromType(k.typ)
 	fieldDescriptions(s, k.typ, comments)
