@@ -37,7 +37,7 @@ fi
 bin=${ISTIO_GITOPS:-}
 if [[ -z $bin ]]; then
   bin=$work/bin/istio-gitops
-  (cd "$root" && go build -o "$bin" ./fn)
+  (cd "$root" && go build -o "$bin" ./fn/istio-gitops)
 fi
 
 repo=$work/namespaces

@@ -1,24 +1,33 @@
 // Package cli holds the istio-gitops command line: the KRM function on
 // stdin, and the subcommands that read and write a directory themselves.
+// Each command has its own file; newRoot lists them.
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/kustomize/kyaml/fn/framework"
-	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
-	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
-	"github.com/istio-gitops/istio-gitops/internal/status"
+	"github.com/istio-gitops/istio-gitops/internal/version"
+)
+
+// Exit codes, the same for every command.
+const (
+	// ExitOK: done.
+	ExitOK = 0
+	// ExitUser: the input, the config or the command line is wrong; the
+	// message says what and where, and nothing was written.
+	ExitUser = 1
+	// ExitInternal: a bug of istio-gitops (a panic); please report it.
+	ExitInternal = 2
 )
 
 // Processors are the function configs this binary runs, by kind.
@@ -31,110 +40,81 @@ func Processors() krm.Processors {
 
 // NewRootCommand is the istio-gitops command.
 func NewRootCommand() *cobra.Command {
+	return newRoot(Processors())
+}
+
+// newRoot is the istio-gitops command running the function configs of ps,
+// on stdin and in `run`.
+func newRoot(ps krm.Processors) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "istio-gitops",
 		Short: "Keep an Istio mesh in Git: a KRM function that lays out istioctl output per canary revision",
 		Long: `istio-gitops reads a ResourceList on stdin and writes one on stdout when run
 with no arguments (kustomize fn run, kpt fn eval, kpt fn render, a container).
-Its subcommands read and write a directory themselves.`,
+Its subcommands read and write a directory themselves.
+
+Exit codes: 0 done, 1 an error of the input, config or command line
+(nothing written), 2 an internal error (a bug: please report it).`,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args:          unknownCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rw := &kio.ByteReadWriter{
-				Reader:                cmd.InOrStdin(),
-				Writer:                cmd.OutOrStdout(),
-				KeepReaderAnnotations: true,
-			}
-			return framework.Execute(Processors(), rw)
+			return runFunction(ps, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	patchCmd := &cobra.Command{
-		Use:   "patch",
-		Short: "Work with GitPatch objects",
-	}
-	patchCmd.AddCommand(patch.ImportCommand())
-	root.AddCommand(newRunCommand(), patchCmd, migrate.Command(), newStatusCommand())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(
+		newRunCommand(ps),
+		newStatusCommand(),
+		newMigrateCommand(),
+		newPatchCommand(),
+		newSchemaCommand(),
+		newVersionCommand(),
+	)
+	addSuggestions(root)
 	return root
 }
 
-func newRunCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "run DIR",
-		Short: "Run the function configs found in DIR and write DIR back, as `kustomize fn run DIR` would",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			results, err := Processors().RunDir(args[0])
-			PrintResults(cmd.OutOrStdout(), results)
-			return err
-		},
-	}
-}
-
-func newStatusCommand() *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "status DIR",
-		Short: "Say what the tree in DIR says: revisions, versions, active and live, tags, namespaces",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "markdown" {
-				return fmt.Errorf("--format: %q must be text or markdown", format)
-			}
-			items, err := disk.ReadObjects(args[0])
-			if err != nil {
-				return err
-			}
-			cfgs := krm.ConfigsOf(items, config.Kind)
-			if len(cfgs) == 0 {
-				return fmt.Errorf("%s: no IstioGitOps config found", args[0])
-			}
-			for i, c := range cfgs {
-				s, err := status.Of(c, items)
-				if err != nil {
-					return err
-				}
-				if i > 0 {
-					fmt.Fprintln(cmd.OutOrStdout())
-				}
-				if format == "markdown" {
-					s.Markdown(cmd.OutOrStdout())
-				} else {
-					s.Text(cmd.OutOrStdout())
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&format, "format", "text", "text, or markdown (a table and a Mermaid diagram for a pull request)")
-	return cmd
-}
-
-// PrintResults writes one line a result: severity, file, object, message.
-func PrintResults(w io.Writer, results framework.Results) {
-	for _, r := range results {
-		var parts []string
-		parts = append(parts, fmt.Sprintf("%-7s", string(r.Severity)))
-		if r.File != nil && r.File.Path != "" {
-			parts = append(parts, r.File.Path+":")
-		}
-		if ref := r.ResourceRef; ref != nil {
-			id := ref.Kind + " " + ref.Name
-			if ref.Namespace != "" {
-				id = ref.Kind + " " + ref.Namespace + "/" + ref.Name
-			}
-			parts = append(parts, id+":")
-		}
-		parts = append(parts, r.Message)
-		fmt.Fprintln(w, strings.Join(parts, " "))
-	}
-}
-
-// Main runs the command and returns the process exit code.
+// Main runs the command line and returns the process exit code.
 func Main() int {
-	if err := NewRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		return 1
+	return execute(NewRootCommand(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+// execute runs root with args and returns the exit code. A panic is a bug
+// whatever the input: it is reported as an internal error, with its stack,
+// rather than as a crash a user could take for their own mistake.
+func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			reportPanic(stderr, v, debug.Stack())
+			code = ExitInternal
+		}
+	}()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		var ie *internalError
+		if errors.As(err, &ie) {
+			return ExitInternal
+		}
+		return ExitUser
 	}
-	return 0
+	return ExitOK
+}
+
+// internalError is an error that is a bug of istio-gitops, not of its
+// input: exit 2.
+type internalError struct{ err error }
+
+func (e *internalError) Error() string { return "internal error: " + e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
+
+// reportPanic writes a recovered panic and its stack to w.
+func reportPanic(w io.Writer, v any, stack []byte) {
+	fmt.Fprintf(w, "internal error: %v\n\n%s\nThis is a bug of %s: please report it with the input that caused it.\n",
+		v, stack, version.Get())
 }

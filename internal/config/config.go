@@ -30,10 +30,14 @@ const (
 
 // IstioGitOps is the function config of a mesh tree.
 type IstioGitOps struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Metadata   Metadata `json:"metadata"`
-	Spec       Spec     `json:"spec"`
+	// APIVersion is fn.istio-gitops.dev/v1alpha1.
+	APIVersion string `json:"apiVersion"`
+	// Kind is IstioGitOps.
+	Kind string `json:"kind"`
+	// Metadata names the config; annotate it
+	// config.kubernetes.io/local-config: "true", as it is never deployed.
+	Metadata Metadata `json:"metadata"`
+	Spec     Spec     `json:"spec"`
 
 	// Node is the config as read, for the fields whose order and comments
 	// matter (the Ingress template).
@@ -42,9 +46,14 @@ type IstioGitOps struct {
 
 // Metadata is the part of ObjectMeta a function config uses.
 type Metadata struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	// Name is the object's name.
+	Name string `json:"name"`
+	// Namespace is not used by the function.
+	Namespace string `json:"namespace,omitempty"`
+	// Labels are the object's labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are the object's annotations, such as
+	// config.kubernetes.io/local-config and config.kubernetes.io/function.
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -71,7 +80,8 @@ type Spec struct {
 
 // Revision is one canary control plane.
 type Revision struct {
-	// Name is the revision: a DNS label such as 1-31, also its folder.
+	// Name is the revision: a DNS label without dots (1-31 for Istio 1.31),
+	// not default, common or flux.
 	Name string `json:"name"`
 	// Version is the Istio version; read from the istiod image tag when empty.
 	Version string `json:"version,omitempty"`
@@ -150,8 +160,12 @@ type Flux struct {
 
 // SourceRef points at the Flux source holding the tree.
 type SourceRef struct {
-	Kind      string `json:"kind"`
-	Name      string `json:"name"`
+	// Kind is GitRepository, OCIRepository or Bucket.
+	Kind string `json:"kind"`
+	// Name is the source's name.
+	Name string `json:"name"`
+	// Namespace is the source's namespace; the Kustomizations go there
+	// too. Default flux-system.
 	Namespace string `json:"namespace,omitempty"`
 }
 

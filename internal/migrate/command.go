@@ -17,6 +17,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/output"
 )
 
 // Command is `istio-gitops migrate DIR`: a RevisionMigration built from
@@ -26,6 +27,7 @@ func Command() *cobra.Command {
 		spec       Spec
 		selector   []string
 		reportFile string
+		format     string
 	)
 	cmd := &cobra.Command{
 		Use:   "migrate DIR --from A --to B --owner-key K",
@@ -45,11 +47,17 @@ for the body of each team's pull request.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SilenceUsage = true
-			node, err := configNode(spec, selector)
-			if err != nil {
+			if err := output.Check(format); err != nil {
 				return err
 			}
-			return runDir(cmd.OutOrStdout(), args[0], node, reportFile)
+			node, err := configNode(spec, selector)
+			if err == nil {
+				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format)
+			}
+			if format == output.JSON {
+				_ = output.Write(cmd.OutOrStdout(), Summary{From: spec.From, To: spec.To, Files: []string{}, Results: []output.Result{}, Error: err.Error()})
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -61,6 +69,7 @@ for the body of each team's pull request.`,
 	f.StringSliceVar(&selector, "selector", nil, "only namespaces with these labels, key=value,... (spec.selector.matchLabels)")
 	f.BoolVar(&spec.Workloads, "workloads", false, "also move pod-template istio.io/rev labels (spec.workloads)")
 	f.StringVar(&reportFile, "report", "", "write the Markdown report to this file")
+	output.AddFlag(cmd, &format)
 	for _, name := range []string{"from", "to", "owner-key"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -130,14 +139,52 @@ func (s *snapshot) Process(rl *framework.ResourceList) error {
 	return nil
 }
 
-func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile string) error {
+// Summary is what `migrate --output json` prints: the run's results and
+// what moved.
+type Summary struct {
+	From            string `json:"from"`
+	To              string `json:"to"`
+	NamespacesMoved int    `json:"namespacesMoved"`
+	WorkloadsMoved  int    `json:"workloadsMoved"`
+	// Files are the files changed, relative to DIR.
+	Files []string `json:"files"`
+	// Report is the Markdown report written (--report).
+	Report  string          `json:"report,omitempty"`
+	Results []output.Result `json:"results"`
+	// Error says why the run failed; nothing was written then.
+	Error string `json:"error,omitempty"`
+}
+
+func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string) error {
+	if format != output.JSON {
+		return migrateDir(out, dir, node, reportFile, nil)
+	}
+	sum := &Summary{Files: []string{}}
+	err := migrateDir(io.Discard, dir, node, reportFile, sum)
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	if werr := output.Write(out, sum); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// migrateDir runs the migration over dir, printing text to out and filling
+// sum when not nil.
+func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, sum *Summary) error {
 	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
 	results, err := disk.Run(dir, s, node)
 	printResults(out, results)
+	rep := s.Report
+	if sum != nil {
+		sum.From, _ = node.GetString("spec.from")
+		sum.To, _ = node.GetString("spec.to")
+		sum.Results = output.Results(results)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", dir, err)
 	}
-	rep := s.Report
 	for _, f := range rep.ChangedFiles() {
 		after, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
 		if err != nil {
@@ -146,10 +193,18 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile string) erro
 		if !sameBesidesLabels(s.before[f], after) {
 			msg := fmt.Sprintf("%s: the YAML writer also reformatted this file (indentation, document separators, or a comment above a leading ---): review its diff", f)
 			rep.Notes = append(rep.Notes, Note{Severity: framework.Warning, Message: msg})
+			if sum != nil {
+				sum.Results = append(sum.Results, output.Result{Severity: string(framework.Warning), Message: msg, File: f})
+			}
 			fmt.Fprintf(out, "%-7s %s  %s\n", framework.Warning, f, "the YAML writer also reformatted this file (indentation, document separators, or a comment above a leading ---): review its diff")
 		}
 	}
 	nsMoved, wMoved := rep.Moved()
+	if sum != nil {
+		sum.NamespacesMoved, sum.WorkloadsMoved = nsMoved, wMoved
+		sum.Files = append(sum.Files, rep.ChangedFiles()...)
+		sum.Report = reportFile
+	}
 	fmt.Fprintf(out, "moved %d namespaces and %d workloads from %s to %s in %d files\n", nsMoved, wMoved, rep.From, rep.To, len(rep.ChangedFiles()))
 	if reportFile != "" {
 		if err := os.WriteFile(reportFile, rep.Markdown(), 0o644); err != nil {

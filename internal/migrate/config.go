@@ -22,10 +22,14 @@ const DefaultTag = "default"
 // RevisionMigration is the function config that moves namespaces from one
 // revision (or tag) to another.
 type RevisionMigration struct {
-	APIVersion string          `json:"apiVersion"`
-	Kind       string          `json:"kind"`
-	Metadata   config.Metadata `json:"metadata"`
-	Spec       Spec            `json:"spec"`
+	// APIVersion is fn.istio-gitops.dev/v1alpha1.
+	APIVersion string `json:"apiVersion"`
+	// Kind is RevisionMigration.
+	Kind string `json:"kind"`
+	// Metadata names the migration; annotate it
+	// config.kubernetes.io/local-config: "true", as it is never deployed.
+	Metadata config.Metadata `json:"metadata"`
+	Spec     Spec            `json:"spec"`
 }
 
 // Spec says which namespaces move, and where to.

@@ -1066,17 +1066,17 @@ func TestGitPatchCarriedConflict(t *testing.T) {
 }
 
 // istioGitOpsBinary is the binary under test: $ISTIO_GITOPS (what `make
-// test` builds), or built from ../../fn.
+// test` builds), or built from ../../fn/istio-gitops.
 func istioGitOpsBinary(t *testing.T) string {
 	t.Helper()
 	if b := os.Getenv("ISTIO_GITOPS"); b != "" {
 		return b
 	}
 	bin := filepath.Join(t.TempDir(), "istio-gitops")
-	build := exec.Command("go", "build", "-o", bin, "../../fn")
+	build := exec.Command("go", "build", "-o", bin, "../../fn/istio-gitops")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ../../fn: %v\n%s", err, out)
+		t.Fatalf("go build ../../fn/istio-gitops: %v\n%s", err, out)
 	}
 	return bin
 }
@@ -1121,7 +1121,7 @@ func TestGitPatchKptFnEval(t *testing.T) {
 	}
 
 	// The tree as bootstrapped (the orchestrators' bootstrap is tested
-	// in fn/), and the patches TestGitPatchLifecycle shows a user makes
+	// in fn/e2e), and the patches TestGitPatchLifecycle shows a user makes
 	// on it.
 	both(func(p *patchTree) {
 		p.source("1-30", "1-30/default.yaml")

@@ -14,15 +14,21 @@ import (
 
 // LabelSelector is metav1.LabelSelector.
 type LabelSelector struct {
-	MatchLabels      map[string]string `json:"matchLabels,omitempty"`
-	MatchExpressions []Requirement     `json:"matchExpressions,omitempty"`
+	// MatchLabels selects the objects carrying every one of these labels.
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+	// MatchExpressions must all hold too.
+	MatchExpressions []Requirement `json:"matchExpressions,omitempty"`
 }
 
 // Requirement is one matchExpressions entry.
 type Requirement struct {
-	Key      string   `json:"key"`
-	Operator string   `json:"operator"`
-	Values   []string `json:"values,omitempty"`
+	// Key is the label's key.
+	Key string `json:"key"`
+	// Operator is In, NotIn, Exists or DoesNotExist.
+	Operator string `json:"operator"`
+	// Values are the label values of In and NotIn; Exists and DoesNotExist
+	// take none.
+	Values []string `json:"values,omitempty"`
 }
 
 // Operators are the operators a Requirement may use.

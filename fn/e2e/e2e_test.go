@@ -1,4 +1,7 @@
-package main_test
+// Package e2e drives the istio-gitops binary end to end: every orchestrator
+// (the binary, the container, kustomize fn run, kpt fn eval and render) on
+// the bundled examples, and the other commands on real trees.
+package e2e
 
 import (
 	"bytes"
@@ -16,10 +19,15 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
+// repo is the repository root, relative to this package.
+const repo = "../.."
+
 // binary is the istio-gitops binary under test, in a folder any user may
 // read, so it can run as the image's non-root user.
 var binary string
 
+// TestMain takes the binary `make test` built ($ISTIO_GITOPS), else builds
+// one for this test run.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "istio-gitops-e2e-")
 	if err == nil {
@@ -27,18 +35,39 @@ func TestMain(m *testing.M) {
 	}
 	if err == nil {
 		binary = filepath.Join(dir, "istio-gitops")
-		build := exec.Command("go", "build", "-o", binary, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		err = build.Run()
+		if built := os.Getenv("ISTIO_GITOPS"); built != "" {
+			err = copyExecutable(built, binary)
+		} else {
+			err = build(binary)
+		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "build istio-gitops:", err)
+		fmt.Fprintln(os.Stderr, "istio-gitops binary:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// build builds the binary at out, static as the release and the image are,
+// with extra go build flags.
+func build(out string, flags ...string) error {
+	args := append([]string{"build", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, "../istio-gitops")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// copyExecutable copies the binary `make test` built into a folder the
+// image's user may read.
+func copyExecutable(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
 
 // A runner writes the tree at dir in place, the way one orchestrator does.
@@ -152,7 +181,7 @@ func kptTool(t *testing.T) string {
 	return p
 }
 
-const golden = "../testdata/golden"
+var golden = filepath.Join(repo, "testdata/golden")
 
 // TestRunners writes the bundled examples with every orchestrator: the
 // bootstrap of 1-30, then the upgrade that adds 1-31. Each must give the
@@ -170,7 +199,7 @@ func TestRunners(t *testing.T) {
 				{"upgrade", "add-1-31"},
 			}
 			for _, s := range steps {
-				treetest.Copy(t, filepath.Join("../examples", s.example), dir)
+				treetest.Copy(t, filepath.Join(repo, "examples", s.example), dir)
 				if out, err := r.run(t, tool, dir); err != nil {
 					t.Fatalf("%s: %v\n%s", s.example, err, out)
 				}
@@ -208,7 +237,7 @@ func TestRunnersFailAtomically(t *testing.T) {
 				tool = r.tool(t)
 			}
 			dir := t.TempDir()
-			treetest.Copy(t, "../examples/bootstrap", dir)
+			treetest.Copy(t, filepath.Join(repo, "examples/bootstrap"), dir)
 			cfg := filepath.Join(dir, "istio-gitops.yaml")
 			b, _ := os.ReadFile(cfg)
 			treetest.Write(t, cfg, bytes.Replace(b, []byte("- name: 1-30"), []byte("- name: \"1.30\""), 1))
@@ -236,7 +265,7 @@ func TestMakeDemo(t *testing.T) {
 		t.Skip("make not found")
 	}
 	dir := filepath.Join(t.TempDir(), "demo")
-	out, err := command(t, "..", nil, "make", "demo", "DEMO="+dir)
+	out, err := command(t, repo, nil, "make", "demo", "DEMO="+dir)
 	if err != nil {
 		t.Fatalf("make demo: %v\n%s", err, out)
 	}
@@ -262,7 +291,7 @@ func TestSubcommands(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	treetest.Copy(t, "../examples/migrate/sample", dir)
+	treetest.Copy(t, filepath.Join(repo, "examples/migrate/sample"), dir)
 	report := filepath.Join(t.TempDir(), "payments.md")
 	out, err = command(t, ".", nil, binary, "migrate", dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--report", report)
 	if err != nil {
@@ -272,12 +301,12 @@ func TestSubcommands(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "payments") {
 		t.Errorf("migrate report: %v\n%s", err, b)
 	}
-	changed := treetest.Diff(treetest.Files(t, dir), treetest.Files(t, "../examples/migrate/sample"))
+	changed := treetest.Diff(treetest.Files(t, dir), treetest.Files(t, filepath.Join(repo, "examples/migrate/sample")))
 	if !strings.Contains(changed, "payments") || strings.Contains(changed, "search") {
 		t.Errorf("migrate --owner payments changed:\n%s", changed)
 	}
 
-	out, err = command(t, ".", nil, binary, "patch", "import", "../testdata/patch/1-30/failure-validatingwebhookconfiguration.patch", "--revision", "1-30")
+	out, err = command(t, ".", nil, binary, "patch", "import", filepath.Join(repo, "testdata/patch/1-30/failure-validatingwebhookconfiguration.patch"), "--revision", "1-30")
 	if err != nil || !strings.Contains(out, "kind: GitPatch") || !strings.Contains(out, "a/generated/validatingwebhookconfiguration/") {
 		t.Errorf("patch import: %v\n%s", err, out)
 	}

@@ -1,4 +1,4 @@
-package main_test
+package e2e
 
 import (
 	"bytes"
@@ -62,7 +62,7 @@ func TestSpeed(t *testing.T) {
 func speedTree(t *testing.T, from, add string) string {
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden, from, "want"), dir)
-	b, err := os.ReadFile("../testdata/istioctl/1-31/default.yaml")
+	b, err := os.ReadFile(filepath.Join(repo, "testdata/istioctl/1-31/default.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

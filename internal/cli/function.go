@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// reportedError is the error of a run whose results hold errors: they are
+// in the results already.
+type reportedError struct{ msgs []string }
+
+func (e *reportedError) Error() string {
+	return "the function reported errors:\n" + strings.Join(e.msgs, "\n")
+}
+
+// runFunction is the KRM function: a ResourceList on stdin, one on stdout.
+// On error the ResourceList written holds the results, an error result
+// among them, and no items, as the KRM functions spec asks: items half
+// processed must never pass for the function's output.
+func runFunction(p framework.ResourceListProcessor, in io.Reader, out, stderr io.Writer) error {
+	rw := &kio.ByteReadWriter{Reader: in, Writer: out, KeepReaderAnnotations: true}
+	items, err := rw.Read()
+	if err != nil {
+		return fmt.Errorf("read the ResourceList on stdin: %w", err)
+	}
+	rl := &framework.ResourceList{Items: items, FunctionConfig: rw.FunctionConfig}
+	annotations, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
+	if err != nil {
+		return fmt.Errorf("read the ResourceList on stdin: %w", err)
+	}
+	runErr := process(p, rl, stderr)
+	if runErr == nil && rl.Results.ExitCode() != 0 {
+		reported := &reportedError{}
+		for _, r := range rl.Results {
+			if r.Severity == framework.Error {
+				reported.msgs = append(reported.msgs, r.String())
+			}
+		}
+		runErr = reported
+	}
+	if runErr != nil {
+		if _, ok := runErr.(*reportedError); !ok {
+			rl.Results = append(rl.Results, &framework.Result{Severity: framework.Error, Message: runErr.Error()})
+		}
+		rl.Items = nil
+	} else if err := kio.ReconcileInternalAnnotations(rl.Items, annotations); err != nil {
+		return &internalError{err}
+	}
+	if len(rl.Results) > 0 {
+		results, err := resultsNode(rl.Results)
+		if err != nil {
+			return &internalError{err}
+		}
+		rw.Results = results
+	}
+	if err := rw.Write(rl.Items); err != nil {
+		return fmt.Errorf("write the ResourceList on stdout: %w", err)
+	}
+	return runErr
+}
+
+// process runs p, turning a panic into an internal error so that the
+// ResourceList written still says what happened.
+func process(p framework.ResourceListProcessor, rl *framework.ResourceList, stderr io.Writer) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			reportPanic(stderr, v, debug.Stack())
+			err = &internalError{fmt.Errorf("%v", v)}
+		}
+	}()
+	return p.Process(rl)
+}
+
+func resultsNode(rs framework.Results) (*yaml.RNode, error) {
+	b, err := yaml.Marshal(rs)
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	n, err := yaml.Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,214 @@
+package schema
+
+import (
+	"github.com/invopop/jsonschema"
+
+	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/migrate"
+	"github.com/istio-gitops/istio-gitops/internal/patch"
+	"github.com/istio-gitops/istio-gitops/internal/selector"
+)
+
+// A rule adds to the schema of one field what the loader checks of it.
+type rule struct {
+	path  string
+	apply func(*jsonschema.Schema)
+}
+
+// Patterns the loaders check, as ECMA-262 and Go regexps alike.
+const (
+	dnsLabel     = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	dnsSubdomain = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// version is an Istio version such as 1.31.0.
+	version = `^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.-]+)?$`
+	// relPath is a clean relative path inside the tree: no empty, "." or
+	// ".." segment, no backslash.
+	relPath = `^(([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)/)*([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)$`
+	// duration is a Go duration such as 10m or 1h30m.
+	duration = `^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`
+	// annotationGlob is an annotation key, optionally ending in "*".
+	annotationGlob = `^[^*]+\*?$`
+	// labelKey is a label or annotation key: [DNS subdomain/]name, the name
+	// at most 63 characters.
+	labelKey   = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+	labelValue = `^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
+	// gitDiff is the text of a git diff: a "diff --git" line somewhere.
+	gitDiff = `(^|\n)diff --git `
+	// notBlank has a character other than white space.
+	notBlank = `\S`
+)
+
+func size(n uint64) *uint64 { return &n }
+
+func pattern(p string, maxLength uint64) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) {
+		s.Pattern = p
+		if maxLength > 0 {
+			s.MaxLength = size(maxLength)
+		}
+	}
+}
+
+func oneOf(values ...any) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) { s.Enum = values }
+}
+
+func noneOf(values ...any) *jsonschema.Schema {
+	return &jsonschema.Schema{Enum: values}
+}
+
+func all(fs ...func(*jsonschema.Schema)) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) {
+		for _, f := range fs {
+			f(s)
+		}
+	}
+}
+
+func defaults(v any) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) { s.Default = v }
+}
+
+// describe sets a description where the Go type has no comment.
+func describe(d string) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) {
+		if s.Description == "" {
+			s.Description = d
+		}
+	}
+}
+
+func unique(s *jsonschema.Schema) { s.UniqueItems = true }
+
+// required lists the fields the loader refuses to go without.
+func required(fields ...string) func(*jsonschema.Schema) {
+	return func(s *jsonschema.Schema) { s.Required = append(s.Required, fields...) }
+}
+
+func object(props map[string]*jsonschema.Schema, required ...string) *jsonschema.Schema {
+	s := &jsonschema.Schema{Required: required}
+	s.Properties = jsonschema.NewProperties()
+	for _, k := range config.SortedKeys(props) {
+		s.Properties.Set(k, props[k])
+	}
+	return s
+}
+
+// header: apiVersion and kind name the one type; metadata.name is
+// required, as of every object.
+func header(kind string) []rule {
+	return []rule{
+		{"", required("apiVersion", "kind", "metadata", "spec")},
+		{"apiVersion", oneOf(api.APIVersion)},
+		{"kind", oneOf(kind)},
+		{"metadata", required("name")},
+	}
+}
+
+// revisionName is a revision's name, or a reference to one.
+var revisionName = all(pattern(dnsLabel, 63), func(s *jsonschema.Schema) {
+	s.Not = noneOf("default", "common", "flux")
+})
+
+var istioGitOpsRules = append(header(config.Kind),
+	rule{"spec", required("revisions")},
+	rule{"spec.namespace", all(pattern(dnsLabel, 63), defaults(config.DefaultNamespace))},
+	rule{"spec.revisions", func(s *jsonschema.Schema) { s.MinItems = size(1) }},
+	rule{"spec.revisions[]", required("name")},
+	rule{"spec.revisions[].name", revisionName},
+	rule{"spec.revisions[].version", pattern(version, 0)},
+	rule{"spec.revisions[].source", pattern(relPath, 0)},
+	rule{"spec.revisions[].patchesFrom", revisionName},
+	rule{"spec.activeRevision", revisionName},
+	rule{"spec.tags", func(s *jsonschema.Schema) {
+		s.PropertyNames = &jsonschema.Schema{Pattern: dnsLabel, MaxLength: size(63)}
+	}},
+	rule{"spec.tags{}", revisionName},
+	rule{"spec.gateways", func(s *jsonschema.Schema) {
+		// stableServices and ingress need per-revision gateways.
+		perRevisionOff := &jsonschema.Schema{Enum: []any{false}}
+		s.AllOf = append(s.AllOf,
+			&jsonschema.Schema{Not: object(map[string]*jsonschema.Schema{
+				"perRevision": perRevisionOff, "stableServices": {Enum: []any{true}},
+			}, "perRevision", "stableServices")},
+			&jsonschema.Schema{Not: object(map[string]*jsonschema.Schema{
+				"perRevision": perRevisionOff,
+			}, "perRevision", "ingress")},
+		)
+	}},
+	rule{"spec.gateways.perRevision", defaults(true)},
+	rule{"spec.gateways.live", revisionName},
+	rule{"spec.gateways.stableServices", defaults(false)},
+	rule{"spec.gateways.ingress.template", func(s *jsonschema.Schema) {
+		s.MinProperties = size(1)
+		s.Properties = jsonschema.NewProperties()
+		s.Properties.Set("kind", &jsonschema.Schema{Enum: []any{"Ingress"}})
+	}},
+	rule{"spec.gateways.ingress.liveOnlyAnnotations[]", pattern(annotationGlob, 0)},
+	rule{"spec.webhooks.driftGuards", defaults(true)},
+	rule{"spec.flux", required("path", "sourceRef")},
+	rule{"spec.flux.sourceRef", required("kind", "name")},
+	rule{"spec.flux.path", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.flux.sourceRef.kind", oneOf("GitRepository", "OCIRepository", "Bucket")},
+	rule{"spec.flux.sourceRef.name", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.flux.interval", all(pattern(duration, 0), defaults("10m"),
+		describe("Interval is how often Flux reconciles the Kustomizations."))},
+)
+
+var gitPatchRules = append(header(patch.Kind),
+	// The loader reads a GitPatch's metadata loosely: only the name and
+	// the local-config annotation matter.
+	rule{"metadata", func(s *jsonschema.Schema) {
+		s.AdditionalProperties = nil
+		s.Required = append(s.Required, "annotations")
+	}},
+	rule{"spec", required("diff")},
+	rule{"metadata.name", pattern(dnsSubdomain, 253)},
+	rule{"metadata.annotations", func(s *jsonschema.Schema) {
+		const localConfig = "config.kubernetes.io/local-config"
+		s.Required = []string{localConfig}
+		s.Properties = jsonschema.NewProperties()
+		s.Properties.Set(localConfig, &jsonschema.Schema{Type: "string", Not: noneOf("false")})
+	}},
+	rule{"spec.diff", pattern(gitDiff, 0)},
+)
+
+var revisionMigrationRules = append(header(migrate.Kind),
+	rule{"spec", required("from", "to", "ownerKey")},
+	rule{"spec.from", pattern(dnsLabel, 63)},
+	rule{"spec.to", pattern(dnsLabel, 63)},
+	rule{"spec.ownerKey", all(pattern(labelKey, 317), func(s *jsonschema.Schema) {
+		s.Not = noneOf(api.RevisionLabel, api.InjectionLabel)
+	})},
+	rule{"spec.owners", unique},
+	rule{"spec.owners[]", pattern(notBlank, 0)},
+	rule{"spec.exclude", unique},
+	rule{"spec.exclude[]", pattern(dnsLabel, 63)},
+	rule{"spec.selector.matchLabels", func(s *jsonschema.Schema) {
+		s.PropertyNames = &jsonschema.Schema{Pattern: labelKey, MaxLength: size(317)}
+	}},
+	rule{"spec.selector.matchLabels{}", pattern(labelValue, 63)},
+	rule{"spec.selector.matchExpressions[]", required("key", "operator")},
+	rule{"spec.selector.matchExpressions[]", func(s *jsonschema.Schema) {
+		// In and NotIn need values; Exists and DoesNotExist take none.
+		s.AnyOf = []*jsonschema.Schema{
+			object(map[string]*jsonschema.Schema{
+				"operator": {Enum: []any{"In", "NotIn"}},
+				"values":   {MinItems: size(1)},
+			}, "values"),
+			object(map[string]*jsonschema.Schema{
+				"operator": {Enum: []any{"Exists", "DoesNotExist"}},
+				"values":   {MaxItems: size(0)},
+			}),
+		}
+	}},
+	rule{"spec.selector.matchExpressions[].key", pattern(labelKey, 317)},
+	rule{"spec.selector.matchExpressions[].operator", func(s *jsonschema.Schema) {
+		s.Enum = make([]any, 0, len(selector.Operators))
+		for _, o := range selector.Operators {
+			s.Enum = append(s.Enum, o)
+		}
+	}},
+	rule{"spec.selector.matchExpressions[].values[]", pattern(labelValue, 63)},
+)

@@ -1,0 +1,66 @@
+package status
+
+// Summary is the status as data, for `status --output json`: the table's
+// rows and the namespaces by selector.
+type Summary struct {
+	// Config is the IstioGitOps config's name, Path its file.
+	Config    string        `json:"config"`
+	Path      string        `json:"path"`
+	Revisions []RevisionRow `json:"revisions"`
+	Tags      []TagRow      `json:"tags"`
+	Selectors []Selector    `json:"selectors"`
+}
+
+// RevisionRow is one row of the table.
+type RevisionRow struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Generated says the tree holds the revision's files yet.
+	Generated bool `json:"generated"`
+	Active    bool `json:"active"`
+	Live      bool `json:"live"`
+	// Tags point at the revision.
+	Tags []string `json:"tags"`
+	// Namespaces counts the namespaces that end on the revision.
+	Namespaces int `json:"namespaces"`
+}
+
+// TagRow is a revision tag and the revision it points at.
+type TagRow struct {
+	Name     string `json:"name"`
+	Revision string `json:"revision"`
+}
+
+// Selector is the namespaces selecting one revision or tag.
+type Selector struct {
+	// Label is the namespace label doing it, such as istio.io/rev=1-30.
+	Label string `json:"label"`
+	// Selects is the revision or tag it names ("default" for
+	// istio-injection=enabled).
+	Selects string `json:"selects"`
+	// Revision is where Selects leads; empty when nowhere in the tree.
+	Revision   string   `json:"revision"`
+	Namespaces []string `json:"namespaces"`
+}
+
+// Summary is the status as data; lists are never nil.
+func (s *Status) Summary() Summary {
+	out := Summary{Config: s.Config, Path: s.Path, Revisions: []RevisionRow{}, Tags: []TagRow{}, Selectors: []Selector{}}
+	for _, r := range s.Revisions {
+		tags := s.tagsOf(r.Name)
+		if tags == nil {
+			tags = []string{}
+		}
+		out.Revisions = append(out.Revisions, RevisionRow{
+			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live,
+			Tags: tags, Namespaces: s.count(r.Name),
+		})
+	}
+	for _, t := range s.Tags {
+		out.Tags = append(out.Tags, TagRow{Name: t.Name, Revision: t.Revision})
+	}
+	for _, sel := range s.Namespaces {
+		out.Selectors = append(out.Selectors, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, Namespaces: sel.Namespaces})
+	}
+	return out
+}
