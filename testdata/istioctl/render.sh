@@ -5,9 +5,9 @@
 #
 # ISTIOCTL_1_30 and ISTIOCTL_1_31 are istioctl binaries built from the
 # istio.io/istio pseudo-versions named in README.md (`make istioctl-fixtures`
-# builds both into bin/tools). A binary stamped with another version is
-# refused; an unstamped one ("unknown") is accepted with a warning, since the
-# version stamp does not change the output.
+# builds both into bin/tools), stamped with their release versions: the
+# script refuses any other version, "unknown" (an unstamped build) included,
+# since two builds of different lines cannot be told apart otherwise.
 #
 # Every file is first written to a temporary folder, so a failing istioctl
 # leaves the fixtures as they were.
@@ -22,14 +22,13 @@ ISTIOCTL_1_30=$(abs "$1")
 ISTIOCTL_1_31=$(abs "$2")
 cd "$(dirname "$0")"
 
-# check BIN VERSION: BIN must report VERSION (or "unknown").
+# check BIN VERSION: BIN must report VERSION.
 check() {
 	got=$("$1" version --remote=false -o json | sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' | head -n 1)
-	case $got in
-	"$2") ;;
-	unknown) echo "warning: $1 reports version unknown, want $2" >&2 ;;
-	*) echo "$1 must be istioctl $2, it reports ${got:-nothing}" >&2; exit 1 ;;
-	esac
+	if [ "$got" != "$2" ]; then
+		echo "$1 must be istioctl $2, it reports ${got:-nothing}" >&2
+		exit 1
+	fi
 }
 check "$ISTIOCTL_1_30" 1.30.2
 check "$ISTIOCTL_1_31" 1.31.0
