@@ -13,6 +13,24 @@ TOOLS     := $(CURDIR)/bin/tools
 # that builds with Go 1.26.
 KUSTOMIZE_VERSION := v5.8.2
 KUSTOMIZE := $(TOOLS)/kustomize
+# istioctl built from Istio's Go module, whose release tags are not Go
+# module versions: the pseudo-versions of the 1.31 and 1.30 lines the
+# fixtures in testdata/istioctl were made with. The build stamps the release
+# version (`istioctl version` prints "unknown" without it); that does not
+# change the manifests. bin/tools/istioctl is the 1.31 one, for the
+# generate tests.
+ISTIO_MODULE     := istio.io/istio
+ISTIO_1_31       := v0.0.0-20260827124520-eed52ebb66ad
+ISTIO_1_31_TAG   := 1.31.0
+ISTIO_1_30       := v0.0.0-20260423205519-b01690e6db7d
+ISTIO_1_30_TAG   := 1.30.2
+ISTIOCTL         := $(TOOLS)/istioctl
+# Helm renders the testdata/helm fixtures. Stamped as helm's own Makefile
+# does, so that it reports v3.22.0 and defaults to the same Kubernetes
+# version (1.37, from its client-go) as the released binary.
+HELM_VERSION     := v3.22.0
+HELM_KUBE_MINOR  := 37
+HELM             := $(TOOLS)/helm
 IMAGE     ?= istio-gitops:dev
 DEMO      := out/demo
 
@@ -46,12 +64,50 @@ release: ## Build static binaries for linux/darwin x amd64/arm64 and SHA256SUMS 
 $(KUSTOMIZE):
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
+# go install names every build istioctl: each goes through its own GOBIN.
+# A cold build costs about 10 CPU-minutes (17 minutes on a busy 2-core
+# machine), too slow for `make tools`.
+define istioctl-build
+	rm -rf $@.gobin
+	GOBIN=$@.gobin CGO_ENABLED=0 $(GO) install -ldflags "-X istio.io/istio/pkg/version.buildVersion=$(2)" $(ISTIO_MODULE)/istioctl/cmd/istioctl@$(1)
+	mv $@.gobin/istioctl $@ && rmdir $@.gobin
+endef
+
+$(TOOLS)/istioctl-$(ISTIO_1_31_TAG):
+	$(call istioctl-build,$(ISTIO_1_31),$(ISTIO_1_31_TAG))
+
+# Some of the 1.30 line's dependencies (istio.io/client-go and others at
+# pseudo-versions) are not in the Go checksum database.
+$(TOOLS)/istioctl-$(ISTIO_1_30_TAG): export GOSUMDB := off
+$(TOOLS)/istioctl-$(ISTIO_1_30_TAG):
+	$(call istioctl-build,$(ISTIO_1_30),$(ISTIO_1_30_TAG))
+
+$(ISTIOCTL): | $(TOOLS)/istioctl-$(ISTIO_1_31_TAG)
+	ln -f $(TOOLS)/istioctl-$(ISTIO_1_31_TAG) $@
+
+$(HELM):
+	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install -ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)" \
+		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
 .PHONY: tools
 tools: $(KUSTOMIZE) ## Install the pinned tools the tests drive (kustomize) into bin/tools
 
+.PHONY: istioctl
+istioctl: $(ISTIOCTL) ## Build istioctl 1.31 from Istio's Go module into bin/tools (slow; the generate tests use it when present)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm into bin/tools (for re-rendering testdata/helm)
+
+.PHONY: fixtures
+fixtures: $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG) $(HELM) ## Re-render testdata/istioctl and testdata/helm (builds istioctl 1.30 and 1.31, helm)
+	testdata/istioctl/render.sh $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG)
+	testdata/helm/render.sh $(HELM)
+
 .PHONY: test
 test: build tools ## Run every test, end-to-end ones included (kpt tests skip where kpt is absent)
-	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(wildcard $(ISTIOCTL)) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 
