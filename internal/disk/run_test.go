@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/disk"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // relabel sets a label on ConfigMaps named "change" and drops those named
@@ -24,7 +24,7 @@ func (relabel) Process(rl *framework.ResourceList) error {
 		case "drop":
 			continue
 		case "change":
-			if err := krm.SetLabel(it, "changed", "yes"); err != nil {
+			if err := object.SetLabel(it, "changed", "yes"); err != nil {
 				return err
 			}
 		case "fail":

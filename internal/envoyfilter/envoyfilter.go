@@ -7,9 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 // Drop is an EnvoyFilter left out, and why.
@@ -67,11 +66,11 @@ func Pinned(obj *yaml.RNode, version string) (bool, string, error) {
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return false, "", fmt.Errorf("%s: spec.configPatches[%d].match.proxy.proxyVersion %q must be a regular expression: %w",
-				krm.Describe(obj), i, expr, err)
+				object.Describe(obj), i, expr, err)
 		}
 		if version == "" {
 			return false, "", fmt.Errorf("%s is pinned to proxyVersion %q: the revision's Istio version must be known (set spec.revisions[].version)",
-				krm.Describe(obj), expr)
+				object.Describe(obj), expr)
 		}
 		// Istio matches proxyVersion with an unanchored regexp.MatchString.
 		if re.MatchString(version) {

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
@@ -78,8 +78,8 @@ func (c Component) ofKind(kind string) []*yaml.RNode {
 // Has reports whether obj is one of the component's objects, compared by
 // identity (group, kind, namespace, name) so copies of the objects match.
 func (c Component) Has(obj *yaml.RNode) bool {
-	id := idOf(obj)
-	return slices.ContainsFunc(c.Objects, func(o *yaml.RNode) bool { return idOf(o) == id })
+	id := object.IDOf(obj)
+	return slices.ContainsFunc(c.Objects, func(o *yaml.RNode) bool { return object.IDOf(o) == id })
 }
 
 // IsGatewayObject reports whether obj belongs to one of comps. The pipeline
@@ -115,11 +115,11 @@ func Objects(comps []Component) []*yaml.RNode {
 // could not be renamed apart.
 func Find(objs []*yaml.RNode) ([]Component, error) {
 	var comps []*Component
-	seen := map[objectID]*yaml.RNode{}
+	seen := map[object.ID]*yaml.RNode{}
 	for _, o := range objs {
-		id := idOf(o)
+		id := object.IDOf(o)
 		if prev, dup := seen[id]; dup {
-			return nil, fmt.Errorf("%s: must appear once in the output, found twice (%s)", krm.Describe(o), krm.Describe(prev))
+			return nil, fmt.Errorf("%s: must appear once in the output, found twice (%s)", object.Describe(o), object.Describe(prev))
 		}
 		seen[id] = o
 		ok, err := isGatewayDeployment(o)
@@ -131,10 +131,10 @@ func Find(objs []*yaml.RNode) ([]Component, error) {
 		}
 		labels, err := stringMap(o, "spec", "template", "metadata", "labels")
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", krm.Describe(o), err)
+			return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
 		}
 		if len(labels) == 0 {
-			return nil, fmt.Errorf("%s: spec.template.metadata.labels must not be empty: Services and Gateways select gateway pods by label", krm.Describe(o))
+			return nil, fmt.Errorf("%s: spec.template.metadata.labels must not be empty: Services and Gateways select gateway pods by label", object.Describe(o))
 		}
 		sa, err := serviceAccountName(o)
 		if err != nil {
@@ -156,17 +156,17 @@ func Find(objs []*yaml.RNode) ([]Component, error) {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 
-	owner := map[objectID]*Component{}
+	owner := map[object.ID]*Component{}
 	for _, c := range comps {
-		owner[idOf(c.Deployment)] = c
+		owner[object.IDOf(c.Deployment)] = c
 	}
 	claim := func(o *yaml.RNode, c *Component) error {
-		id := idOf(o)
+		id := object.IDOf(o)
 		if prev, ok := owner[id]; ok {
 			if prev == c {
 				return nil
 			}
-			return fmt.Errorf("%s: belongs to gateways %q and %q: each gateway must have its own", krm.Describe(o), prev.Name, c.Name)
+			return fmt.Errorf("%s: belongs to gateways %q and %q: each gateway must have its own", object.Describe(o), prev.Name, c.Name)
 		}
 		owner[id] = c
 		c.Objects = append(c.Objects, o)
@@ -253,7 +253,7 @@ func isGatewayDeployment(d *yaml.RNode) (bool, error) {
 	}
 	ann, err := stringMap(d, "spec", "template", "metadata", "annotations")
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", krm.Describe(d), err)
+		return false, fmt.Errorf("%s: %w", object.Describe(d), err)
 	}
 	// A gateway rendered for injection (injectionTemplate: gateway) carries
 	// no proxy arguments yet: the injector's template makes it a router.
@@ -268,15 +268,15 @@ func isGatewayDeployment(d *yaml.RNode) (bool, error) {
 	}
 	elems, err := containers.Elements()
 	if err != nil {
-		return false, fmt.Errorf("%s: spec.template.spec.containers: %w", krm.Describe(d), err)
+		return false, fmt.Errorf("%s: spec.template.spec.containers: %w", object.Describe(d), err)
 	}
 	for _, c := range elems {
-		if scalar(c, "name") != proxyContainer {
+		if object.Scalar(c, "name") != proxyContainer {
 			continue
 		}
 		args, err := stringList(c, "args")
 		if err != nil {
-			return false, fmt.Errorf("%s: containers[%s].args: %w", krm.Describe(d), proxyContainer, err)
+			return false, fmt.Errorf("%s: containers[%s].args: %w", object.Describe(d), proxyContainer, err)
 		}
 		// pilot-agent runs sidecars as `proxy sidecar` and gateways as
 		// `proxy router`.
@@ -291,7 +291,7 @@ func serviceAccountName(d *yaml.RNode) (string, error) {
 	for _, f := range []string{"serviceAccountName", "serviceAccount"} {
 		n, err := d.Pipe(yaml.Lookup("spec", "template", "spec", f))
 		if err != nil {
-			return "", fmt.Errorf("%s: spec.template.spec.%s: %w", krm.Describe(d), f, err)
+			return "", fmt.Errorf("%s: spec.template.spec.%s: %w", object.Describe(d), f, err)
 		}
 		if v := yaml.GetValue(n); v != "" {
 			return v, nil
@@ -304,7 +304,7 @@ func serviceAccountName(d *yaml.RNode) (string, error) {
 func findBySelector(o *yaml.RNode, comps []*Component, path ...string) (*Component, error) {
 	sel, err := stringMap(o, path...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", krm.Describe(o), err)
+		return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
 	}
 	if len(sel) == 0 {
 		// No selector: endpoints are managed by hand; not a gateway Service.
@@ -318,7 +318,7 @@ func findBySelector(o *yaml.RNode, comps []*Component, path ...string) (*Compone
 func findByLabelSelector(o *yaml.RNode, comps []*Component, path ...string) (*Component, error) {
 	sel, err := selector.Read(o, path...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", krm.Describe(o), err)
+		return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
 	}
 	if sel.Empty() {
 		// An empty selector selects every pod of the namespace: it is not
@@ -354,7 +354,7 @@ func pick(o *yaml.RNode, comps []*Component, selects func(*Component) bool) (*Co
 	for _, c := range found {
 		names = append(names, c.Name)
 	}
-	return nil, fmt.Errorf("%s: selects the pods of gateways %q: it must select one gateway's pods, or be named after it", krm.Describe(o), names)
+	return nil, fmt.Errorf("%s: selects the pods of gateways %q: it must select one gateway's pods, or be named after it", object.Describe(o), names)
 }
 
 func findByScaleTarget(o *yaml.RNode, comps []*Component) (*Component, error) {
@@ -362,13 +362,13 @@ func findByScaleTarget(o *yaml.RNode, comps []*Component) (*Component, error) {
 	if err != nil || ref == nil {
 		return nil, err
 	}
-	if scalar(ref, "kind") != KindDeployment {
+	if object.Scalar(ref, "kind") != KindDeployment {
 		return nil, nil
 	}
-	if av := scalar(ref, "apiVersion"); av != "" && groupOfAPIVersion(av) != "apps" {
+	if av := object.Scalar(ref, "apiVersion"); av != "" && groupOfAPIVersion(av) != "apps" {
 		return nil, nil
 	}
-	name := scalar(ref, "name")
+	name := object.Scalar(ref, "name")
 	for _, c := range comps {
 		if c.Name == name && c.Namespace == o.GetNamespace() {
 			return c, nil
@@ -403,12 +403,12 @@ func findByBinding(o *yaml.RNode, comps []*Component) (*Component, roleRef, erro
 	}
 	ref, err := o.Pipe(yaml.Lookup("roleRef"))
 	if err != nil {
-		return nil, roleRef{}, fmt.Errorf("%s: roleRef: %w", krm.Describe(o), err)
+		return nil, roleRef{}, fmt.Errorf("%s: roleRef: %w", object.Describe(o), err)
 	}
-	if scalar(ref, "kind") != KindRole {
+	if object.Scalar(ref, "kind") != KindRole {
 		return found, roleRef{}, nil
 	}
-	return found, roleRef{comp: found, namespace: o.GetNamespace(), name: scalar(ref, "name")}, nil
+	return found, roleRef{comp: found, namespace: o.GetNamespace(), name: object.Scalar(ref, "name")}, nil
 }
 
 type subject struct {
@@ -424,14 +424,14 @@ func bindingSubjects(o *yaml.RNode) ([]subject, error) {
 	}
 	elems, err := list.Elements()
 	if err != nil {
-		return nil, fmt.Errorf("%s: subjects: %w", krm.Describe(o), err)
+		return nil, fmt.Errorf("%s: subjects: %w", object.Describe(o), err)
 	}
 	out := make([]subject, 0, len(elems))
 	for _, e := range elems {
 		s := subject{
-			kind:      scalar(e, "kind"),
-			namespace: scalar(e, "namespace"),
-			name:      scalar(e, "name"),
+			kind:      object.Scalar(e, "kind"),
+			namespace: object.Scalar(e, "namespace"),
+			name:      object.Scalar(e, "name"),
 		}
 		if s.kind == KindServiceAccount && s.namespace == "" {
 			s.namespace = o.GetNamespace()
@@ -451,16 +451,6 @@ func componentOfAccount(comps []*Component, s subject) *Component {
 		}
 	}
 	return nil
-}
-
-// objectID identifies an object the way the API server does: the version
-// of its apiVersion does not count.
-type objectID struct {
-	group, kind, namespace, name string
-}
-
-func idOf(o *yaml.RNode) objectID {
-	return objectID{group: groupOf(o), kind: o.GetKind(), namespace: o.GetNamespace(), name: o.GetName()}
 }
 
 func groupOf(o *yaml.RNode) string { return groupOfAPIVersion(o.GetApiVersion()) }

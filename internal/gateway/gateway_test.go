@@ -8,7 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // componentLabel is set by istioctl on every object of a gateway chart. The
@@ -202,7 +202,7 @@ spec:
 	if d.GetName() != "injected-gateway-1-31" || d.GetNamespace() != "istio-ingress" {
 		t.Errorf("Deployment is %s/%s", d.GetNamespace(), d.GetName())
 	}
-	if got := scalar(d, "spec", "template", "spec", "serviceAccountName"); got != "injected-gateway-service-account" {
+	if got := object.Scalar(d, "spec", "template", "spec", "serviceAccountName"); got != "injected-gateway-service-account" {
 		t.Errorf("serviceAccountName = %q: an account outside the output must be kept", got)
 	}
 	if objs[1].GetName() != "app-with-sidecar" {
@@ -239,7 +239,7 @@ spec:
 			name: "ServiceAccount shared by two gateways",
 			edit: func(t *testing.T, objs []*yaml.RNode) []*yaml.RNode {
 				d := byKindName(objs, KindDeployment, "internal-ingress")
-				if err := krm.SetString(d, "public-ingress-service-account", "spec", "template", "spec", "serviceAccountName"); err != nil {
+				if err := object.SetString(d, "public-ingress-service-account", "spec", "template", "spec", "serviceAccountName"); err != nil {
 					t.Fatal(err)
 				}
 				return objs
@@ -298,7 +298,7 @@ matchExpressions:
 	if err := PerRevision(objs, "1-30"); err != nil {
 		t.Fatal(err)
 	}
-	if got := scalar(p, "spec", "selector", "matchLabels", api.RevisionLabel); got != "1-30" {
+	if got := object.Scalar(p, "spec", "selector", "matchLabels", api.RevisionLabel); got != "1-30" {
 		t.Errorf("PDB matchLabels[istio.io/rev] = %q, want 1-30", got)
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 const (
@@ -106,7 +106,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 	if in.GetApiVersion() == "" {
 		insertField(in, 0, yaml.APIVersionField, ingressAPIVersion)
 	}
-	if err := krm.SetString(in, name+"-"+rev, "metadata", "name"); err != nil {
+	if err := object.SetString(in, name+"-"+rev, "metadata", "name"); err != nil {
 		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 
@@ -117,7 +117,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 	namespace := ""
 	rewritten := 0
 	for _, b := range backends {
-		svc, ok := services[scalar(b.node, "service", "name")]
+		svc, ok := services[object.Scalar(b.node, "service", "name")]
 		if !ok {
 			continue
 		}
@@ -126,10 +126,10 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 		}
 		if namespace != "" && svc.GetNamespace() != namespace {
 			return nil, fmt.Errorf("%s: %s: %s is in namespace %q, another backend's gateway in %q: an Ingress must reach Services of one namespace",
-				desc, b.path, krm.Describe(svc), svc.GetNamespace(), namespace)
+				desc, b.path, object.Describe(svc), svc.GetNamespace(), namespace)
 		}
 		namespace = svc.GetNamespace()
-		if err := krm.SetString(b.node, svc.GetName(), "service", "name"); err != nil {
+		if err := object.SetString(b.node, svc.GetName(), "service", "name"); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", desc, b.path, err)
 		}
 		rewritten++
@@ -234,23 +234,23 @@ func ingressBackends(in *yaml.RNode) ([]backend, error) {
 // checkBackendPort makes sure the backend's port is one the gateway Service
 // exposes: a typo would otherwise surface only as a broken load balancer.
 func checkBackendPort(b backend, svc *yaml.RNode) error {
-	number := scalar(b.node, "service", "port", "number")
-	name := scalar(b.node, "service", "port", "name")
+	number := object.Scalar(b.node, "service", "port", "number")
+	name := object.Scalar(b.node, "service", "port", "name")
 	if number == "" && name == "" {
-		return fmt.Errorf("%s.service.port: must give the number or name of a port of %s", b.path, krm.Describe(svc))
+		return fmt.Errorf("%s.service.port: must give the number or name of a port of %s", b.path, object.Describe(svc))
 	}
 	ports, err := svc.Pipe(yaml.Lookup("spec", "ports"))
 	if err != nil {
-		return fmt.Errorf("%s: spec.ports: %w", krm.Describe(svc), err)
+		return fmt.Errorf("%s: spec.ports: %w", object.Describe(svc), err)
 	}
 	var have []string
 	if ports != nil {
 		elems, err := ports.Elements()
 		if err != nil {
-			return fmt.Errorf("%s: spec.ports: %w", krm.Describe(svc), err)
+			return fmt.Errorf("%s: spec.ports: %w", object.Describe(svc), err)
 		}
 		for _, p := range elems {
-			pn, pp := scalar(p, "name"), scalar(p, "port")
+			pn, pp := object.Scalar(p, "name"), object.Scalar(p, "port")
 			if (number != "" && pp == number) || (name != "" && pn == name) {
 				return nil
 			}
@@ -264,14 +264,14 @@ func checkBackendPort(b backend, svc *yaml.RNode) error {
 		}
 		want = number
 	}
-	return fmt.Errorf("%s.service.port: %q must be a port of %s (%s)", b.path, want, krm.Describe(svc), strings.Join(have, ", "))
+	return fmt.Errorf("%s.service.port: %q must be a port of %s (%s)", b.path, want, object.Describe(svc), strings.Join(have, ", "))
 }
 
 // insertField inserts key: value into the map n at content index at (a key
 // index), where SetField would append it at the end.
 func insertField(n *yaml.RNode, at int, key, value string) {
 	k := yaml.NewScalarRNode(key).YNode()
-	v := krm.StringNode(value)
+	v := object.StringNode(value)
 	c := n.YNode().Content
 	n.YNode().Content = append(c[:at:at], append([]*yaml.Node{k, v}, c[at:]...)...)
 }

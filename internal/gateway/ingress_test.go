@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // ingressConfig is a function config with an Ingress template the way a
@@ -156,11 +156,11 @@ func TestIngress(t *testing.T) {
 					{"spec", "defaultBackend", "service", "name"},
 					{"spec", "rules", "[host=status.example.com]", "http", "paths", "[path=/healthz/ready]", "backend", "service", "name"},
 				} {
-					if got := scalar(in, path...); got != svc {
+					if got := object.Scalar(in, path...); got != svc {
 						t.Errorf("%s = %q, want %q", strings.Join(path, "."), got, svc)
 					}
 				}
-				if got := scalar(in, "spec", "rules", "[host=status.example.com]", "http", "paths", "[path=/legacy]", "backend", "service", "name"); got != "legacy-frontend" {
+				if got := object.Scalar(in, "spec", "rules", "[host=status.example.com]", "http", "paths", "[path=/legacy]", "backend", "service", "name"); got != "legacy-frontend" {
 					t.Errorf("the non-gateway backend became %q", got)
 				}
 				ann := in.GetAnnotations()
@@ -235,7 +235,7 @@ spec:
 			t.Errorf("type = %s %s", in.GetApiVersion(), in.GetKind())
 		}
 		for host, svc := range map[string]string{"www.example.com": "public-ingress", "internal.example.com": "internal-ingress"} {
-			got := scalar(in, "spec", "rules", "[host="+host+"]", "http", "paths", "[path=/]", "backend", "service", "name")
+			got := object.Scalar(in, "spec", "rules", "[host="+host+"]", "http", "paths", "[path=/]", "backend", "service", "name")
 			if want := svc + "-" + s.rev; got != want {
 				t.Errorf("%s: %s backend = %q, want %q", s.rev, host, got, want)
 			}
@@ -301,7 +301,7 @@ func TestIngressErrors(t *testing.T) {
 		{
 			name: "unknown port",
 			edit: func(t *testing.T, n *yaml.RNode) *yaml.RNode {
-				if err := krm.SetString(n, "8080", "spec", "defaultBackend", "service", "port", "number"); err != nil {
+				if err := object.SetString(n, "8080", "spec", "defaultBackend", "service", "port", "number"); err != nil {
 					t.Fatal(err)
 				}
 				return n

@@ -7,19 +7,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// scalar returns the scalar at path under n, or "" when it is absent or not
-// a scalar.
-func scalar(n *yaml.RNode, path ...string) string {
-	if n == nil {
-		return ""
-	}
-	v, err := n.Pipe(yaml.Lookup(path...))
-	if err != nil || v == nil || v.YNode().Kind != yaml.ScalarNode {
-		return ""
-	}
-	return yaml.GetValue(v)
-}
-
 // stringMap reads the string map at path under n; nil when absent or null.
 func stringMap(n *yaml.RNode, path ...string) (map[string]string, error) {
 	m, err := n.Pipe(yaml.Lookup(path...))

@@ -8,7 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Env vars istioctl's gateway charts set from the gateway's name; the proxy
@@ -73,24 +73,24 @@ func PerRevision(objs []*yaml.RNode, rev string) error {
 		return err
 	}
 	// Check everything before editing anything: on error nothing changes.
-	taken := map[objectID]*yaml.RNode{}
+	taken := map[object.ID]*yaml.RNode{}
 	for _, o := range objs {
 		if !IsGatewayObject(comps, o) {
-			taken[idOf(o)] = o
+			taken[object.IDOf(o)] = o
 		}
 	}
 	for _, c := range comps {
 		if v, ok := c.PodLabels[api.RevisionLabel]; ok && v != rev {
 			return fmt.Errorf("%s: spec.template.metadata.labels[%q] is %q: it must be the revision %q the gateway is generated for",
-				krm.Describe(c.Deployment), api.RevisionLabel, v, rev)
+				object.Describe(c.Deployment), api.RevisionLabel, v, rev)
 		}
 		for _, o := range c.Objects {
-			id := idOf(o)
-			id.name = Renamed(o.GetName(), rev)
+			id := object.IDOf(o)
+			id.Name = Renamed(o.GetName(), rev)
 			if prev, ok := taken[id]; ok {
-				return fmt.Errorf("%s: renaming it %q must not collide with %s", krm.Describe(o), id.name, krm.Describe(prev))
+				return fmt.Errorf("%s: renaming it %q must not collide with %s", object.Describe(o), id.Name, object.Describe(prev))
 			}
-			if err := checkNameLength(o, id.name); err != nil {
+			if err := checkNameLength(o, id.Name); err != nil {
 				return err
 			}
 		}
@@ -111,7 +111,7 @@ func checkNameLength(o *yaml.RNode, name string) error {
 		limit = 63
 	}
 	if len(name) > limit {
-		return fmt.Errorf("%s: the per-revision name %q must be at most %d characters: shorten the gateway's name in the IstioOperator", krm.Describe(o), name, limit)
+		return fmt.Errorf("%s: the per-revision name %q must be at most %d characters: shorten the gateway's name in the IstioOperator", object.Describe(o), name, limit)
 	}
 	return nil
 }
@@ -136,17 +136,17 @@ func checkForeignRefs(objs []*yaml.RNode, comps []Component) error {
 				for _, c := range comps {
 					if c.ServiceAccount != "" && s.name == c.ServiceAccount && s.namespace == c.Namespace {
 						return fmt.Errorf("%s: binds ServiceAccount %s/%s of gateway %q, which is renamed per revision: the binding must bind only that account, or gateways must not be per revision",
-							krm.Describe(o), s.namespace, s.name, c.Name)
+							object.Describe(o), s.namespace, s.name, c.Name)
 					}
 				}
 			}
-			if o.GetKind() == KindRoleBinding && scalar(o, "roleRef", "kind") == KindRole {
-				name := scalar(o, "roleRef", "name")
+			if o.GetKind() == KindRoleBinding && object.Scalar(o, "roleRef", "kind") == KindRole {
+				name := object.Scalar(o, "roleRef", "name")
 				for _, c := range comps {
 					for _, r := range c.ofKind(KindRole) {
 						if r.GetName() == name && r.GetNamespace() == o.GetNamespace() {
 							return fmt.Errorf("%s: refers to Role %s/%s of gateway %q, which is renamed per revision: the Role must be bound only to the gateway",
-								krm.Describe(o), r.GetNamespace(), name, c.Name)
+								object.Describe(o), r.GetNamespace(), name, c.Name)
 						}
 					}
 				}
@@ -164,40 +164,40 @@ func renameComponent(c Component, rev string) error {
 		roles[r.GetName()] = true
 	}
 	for _, o := range c.Objects {
-		if err := krm.SetString(o, Renamed(o.GetName(), rev), "metadata", "name"); err != nil {
-			return fmt.Errorf("%s: %w", krm.Describe(o), err)
+		if err := object.SetString(o, Renamed(o.GetName(), rev), "metadata", "name"); err != nil {
+			return fmt.Errorf("%s: %w", object.Describe(o), err)
 		}
 		var err error
 		switch o.GetKind() {
 		case KindDeployment:
 			err = rewireDeployment(o, c, rev, oldDeploy, newDeploy)
 		case KindService:
-			err = krm.SetString(o, rev, "spec", "selector", api.RevisionLabel)
+			err = object.SetString(o, rev, "spec", "selector", api.RevisionLabel)
 		case KindPDB:
-			err = krm.SetString(o, rev, "spec", "selector", "matchLabels", api.RevisionLabel)
+			err = object.SetString(o, rev, "spec", "selector", "matchLabels", api.RevisionLabel)
 		case KindHPA:
-			err = krm.SetString(o, newDeploy, "spec", "scaleTargetRef", "name")
+			err = object.SetString(o, newDeploy, "spec", "scaleTargetRef", "name")
 		case KindRoleBinding:
 			err = rewireRoleBinding(o, c, rev, roles)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", krm.Describe(o), err)
+			return fmt.Errorf("%s: %w", object.Describe(o), err)
 		}
 	}
 	return nil
 }
 
 func rewireDeployment(d *yaml.RNode, c Component, rev, oldName, newName string) error {
-	if err := krm.SetString(d, rev, "spec", "selector", "matchLabels", api.RevisionLabel); err != nil {
+	if err := object.SetString(d, rev, "spec", "selector", "matchLabels", api.RevisionLabel); err != nil {
 		return err
 	}
-	if err := krm.SetString(d, rev, "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
+	if err := object.SetString(d, rev, "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
 		return err
 	}
 	if c.ServiceAccount != "" {
 		for _, f := range []string{"serviceAccountName", "serviceAccount"} {
-			if scalar(d, "spec", "template", "spec", f) == c.ServiceAccount {
-				if err := krm.SetString(d, Renamed(c.ServiceAccount, rev), "spec", "template", "spec", f); err != nil {
+			if object.Scalar(d, "spec", "template", "spec", f) == c.ServiceAccount {
+				if err := object.SetString(d, Renamed(c.ServiceAccount, rev), "spec", "template", "spec", f); err != nil {
 					return err
 				}
 			}
@@ -214,7 +214,7 @@ func rewireDeployment(d *yaml.RNode, c Component, rev, oldName, newName string) 
 		}
 		for _, ctr := range elems {
 			if err := rewireEnv(ctr, oldName, newName); err != nil {
-				return fmt.Errorf("spec.template.spec.%s[%s].env: %w", list, scalar(ctr, "name"), err)
+				return fmt.Errorf("spec.template.spec.%s[%s].env: %w", list, object.Scalar(ctr, "name"), err)
 			}
 		}
 	}
@@ -233,15 +233,15 @@ func rewireEnv(ctr *yaml.RNode, oldName, newName string) error {
 		return err
 	}
 	for _, e := range elems {
-		v := scalar(e, "value")
-		switch scalar(e, "name") {
+		v := object.Scalar(e, "value")
+		switch object.Scalar(e, "name") {
 		case envWorkloadName:
 			if v == oldName {
-				err = krm.SetString(e, newName, "value")
+				err = object.SetString(e, newName, "value")
 			}
 		case envOwner:
 			if prefix, ok := strings.CutSuffix(v, "/deployments/"+oldName); ok {
-				err = krm.SetString(e, prefix+"/deployments/"+newName, "value")
+				err = object.SetString(e, prefix+"/deployments/"+newName, "value")
 			}
 		}
 		if err != nil {
@@ -252,8 +252,8 @@ func rewireEnv(ctr *yaml.RNode, oldName, newName string) error {
 }
 
 func rewireRoleBinding(b *yaml.RNode, c Component, rev string, roles map[string]bool) error {
-	if scalar(b, "roleRef", "kind") == KindRole && roles[scalar(b, "roleRef", "name")] {
-		if err := krm.SetString(b, Renamed(scalar(b, "roleRef", "name"), rev), "roleRef", "name"); err != nil {
+	if object.Scalar(b, "roleRef", "kind") == KindRole && roles[object.Scalar(b, "roleRef", "name")] {
+		if err := object.SetString(b, Renamed(object.Scalar(b, "roleRef", "name"), rev), "roleRef", "name"); err != nil {
 			return err
 		}
 	}
@@ -268,8 +268,8 @@ func rewireRoleBinding(b *yaml.RNode, c Component, rev string, roles map[string]
 	for _, s := range elems {
 		// Find only gives a gateway the bindings whose every subject is its
 		// ServiceAccount.
-		if scalar(s, "kind") == KindServiceAccount && scalar(s, "name") == c.ServiceAccount {
-			if err := krm.SetString(s, Renamed(c.ServiceAccount, rev), "name"); err != nil {
+		if object.Scalar(s, "kind") == KindServiceAccount && object.Scalar(s, "name") == c.ServiceAccount {
+			if err := object.SetString(s, Renamed(c.ServiceAccount, rev), "name"); err != nil {
 				return err
 			}
 		}

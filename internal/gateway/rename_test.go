@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // revisionSet is one revision's output, before and after PerRevision.
@@ -55,13 +55,13 @@ func TestPerRevision(t *testing.T) {
 			// After: what the two revisions still share is only what
 			// classification sends to common/ (CRDs, the reader account...):
 			// no gateway object, nothing carrying a revision.
-			ids := map[objectID]bool{}
+			ids := map[object.ID]bool{}
 			for _, o := range sets[1].after {
-				ids[idOf(o)] = true
+				ids[object.IDOf(o)] = true
 			}
 			var shared int
 			for _, o := range sets[0].after {
-				if !ids[idOf(o)] {
+				if !ids[object.IDOf(o)] {
 					continue
 				}
 				shared++
@@ -93,7 +93,7 @@ func sharesIdentity(t *testing.T, a, b []*yaml.RNode) bool {
 	ca := find(t, a)
 	for _, o := range Objects(ca) {
 		for _, p := range b {
-			if idOf(o) == idOf(p) {
+			if object.IDOf(o) == object.IDOf(p) {
 				return true
 			}
 		}
@@ -171,7 +171,7 @@ func checkReferences(t *testing.T, s revisionSet) {
 		ns := o.GetNamespace()
 		switch o.GetKind() {
 		case KindDeployment:
-			sa := scalar(o, "spec", "template", "spec", "serviceAccountName")
+			sa := object.Scalar(o, "spec", "template", "spec", "serviceAccountName")
 			if !resolves(KindServiceAccount, ns, sa) {
 				t.Errorf("Deployment %s: serviceAccountName %q must name the revision's ServiceAccount", o.GetName(), sa)
 			}
@@ -197,7 +197,7 @@ func checkReferences(t *testing.T, s revisionSet) {
 				t.Errorf("Deployment %s selects %q, want only its own pods", o.GetName(), got)
 			}
 		case KindRoleBinding:
-			if r := scalar(o, "roleRef", "name"); !resolves(KindRole, ns, r) {
+			if r := object.Scalar(o, "roleRef", "name"); !resolves(KindRole, ns, r) {
 				t.Errorf("RoleBinding %s: roleRef %q must name the revision's Role", o.GetName(), r)
 			}
 			subjects, err := bindingSubjects(o)
@@ -210,7 +210,7 @@ func checkReferences(t *testing.T, s revisionSet) {
 				}
 			}
 		case KindHPA:
-			if n := scalar(o, "spec", "scaleTargetRef", "name"); n != o.GetName() || !resolves(KindDeployment, ns, n) {
+			if n := object.Scalar(o, "spec", "scaleTargetRef", "name"); n != o.GetName() || !resolves(KindDeployment, ns, n) {
 				t.Errorf("HorizontalPodAutoscaler %s: scaleTargetRef %q must be the revision's Deployment %q", o.GetName(), n, o.GetName())
 			}
 		case KindService, KindPDB:
@@ -237,7 +237,7 @@ func envOf(t *testing.T, d *yaml.RNode) [][2]string {
 	var out [][2]string
 	for _, e := range env.Content() {
 		n := yaml.NewRNode(e)
-		out = append(out, [2]string{scalar(n, "name"), scalar(n, "value")})
+		out = append(out, [2]string{object.Scalar(n, "name"), object.Scalar(n, "value")})
 	}
 	return out
 }
@@ -451,7 +451,7 @@ metadata:
 			rev:  "1-31-canary-with-a-very-long-name-for-testing-limits",
 			edit: func(t *testing.T, objs []*yaml.RNode) []*yaml.RNode {
 				d := byKindName(objs, KindDeployment, "istio-ingressgateway")
-				if err := krm.SetString(d, "1-31-canary-with-a-very-long-name-for-testing-limits", "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
+				if err := object.SetString(d, "1-31-canary-with-a-very-long-name-for-testing-limits", "spec", "template", "metadata", "labels", api.RevisionLabel); err != nil {
 					t.Fatal(err)
 				}
 				return objs

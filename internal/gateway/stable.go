@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // revisionBoundLabels change from one revision's Service to the next; a
@@ -53,26 +53,26 @@ func stableService(svc *yaml.RNode, liveRev string) (*yaml.RNode, error) {
 	orig, ok := Original(svc.GetName(), liveRev)
 	if !ok {
 		return nil, fmt.Errorf("%s: a gateway Service of the live revision %q must be named <gateway>-%s: gateways must be per revision for stable Services",
-			krm.Describe(svc), liveRev, liveRev)
+			object.Describe(svc), liveRev, liveRev)
 	}
-	if got := scalar(svc, "spec", "selector", api.RevisionLabel); got != liveRev {
-		return nil, fmt.Errorf("%s: spec.selector[%q] is %q: it must select the live revision %q's pods", krm.Describe(svc), api.RevisionLabel, got, liveRev)
+	if got := object.Scalar(svc, "spec", "selector", api.RevisionLabel); got != liveRev {
+		return nil, fmt.Errorf("%s: spec.selector[%q] is %q: it must select the live revision %q's pods", object.Describe(svc), api.RevisionLabel, got, liveRev)
 	}
 	s := svc.Copy()
 	if err := layout.ClearReaderAnnotations(s); err != nil {
-		return nil, fmt.Errorf("%s: %w", krm.Describe(svc), err)
+		return nil, fmt.Errorf("%s: %w", object.Describe(svc), err)
 	}
-	if err := krm.SetString(s, orig, "metadata", "name"); err != nil {
-		return nil, fmt.Errorf("%s: %w", krm.Describe(svc), err)
+	if err := object.SetString(s, orig, "metadata", "name"); err != nil {
+		return nil, fmt.Errorf("%s: %w", object.Describe(svc), err)
 	}
 	labels, err := s.Pipe(yaml.Lookup("metadata", "labels"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: metadata.labels: %w", krm.Describe(svc), err)
+		return nil, fmt.Errorf("%s: metadata.labels: %w", object.Describe(svc), err)
 	}
 	if labels != nil && labels.YNode().Kind == yaml.MappingNode {
 		for _, k := range revisionBoundLabels {
 			if _, err := labels.Pipe(yaml.Clear(k)); err != nil {
-				return nil, fmt.Errorf("%s: metadata.labels: %w", krm.Describe(svc), err)
+				return nil, fmt.Errorf("%s: metadata.labels: %w", object.Describe(svc), err)
 			}
 		}
 	}
@@ -80,14 +80,14 @@ func stableService(svc *yaml.RNode, liveRev string) (*yaml.RNode, error) {
 	// with the revision's own Service.
 	for _, f := range []string{"clusterIP", "clusterIPs", "healthCheckNodePort"} {
 		if _, err := s.Pipe(yaml.Lookup("spec"), yaml.Clear(f)); err != nil {
-			return nil, fmt.Errorf("%s: spec.%s: %w", krm.Describe(svc), f, err)
+			return nil, fmt.Errorf("%s: spec.%s: %w", object.Describe(svc), f, err)
 		}
 	}
 	if _, err := s.Pipe(yaml.Clear("status")); err != nil {
-		return nil, fmt.Errorf("%s: status: %w", krm.Describe(svc), err)
+		return nil, fmt.Errorf("%s: status: %w", object.Describe(svc), err)
 	}
-	if err := krm.SetAnnotation(s, api.LiveRevisionAnnotation, liveRev); err != nil {
-		return nil, fmt.Errorf("%s: %w", krm.Describe(svc), err)
+	if err := object.SetAnnotation(s, api.LiveRevisionAnnotation, liveRev); err != nil {
+		return nil, fmt.Errorf("%s: %w", object.Describe(svc), err)
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -52,7 +53,7 @@ func TestStableServices(t *testing.T) {
 					if got := selected(t, st, otherPods); len(got) > 0 {
 						t.Errorf("%s selects %q of %s, which is not live", st.GetName(), got, other.rev)
 					}
-					if got := scalar(st, "spec", "selector", api.RevisionLabel); got != s.rev {
+					if got := object.Scalar(st, "spec", "selector", api.RevisionLabel); got != s.rev {
 						t.Errorf("%s: selector %s = %q, want %q", st.GetName(), api.RevisionLabel, got, s.rev)
 					}
 					// Same type and ports as the gateway's own Service.

@@ -10,8 +10,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Check reports the first object of a revision's output that cannot be
@@ -25,7 +25,7 @@ func Check(source string, objs []*yaml.RNode) error {
 		}
 		id := Identity(o)
 		if j, dup := seen[id]; dup {
-			return fmt.Errorf("%s: objects %d and %d must not share the identity %s", source, j+1, i+1, krm.Describe(o))
+			return fmt.Errorf("%s: objects %d and %d must not share the identity %s", source, j+1, i+1, object.Describe(o))
 		}
 		seen[id] = i
 	}
@@ -57,11 +57,11 @@ func Version(objs []*yaml.RNode) (string, bool) {
 			continue
 		}
 		for _, c := range containers.Content() {
-			name := yaml.GetValue(yaml.NewRNode(c).Field("name").Value)
+			name := object.Scalar(yaml.NewRNode(c), "name")
 			if name != "discovery" {
 				continue
 			}
-			image := yaml.GetValue(yaml.NewRNode(c).Field("image").Value)
+			image := object.Scalar(yaml.NewRNode(c), "image")
 			if v, ok := ImageVersion(image); ok {
 				return v, true
 			}

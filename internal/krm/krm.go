@@ -6,19 +6,17 @@ package krm
 
 import (
 	"fmt"
-	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Processors maps the kind of a function config of ours to what runs it.
@@ -76,7 +74,7 @@ func ConfigsOf(items []*yaml.RNode, kinds ...string) []*yaml.RNode {
 			found = append(found, it)
 		}
 	}
-	slices.SortStableFunc(found, func(a, b *yaml.RNode) int { return strings.Compare(Path(a), Path(b)) })
+	slices.SortStableFunc(found, func(a, b *yaml.RNode) int { return strings.Compare(object.Path(a), object.Path(b)) })
 	return found
 }
 
@@ -86,117 +84,6 @@ func isEmptyConfigMap(n *yaml.RNode) bool {
 	}
 	data := n.GetDataMap()
 	return len(data) == 0
-}
-
-// Path is the file an item was read from or is written to, relative to the
-// run's root, in slash form.
-func Path(n *yaml.RNode) string {
-	p, _, _ := kioutil.GetFileAnnotations(n)
-	return path.Clean(strings.ReplaceAll(p, `\`, "/"))
-}
-
-// SetPath places an item alone in file p (index 0).
-func SetPath(n *yaml.RNode, p string) error {
-	return SetPathIndex(n, p, 0)
-}
-
-// SetPathIndex places an item in file p at document index i. Both the
-// current and the legacy annotations are set, as kustomize and kpt read
-// either.
-func SetPathIndex(n *yaml.RNode, p string, i int) error {
-	idx := fmt.Sprint(i)
-	for _, kv := range [][2]string{
-		{kioutil.PathAnnotation, p},
-		{kioutil.LegacyPathAnnotation, p},
-		{kioutil.IndexAnnotation, idx},
-		{kioutil.LegacyIndexAnnotation, idx},
-	} {
-		k, v := kv[0], kv[1]
-		if err := n.PipeE(yaml.SetAnnotation(k, v)); err != nil {
-			return fmt.Errorf("%s %q: set %s: %w", n.GetKind(), n.GetName(), k, err)
-		}
-	}
-	return nil
-}
-
-// IsLocalConfig reports whether an item is marked never to be deployed.
-func IsLocalConfig(n *yaml.RNode) bool {
-	v, ok := n.GetAnnotations()[api.LocalConfigAnnotation]
-	return ok && v != "false"
-}
-
-// Describe names an object for messages: Kind namespace/name.
-func Describe(n *yaml.RNode) string {
-	if ns := n.GetNamespace(); ns != "" {
-		return fmt.Sprintf("%s %s/%s", n.GetKind(), ns, n.GetName())
-	}
-	return fmt.Sprintf("%s %s", n.GetKind(), n.GetName())
-}
-
-// SetString sets the string at path in n, creating the mappings on the
-// way. An existing scalar keeps its style and comments; a new one is plain,
-// as istioctl writes it, unless YAML would read it back as something other
-// than a string ("123", "true", or "yes" under the YAML 1.1 the API server
-// reads), then it is double-quoted.
-func SetString(n *yaml.RNode, value string, path ...string) error {
-	at := strings.Join(path, ".")
-	cur, err := n.Pipe(yaml.Lookup(path...))
-	if err != nil {
-		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
-	}
-	if cur != nil && cur.YNode().Kind == yaml.ScalarNode && !cur.IsTaggedNull() {
-		cur.YNode().Value = value
-		cur.YNode().Tag = yaml.NodeTagString
-		quoteIfAmbiguous(cur.YNode())
-		return nil
-	}
-	parent, err := n.Pipe(yaml.LookupCreate(yaml.MappingNode, path[:len(path)-1]...))
-	if err != nil {
-		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
-	}
-	if err := parent.PipeE(yaml.SetField(path[len(path)-1], yaml.NewRNode(StringNode(value)))); err != nil {
-		return fmt.Errorf("%s: %s: %w", Describe(n), at, err)
-	}
-	return nil
-}
-
-// StringNode is a new string scalar, laid out as SetString lays it out.
-func StringNode(value string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value}
-	quoteIfAmbiguous(n)
-	return n
-}
-
-func quoteIfAmbiguous(n *yaml.Node) {
-	if n.Style != 0 {
-		return
-	}
-	var back any
-	if yaml.IsValueNonString(n.Value) || yaml.Unmarshal([]byte(n.Value), &back) != nil || back != n.Value {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-}
-
-// SetLabel sets a label (see SetString).
-func SetLabel(n *yaml.RNode, key, value string) error {
-	return SetString(n, value, yaml.MetadataField, yaml.LabelsField, key)
-}
-
-// SetAnnotation sets an annotation (see SetString). A null annotations
-// field (istioctl renders `annotations: null` on gateway Services) is
-// dropped first: it cannot take a key.
-func SetAnnotation(n *yaml.RNode, key, value string) error {
-	if err := yaml.ClearEmptyAnnotations(n); err != nil {
-		return fmt.Errorf("%s: %w", Describe(n), err)
-	}
-	return SetString(n, value, yaml.MetadataField, yaml.AnnotationsField, key)
-}
-
-// Index is an item's document index in its file.
-func Index(n *yaml.RNode) int {
-	_, i, _ := kioutil.GetFileAnnotations(n)
-	v, _ := strconv.Atoi(i)
-	return v
 }
 
 // RunDir reads root as `kustomize fn run` does, runs the function configs

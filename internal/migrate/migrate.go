@@ -28,7 +28,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 const ()
@@ -179,7 +179,7 @@ func (r *run) checkMeshes(items []item) error {
 func (r *run) namespace(it item) error {
 	s := &r.m.Spec
 	n := it.node
-	what := fmt.Sprintf("%s in %s", krm.Describe(n), it.file)
+	what := fmt.Sprintf("%s in %s", object.Describe(n), it.file)
 	labels, err := stringMap(n, yaml.MetadataField, yaml.LabelsField)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -269,7 +269,7 @@ func (r *run) namespace(it item) error {
 func (r *run) workload(it item, meta []string) error {
 	s := &r.m.Spec
 	n := it.node
-	what := fmt.Sprintf("%s in %s", krm.Describe(n), it.file)
+	what := fmt.Sprintf("%s in %s", object.Describe(n), it.file)
 	labels, err := stringMap(n, append(slices.Clone(meta), "labels")...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

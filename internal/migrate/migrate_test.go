@@ -16,7 +16,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -303,7 +303,7 @@ func TestTreeCovers(t *testing.T) {
 			continue
 		}
 		namespaces++
-		files[krm.Path(n)]++
+		files[object.Path(n)]++
 		l, a := n.GetLabels(), n.GetAnnotations()
 		if o := cmpOr(l["team"], a["team"]); o != "" {
 			owners[o] = true
@@ -550,8 +550,8 @@ func TestInputOrder(t *testing.T) {
 			if got := n.GetLabels()[api.RevisionLabel]; got != "1-31" {
 				t.Errorf("payments-api (item %d) has %s=%s after the run, want 1-31", i, api.RevisionLabel, got)
 			}
-			if krm.Path(n) != "teams/payments/namespaces.yaml" {
-				t.Errorf("path annotation changed: %s", krm.Path(n))
+			if object.Path(n) != "teams/payments/namespaces.yaml" {
+				t.Errorf("path annotation changed: %s", object.Path(n))
 			}
 		}
 	}
@@ -565,7 +565,7 @@ func TestErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = krm.SetPath(mesh, "mesh/istio-gitops.yaml")
+		_ = object.SetPath(mesh, "mesh/istio-gitops.yaml", 0)
 		return []*yaml.RNode{mesh}
 	}
 	for _, tc := range []struct {
@@ -595,7 +595,7 @@ func TestErrors(t *testing.T) {
 			cfg:  "from: 1-30\n  to: 1-31\n  ownerKey: team",
 			extra: func() []*yaml.RNode {
 				n := yaml.MustParse("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: broken\n  labels: [a, b]\n")
-				_ = krm.SetPath(n, "ns/broken.yaml")
+				_ = object.SetPath(n, "ns/broken.yaml", 0)
 				return []*yaml.RNode{n}
 			},
 			errHas: []string{"Namespace broken in ns/broken.yaml", "metadata.labels: must be a mapping"},
@@ -605,7 +605,7 @@ func TestErrors(t *testing.T) {
 			cfg:  "from: 1-30\n  to: 1-31\n  ownerKey: team",
 			extra: func() []*yaml.RNode {
 				n := yaml.MustParse("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: payments-api\nspec:\n  template:\n    metadata:\n      labels:\n        istio.io/rev: [1-30]\n")
-				_ = krm.SetPath(n, "apps/d.yaml")
+				_ = object.SetPath(n, "apps/d.yaml", 0)
 				return []*yaml.RNode{n}
 			},
 			errHas: []string{"Deployment payments-api/d in apps/d.yaml", `spec.template.metadata.labels["istio.io/rev"]: must be a string`},
@@ -642,7 +642,7 @@ func TestErrors(t *testing.T) {
 			}
 			for i, n := range rl.Items {
 				if n.MustString() != before[i] {
-					t.Errorf("item %d (%s) was modified despite the error", i, krm.Describe(n))
+					t.Errorf("item %d (%s) was modified despite the error", i, object.Describe(n))
 				}
 			}
 			if len(rl.Results) != 0 {

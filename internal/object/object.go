@@ -142,3 +142,18 @@ func SetAnnotation(n *yaml.RNode, key, value string) error {
 	}
 	return SetString(n, value, yaml.MetadataField, yaml.AnnotationsField, key)
 }
+
+// Scalar is the string at path under n (kyaml's path syntax, list
+// selectors such as [name=x] included): "" when a step is missing or of
+// another kind, or the value is not a scalar. Stages read optional fields
+// with it, whatever shape a hand edit left.
+func Scalar(n *yaml.RNode, path ...string) string {
+	if n == nil {
+		return ""
+	}
+	v, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil || v == nil || v.YNode().Kind != yaml.ScalarNode {
+		return ""
+	}
+	return yaml.GetValue(v)
+}

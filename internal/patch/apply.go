@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -247,6 +248,14 @@ func CheckSameObject(path string, before, after []byte) (*yaml.RNode, error) {
 	}
 	if len(is) != 1 {
 		return nil, fmt.Errorf("file %q: after the patch it must still hold exactly one object, it holds %d", path, len(is))
+	}
+	for _, n := range [...]*yaml.RNode{was[0], is[0]} {
+		if err := object.CheckShape(n); err != nil {
+			return nil, fmt.Errorf("file %q: after the patch: %w", path, err)
+		}
+	}
+	if err := object.CheckNoAliases(is[0]); err != nil {
+		return nil, fmt.Errorf("file %q: after the patch: %w", path, err)
 	}
 	w, n := identity(was[0]), identity(is[0])
 	if w != n {

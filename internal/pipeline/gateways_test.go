@@ -19,7 +19,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
@@ -205,7 +205,7 @@ func TestRetireGatewaySet(t *testing.T) {
 	tr := readTree(t, dir)
 	for _, p := range tr.objs {
 		if strings.Contains(p.obj.GetName(), "1-30") {
-			t.Errorf("%s: %s still deployed after 1-30 was retired", p.file, krm.Describe(p.obj))
+			t.Errorf("%s: %s still deployed after 1-30 was retired", p.file, object.Describe(p.obj))
 		}
 	}
 	checkTree(t, tr)
@@ -711,7 +711,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 	for _, p := range tr.objs {
 		id := istioctl.Identity(p.obj)
 		if prev, dup := seen[id]; dup {
-			t.Errorf("%s and %s both deploy %s", prev, p.file, krm.Describe(p.obj))
+			t.Errorf("%s and %s both deploy %s", prev, p.file, object.Describe(p.obj))
 		}
 		seen[id] = p.file
 	}
@@ -733,7 +733,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 		refs[what]++
 		to, ok := tr.find(group, kind, namespace, name)
 		if !ok {
-			t.Errorf("%s: %s %s: %s %s/%s is not deployed by the tree", from.file, krm.Describe(from.obj), what, kind, namespace, name)
+			t.Errorf("%s: %s %s: %s %s/%s is not deployed by the tree", from.file, object.Describe(from.obj), what, kind, namespace, name)
 			return to, false
 		}
 		strict := gatewayObj[istioctl.Identity(from.obj)] || from.obj.GetKind() == "Ingress"
@@ -745,7 +745,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 			// A revision's own objects may use what istioctl shares
 			// between revisions (istio-reader-service-account).
 		default:
-			t.Errorf("%s: %s %s: %s is in %s/, not in the referring object's folder %s/", from.file, krm.Describe(from.obj), what, to.file, to.folder, from.folder)
+			t.Errorf("%s: %s %s: %s is in %s/, not in the referring object's folder %s/", from.file, object.Describe(from.obj), what, to.file, to.folder, from.folder)
 		}
 		return to, true
 	}
@@ -768,7 +768,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 			}
 		}
 		if len(out) == 0 {
-			t.Errorf("%s: %s selects no pods of the tree", from.file, krm.Describe(from.obj))
+			t.Errorf("%s: %s selects no pods of the tree", from.file, object.Describe(from.obj))
 		}
 		return out
 	}
@@ -794,7 +794,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 			}
 		}
 		if f := config.SortedKeys(folders); len(f) > 0 && !slices.Equal(f, []string{want}) {
-			t.Errorf("%s: %s selects pods of %q, want only %s/'s", from.file, krm.Describe(from.obj), f, want)
+			t.Errorf("%s: %s selects pods of %q, want only %s/'s", from.file, object.Describe(from.obj), f, want)
 		}
 	}
 
@@ -818,7 +818,7 @@ func checkTree(t testing.TB, tr deployedTree) {
 				for _, g := range got {
 					files = append(files, g.file)
 				}
-				t.Errorf("%s: %s selects the pods of %q, want only its own", p.file, krm.Describe(o), files)
+				t.Errorf("%s: %s selects the pods of %q, want only its own", p.file, object.Describe(o), files)
 			}
 			if sa := scalarAt(o, "spec", "template", "spec", "serviceAccountName"); sa != "" {
 				resolve(p, "serviceAccountName", "", "ServiceAccount", ns, sa)
@@ -855,13 +855,13 @@ func checkTree(t testing.TB, tr deployedTree) {
 		case kind == "Ingress":
 			backends := ingressBackends(t, o)
 			if len(backends) == 0 {
-				t.Errorf("%s: %s has no backend", p.file, krm.Describe(o))
+				t.Errorf("%s: %s has no backend", p.file, object.Describe(o))
 			}
 			for _, b := range backends {
 				svc, ok := resolve(p, "backend", "", "Service", ns, scalarAt(b, "service", "name"))
 				if ok && !hasPort(t, svc.obj, scalarAt(b, "service", "port", "name"), scalarAt(b, "service", "port", "number")) {
 					t.Errorf("%s: backend port %s%s is not a port of %s", p.file, scalarAt(b, "service", "port", "name"),
-						scalarAt(b, "service", "port", "number"), krm.Describe(svc.obj))
+						scalarAt(b, "service", "port", "number"), object.Describe(svc.obj))
 				}
 			}
 		}
@@ -929,7 +929,7 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 			}
 			for _, o := range c.Objects {
 				if !strings.HasSuffix(o.GetName(), "-"+folder) {
-					t.Errorf("%s/: %s of gateway %s is not renamed for the revision", folder, krm.Describe(o), c.Name)
+					t.Errorf("%s/: %s of gateway %s is not renamed for the revision", folder, object.Describe(o), c.Name)
 				}
 			}
 			if len(c.Objects) < 5 {
@@ -1011,7 +1011,7 @@ func lookup(t testing.TB, n *yaml.RNode, fields ...string) *yaml.RNode {
 	t.Helper()
 	v, err := n.Pipe(yaml.Lookup(fields...))
 	if err != nil {
-		t.Fatalf("%s: %s: %v", krm.Describe(n), strings.Join(fields, "."), err)
+		t.Fatalf("%s: %s: %v", object.Describe(n), strings.Join(fields, "."), err)
 	}
 	return v
 }
@@ -1035,7 +1035,7 @@ func elements(t testing.TB, n *yaml.RNode, fields ...string) []*yaml.RNode {
 	}
 	e, err := l.Elements()
 	if err != nil {
-		t.Fatalf("%s: %s: %v", krm.Describe(n), strings.Join(fields, "."), err)
+		t.Fatalf("%s: %s: %v", object.Describe(n), strings.Join(fields, "."), err)
 	}
 	return e
 }
@@ -1070,7 +1070,7 @@ func labelSelector(t testing.TB, n *yaml.RNode, fields ...string) func(map[strin
 	ml := stringMap(t, n, append(slices.Clone(fields), "matchLabels")...)
 	exprs := elements(t, n, append(slices.Clone(fields), "matchExpressions")...)
 	if len(ml) == 0 && len(exprs) == 0 {
-		t.Errorf("%s: %s is empty", krm.Describe(n), strings.Join(fields, "."))
+		t.Errorf("%s: %s is empty", object.Describe(n), strings.Join(fields, "."))
 	}
 	return func(labels map[string]string) bool {
 		if !subset(ml, labels) {
@@ -1093,7 +1093,7 @@ func labelSelector(t testing.TB, n *yaml.RNode, fields ...string) func(map[strin
 			case "DoesNotExist":
 				ok = !has
 			default:
-				t.Errorf("%s: operator %q", krm.Describe(n), op)
+				t.Errorf("%s: operator %q", object.Describe(n), op)
 			}
 			if !ok {
 				return false

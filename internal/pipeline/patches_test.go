@@ -24,7 +24,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 	"github.com/istio-gitops/istio-gitops/internal/state"
@@ -1338,7 +1338,7 @@ func ExampleRun_gitPatch() {
 		}
 	}
 	for _, o := range out {
-		switch p := krm.Path(o); p {
+		switch p := object.Path(o); p {
 		case "1-30/generated/validatingwebhookconfiguration/istio-validator-1-30-istio-system.yaml":
 			v, _ := o.Pipe(yaml.Lookup("webhooks", "[name=rev.validation.istio.io]", "failurePolicy"))
 			fmt.Printf("%s: failurePolicy: %s\n", p, yaml.GetValue(v))

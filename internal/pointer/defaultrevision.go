@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // DefaultRevision renders what makes active the default revision, from
@@ -59,10 +59,10 @@ func revisionService(namespace, rev string, objs []*yaml.RNode, why string) (*ya
 	}
 	sel, err := svc.Pipe(yaml.Lookup("spec", "selector", api.RevisionLabel))
 	if err != nil {
-		return nil, fmt.Errorf("%s: spec.selector: %w", krm.Describe(svc), err)
+		return nil, fmt.Errorf("%s: spec.selector: %w", object.Describe(svc), err)
 	}
 	if got := yaml.GetValue(sel); got != rev {
-		return nil, fmt.Errorf("%s: spec.selector must select %s=%s, not %q", krm.Describe(svc), api.RevisionLabel, rev, got)
+		return nil, fmt.Errorf("%s: spec.selector must select %s=%s, not %q", object.Describe(svc), api.RevisionLabel, rev, got)
 	}
 	return svc, nil
 }
@@ -84,7 +84,7 @@ func istiodService(namespace string, src *yaml.RNode) (*yaml.RNode, error) {
 	}
 	spec, err := src.Pipe(yaml.Lookup("spec"))
 	if err != nil || spec == nil {
-		return nil, fmt.Errorf("%s: spec must be set", krm.Describe(src))
+		return nil, fmt.Errorf("%s: spec must be set", object.Describe(src))
 	}
 	if err := svc.PipeE(yaml.SetField("spec", spec.Copy())); err != nil {
 		return nil, err
@@ -109,19 +109,19 @@ func defaultValidator(active string, src *yaml.RNode) (*yaml.RNode, error) {
 	}
 	var rev *yaml.RNode
 	for _, w := range whs {
-		if yaml.GetValue(w.Field("name").Value) == "rev.validation.istio.io" {
+		if object.Scalar(w, "name") == "rev.validation.istio.io" {
 			rev = w
 		}
 	}
 	if rev == nil {
-		return nil, fmt.Errorf("%s: webhook rev.validation.istio.io must be there: %s is rendered from it", krm.Describe(src), DefaultValidatorName)
+		return nil, fmt.Errorf("%s: webhook rev.validation.istio.io must be there: %s is rendered from it", object.Describe(src), DefaultValidatorName)
 	}
 	service, err := rev.Pipe(yaml.Lookup("clientConfig", "service", "name"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: clientConfig.service.name: %w", krm.Describe(src), err)
+		return nil, fmt.Errorf("%s: clientConfig.service.name: %w", object.Describe(src), err)
 	}
 	if service != nil && yaml.GetValue(service) != "istiod-"+active {
-		return nil, fmt.Errorf("%s: webhook rev.validation.istio.io must call Service istiod-%s, not %q", krm.Describe(src), active, yaml.GetValue(service))
+		return nil, fmt.Errorf("%s: webhook rev.validation.istio.io must call Service istiod-%s, not %q", object.Describe(src), active, yaml.GetValue(service))
 	}
 
 	labels := src.GetLabels()

@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // DriftGuards edits a webhook configuration in place so that Git holds what
@@ -39,22 +39,22 @@ func DriftGuards(obj *yaml.RNode) error {
 		return err
 	}
 	for i, w := range whs {
-		name := yaml.GetValue(w.Field("name").Value)
+		name := object.Scalar(w, "name")
 		if kind == kindMutating && !strings.HasSuffix(name, injectorSuffix) {
 			continue
 		}
 		cc, err := w.Pipe(yaml.Lookup("clientConfig"))
 		if err != nil {
-			return fmt.Errorf("%s: webhooks[%d] %q: clientConfig: %w", krm.Describe(obj), i, name, err)
+			return fmt.Errorf("%s: webhooks[%d] %q: clientConfig: %w", object.Describe(obj), i, name, err)
 		}
 		if cc != nil {
 			if err := cc.PipeE(yaml.Clear("caBundle")); err != nil {
-				return fmt.Errorf("%s: webhooks[%d] %q: clientConfig.caBundle: %w", krm.Describe(obj), i, name, err)
+				return fmt.Errorf("%s: webhooks[%d] %q: clientConfig.caBundle: %w", object.Describe(obj), i, name, err)
 			}
 		}
 		if kind == kindValidate {
 			if err := w.PipeE(yaml.SetField("failurePolicy", yaml.NewStringRNode("Fail"))); err != nil {
-				return fmt.Errorf("%s: webhooks[%d] %q: failurePolicy: %w", krm.Describe(obj), i, name, err)
+				return fmt.Errorf("%s: webhooks[%d] %q: failurePolicy: %w", object.Describe(obj), i, name, err)
 			}
 		}
 	}

@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 const (
@@ -116,7 +116,7 @@ func find(objs []*yaml.RNode, kind, namespace, name string) (*yaml.RNode, error)
 			continue
 		}
 		if found != nil {
-			return nil, fmt.Errorf("%s must be unique in the revision's output, found it twice", krm.Describe(o))
+			return nil, fmt.Errorf("%s must be unique in the revision's output, found it twice", object.Describe(o))
 		}
 		found = o
 	}
@@ -141,7 +141,7 @@ func mustFind(objs []*yaml.RNode, kind, namespace, name, rev, why string) (*yaml
 		return nil, fmt.Errorf("%s must be in revision %q: %s", describe(kind, namespace, name), rev, why)
 	}
 	if got := o.GetLabels()[api.RevisionLabel]; got != rev {
-		return nil, fmt.Errorf("%s: label %s must be %q, not %q", krm.Describe(o), api.RevisionLabel, rev, got)
+		return nil, fmt.Errorf("%s: label %s must be %q, not %q", object.Describe(o), api.RevisionLabel, rev, got)
 	}
 	return o, nil
 }
@@ -226,13 +226,22 @@ func stringList(values ...string) *yaml.RNode {
 func webhooks(obj *yaml.RNode) ([]*yaml.RNode, error) {
 	list, err := obj.Pipe(yaml.Lookup("webhooks"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: webhooks: %w", krm.Describe(obj), err)
+		return nil, fmt.Errorf("%s: webhooks: %w", object.Describe(obj), err)
 	}
 	if list == nil {
 		return nil, nil
 	}
 	if list.YNode().Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%s: webhooks must be a list", krm.Describe(obj))
+		return nil, fmt.Errorf("%s: webhooks must be a list", object.Describe(obj))
 	}
-	return list.Elements()
+	elems, err := list.Elements()
+	if err != nil {
+		return nil, fmt.Errorf("%s: webhooks: %w", object.Describe(obj), err)
+	}
+	for i, w := range elems {
+		if w.YNode().Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: webhooks[%d] must be a webhook (a mapping)", object.Describe(obj), i)
+		}
+	}
+	return elems, nil
 }

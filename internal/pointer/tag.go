@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Tag renders revision tag tag pointing at revision rev, from rev's own
@@ -76,13 +76,13 @@ func tagWebhook(namespace, tag, rev string, injector *yaml.RNode, auto bool) (*y
 	}
 	var core *yaml.RNode
 	for _, w := range whs {
-		if strings.HasSuffix(yaml.GetValue(w.Field("name").Value), injectorSuffix) {
+		if strings.HasSuffix(object.Scalar(w, "name"), injectorSuffix) {
 			core = w
 			break
 		}
 	}
 	if core == nil {
-		return nil, fmt.Errorf("%s: a webhook named *%s must be there: tag %s's webhooks are rendered from it", krm.Describe(injector), injectorSuffix, tag)
+		return nil, fmt.Errorf("%s: a webhook named *%s must be there: tag %s's webhooks are rendered from it", object.Describe(injector), injectorSuffix, tag)
 	}
 
 	labels := withLabel(injector.GetLabels(), api.TagLabel, tag)
@@ -193,11 +193,11 @@ func enableNamespacesByDefault(namespace, rev string, objs []*yaml.RNode) (bool,
 	}
 	values, err := yaml.Parse(text)
 	if err != nil {
-		return false, fmt.Errorf("%s: data.merged-values must be the JSON of the Helm values: %w", krm.Describe(cm), err)
+		return false, fmt.Errorf("%s: data.merged-values must be the JSON of the Helm values: %w", object.Describe(cm), err)
 	}
 	v, err := values.Pipe(yaml.Lookup("sidecarInjectorWebhook", "enableNamespacesByDefault"))
 	if err != nil {
-		return false, fmt.Errorf("%s: data.merged-values: sidecarInjectorWebhook.enableNamespacesByDefault: %w", krm.Describe(cm), err)
+		return false, fmt.Errorf("%s: data.merged-values: sidecarInjectorWebhook.enableNamespacesByDefault: %w", object.Describe(cm), err)
 	}
 	return v != nil && yaml.GetValue(v) == "true", nil
 }
@@ -214,7 +214,7 @@ func tagService(namespace, tag string, src *yaml.RNode) (*yaml.RNode, error) {
 	}
 	spec, err := src.Pipe(yaml.Lookup("spec"))
 	if err != nil || spec == nil {
-		return nil, fmt.Errorf("%s: spec must be set", krm.Describe(src))
+		return nil, fmt.Errorf("%s: spec must be set", object.Describe(src))
 	}
 	spec = spec.Copy()
 	if err := spec.PipeE(yaml.Clear("trafficDistribution")); err != nil {

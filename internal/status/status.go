@@ -15,8 +15,8 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
-	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
@@ -59,14 +59,14 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	root := path.Dir(krm.Path(cfgNode))
-	s := &Status{Config: cfg.Metadata.Name, Path: krm.Path(cfgNode)}
+	root := path.Dir(object.Path(cfgNode))
+	s := &Status{Config: cfg.Metadata.Name, Path: object.Path(cfgNode)}
 	versions := map[string]string{}
 	generated := map[string]bool{}
 	for _, it := range items {
-		rel := strings.TrimPrefix(krm.Path(it), root+"/")
+		rel := strings.TrimPrefix(object.Path(it), root+"/")
 		if root == "." {
-			rel = krm.Path(it)
+			rel = object.Path(it)
 		}
 		parts := strings.Split(rel, "/")
 		if len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind) {
@@ -101,7 +101,7 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 func sourceVersion(items []*yaml.RNode, source string) string {
 	var objs []*yaml.RNode
 	for _, it := range items {
-		if krm.Path(it) == path.Clean(source) {
+		if object.Path(it) == path.Clean(source) {
 			objs = append(objs, it)
 		}
 	}

@@ -1,4 +1,4 @@
-package krm_test
+package object_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // TestSetString: new strings are plain unless YAML 1.1 or 1.2 would read
@@ -24,7 +24,7 @@ func TestSetString(t *testing.T) {
 		"canary": "rev: canary",
 	} {
 		n := yaml.MustParse("metadata:\n  name: x\n")
-		if err := krm.SetString(n, value, "metadata", "labels", "rev"); err != nil {
+		if err := object.SetString(n, value, "metadata", "labels", "rev"); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := n.Pipe(yaml.Lookup("metadata", "labels"))
@@ -37,7 +37,7 @@ func TestSetString(t *testing.T) {
 		}
 	}
 	n := yaml.MustParse("metadata:\n  labels:\n    rev: 'old' # pinned\n")
-	if err := krm.SetLabel(n, "rev", "new"); err != nil {
+	if err := object.SetLabel(n, "rev", "new"); err != nil {
 		t.Fatal(err)
 	}
 	if s := n.MustString(); s != "metadata:\n  labels:\n    rev: 'new' # pinned\n" {
@@ -47,7 +47,7 @@ func TestSetString(t *testing.T) {
 
 func ExampleSetAnnotation() {
 	n := yaml.MustParse("apiVersion: v1\nkind: Service\nmetadata:\n  name: istiod\n  annotations: null\n")
-	_ = krm.SetAnnotation(n, "fn.istio-gitops.dev/rendered-from", "spec.activeRevision")
+	_ = object.SetAnnotation(n, "fn.istio-gitops.dev/rendered-from", "spec.activeRevision")
 	fmt.Print(n.MustString())
 	// Output:
 	// apiVersion: v1
