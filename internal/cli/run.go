@@ -3,13 +3,19 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/output"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
 
 // RunOutput is what `run --output json` prints.
@@ -20,7 +26,11 @@ type RunOutput struct {
 }
 
 func newRunCommand(ps krm.Processors) *cobra.Command {
-	var format string
+	var (
+		format     string
+		namespaces []string
+		opts       pipeline.Options
+	)
 	cmd := &cobra.Command{
 		Use:   "run DIR",
 		Short: "Run the function configs found in DIR and write DIR back, as `kustomize fn run DIR` would",
@@ -29,7 +39,11 @@ func newRunCommand(ps krm.Processors) *cobra.Command {
 			if err := output.Check(format); err != nil {
 				return err
 			}
-			results, err := ps.RunDir(args[0])
+			var err error
+			if opts.Namespaces, err = readNamespaces(namespaces); err != nil {
+				return err
+			}
+			results, err := withOptions(ps, opts).RunDir(args[0])
 			if format == output.JSON {
 				doc := RunOutput{Results: output.Results(results)}
 				if err != nil {
@@ -45,7 +59,56 @@ func newRunCommand(ps krm.Processors) *cobra.Command {
 		},
 	}
 	output.AddFlag(cmd, &format)
+	cmd.Flags().BoolVar(&opts.AllowRemovals, "allow-removals", false,
+		"let this run's regenerations remove more than a few objects of a folder (a profile change); without it such an output is taken for a truncated one")
+	addNamespacesFlag(cmd, &namespaces)
 	return cmd
+}
+
+// addNamespacesFlag adds --namespaces: Namespace manifests kept elsewhere.
+func addNamespacesFlag(cmd *cobra.Command, paths *[]string) {
+	cmd.Flags().StringArrayVar(paths, "namespaces", nil,
+		"a file or folder of Namespace manifests (and workloads) kept outside the tree, read and never written; they count for the retire guard and the status (repeatable)")
+}
+
+// readNamespaces reads the files and folders given with --namespaces.
+func readNamespaces(paths []string) (fileset.Set, error) {
+	var out fileset.Set
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("--namespaces: %w", err)
+		}
+		if !info.IsDir() {
+			f, err := disk.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("--namespaces: %w", err)
+			}
+			out = append(out, fileset.FromDisk(f))
+			continue
+		}
+		t, err := disk.Read(p)
+		if err != nil {
+			return nil, fmt.Errorf("--namespaces: %w", err)
+		}
+		for _, f := range fileset.FromTree(t) {
+			// Named as given, so messages point at the user's file.
+			out = append(out, fileset.Named(filepath.ToSlash(filepath.Join(p, f.Path)), f))
+		}
+	}
+	return out, nil
+}
+
+// withOptions is ps with the IstioGitOps processor run with opts.
+func withOptions(ps krm.Processors, opts pipeline.Options) krm.Processors {
+	out := krm.Processors{}
+	for k, p := range ps {
+		out[k] = p
+	}
+	if _, ok := out[config.Kind].(pipeline.Processor); ok {
+		out[config.Kind] = pipeline.Processor{Options: opts}
+	}
+	return out
 }
 
 // PrintResults writes one line a result: severity, file, object, message.

@@ -194,3 +194,20 @@ func ReadObjects(root string) ([]*yaml.RNode, error) {
 	}
 	return t.Objects()
 }
+
+// ReadFile is one YAML or JSON file given by path, outside any tree; it
+// must be a regular file, not a link.
+func ReadFile(p string) (*File, error) {
+	fi, err := os.Lstat(p)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links (give the file it points at)", p)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("read %s: must be a file", p)
+	case !matches(filepath.ToSlash(p)):
+		return nil, fmt.Errorf("%s must be a .yaml, .yml or .json file", p)
+	}
+	return &File{Path: filepath.ToSlash(p), full: p, size: fi.Size(), fs: OS}, nil
+}

@@ -63,6 +63,12 @@ func FromBytes(path string, data []byte, obj *yaml.RNode) *File {
 	return f
 }
 
+// Named is f under another path, for messages: a file read outside the
+// run's root.
+func Named(path string, f *File) *File {
+	return &File{Path: path, src: f.src, data: f.data, objs: f.objs, parsed: f.parsed}
+}
+
 // OnDisk reports whether the file was read from disk.
 func (f *File) OnDisk() bool { return f.src != nil }
 

@@ -130,6 +130,9 @@ func (r *run) plan(nodes []*yaml.RNode) error {
 			return err
 		}
 	}
+	if err := r.checkOwners(); err != nil {
+		return err
+	}
 	for _, it := range items {
 		meta, ok := podMetadataPath(it.node.GetKind())
 		if !ok {
@@ -137,6 +140,24 @@ func (r *run) plan(nodes []*yaml.RNode) error {
 		}
 		if err := r.workload(it, meta); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkOwners refuses a team of spec.owners that owns no namespace of the
+// input: a misspelled team would move nothing and pass for done.
+func (r *run) checkOwners() error {
+	owned := map[string]bool{}
+	for _, e := range r.rep.Namespaces {
+		if e.Owner != "" {
+			owned[e.Owner] = true
+		}
+	}
+	for i, o := range r.m.Spec.Owners {
+		if !owned[o] {
+			return fmt.Errorf("%s %q: spec.owners[%d]: %q must own a namespace of the input (%s label or annotation); the owners found are %q",
+				Kind, r.m.Metadata.Name, i, o, r.m.Spec.OwnerKey, config.SortedKeys(owned))
 		}
 	}
 	return nil

@@ -611,6 +611,11 @@ func TestErrors(t *testing.T) {
 			errHas: []string{"Deployment payments-api/d in apps/d.yaml", `spec.template.metadata.labels["istio.io/rev"]: must be a string`},
 		},
 		{
+			name:   "owner owns nothing",
+			cfg:    "from: 1-30\n  to: 1-31\n  ownerKey: team\n  owners: [paymnets]",
+			errHas: []string{`RevisionMigration "t": spec.owners[0]: "paymnets" must own a namespace of the input`, `"payments"`},
+		},
+		{
 			name:   "unknown field",
 			cfg:    "from: 1-30\n  to: 1-31\n  ownerKey: team\n  owner: [payments]",
 			errHas: []string{`RevisionMigration "t"`, `spec.owner: unknown field`},

@@ -31,6 +31,13 @@ const maxProblems = 8
 // rendered again.
 func check(t *tree, res *results) (*old, error) {
 	o := &old{}
+	for _, f := range t.noPath {
+		if objs, err := f.Objects(); err == nil {
+			for _, obj := range objs {
+				res.warn(obj, "", "passed through untouched: it has no config.kubernetes.io/path annotation, so it is in no file of the tree")
+			}
+		}
+	}
 	for _, f := range t.flux {
 		r, err := isRendered(f)
 		if err != nil {
