@@ -11,6 +11,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Decode reads the objects of one YAML file as kio.ByteReader reads them for
@@ -122,6 +124,10 @@ func decodeDocument(text []byte, offset int, path string, index int) (*yaml.RNod
 	}
 	if offset > 0 {
 		shiftLines(node, offset)
+	}
+	// Before any accessor reads it: kyaml's panic on some shapes.
+	if err := object.CheckShape(n); err != nil {
+		return nil, fmt.Errorf("%s: document %d: %w", path, index, err)
 	}
 	if err := kioutil.CopyLegacyAnnotations(n); err != nil {
 		return nil, fmt.Errorf("%s: document %d: %w", path, index, err)

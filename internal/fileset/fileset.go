@@ -96,9 +96,6 @@ func (f *File) Objects() ([]*yaml.RNode, error) {
 		}
 		var objs []*yaml.RNode
 		f.err = disk.Decode(bytes.NewReader(b), f.Path, func(n *yaml.RNode) error {
-			if err := checkShape(f.Path, n); err != nil {
-				return err
-			}
 			objs = append(objs, n)
 			return nil
 		})
@@ -129,16 +126,12 @@ func (f *File) Stream(fn func(*yaml.RNode) error) error {
 		return err
 	}
 	defer r.Close()
-	return disk.Decode(r, f.Path, func(n *yaml.RNode) error {
-		if err := checkShape(f.Path, n); err != nil {
-			return err
-		}
-		return fn(n)
-	})
+	return disk.Decode(r, f.Path, fn)
 }
 
-// checkShape makes sure every parsed object has the shape stages read
-// without checking (see object.CheckShape).
+// checkShape makes sure an object given to a run has the shape stages read
+// without checking (see object.CheckShape); disk.Decode checks those it
+// reads.
 func checkShape(path string, n *yaml.RNode) error {
 	if err := object.CheckShape(n); err != nil {
 		return fmt.Errorf("%s: document %d: %w", path, object.Index(n), err)

@@ -151,7 +151,7 @@ func TestCommandErrors(t *testing.T) {
 	writeTree(t, dir, broken)
 	report := filepath.Join(t.TempDir(), "r.md")
 	out, err := execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--report", report)
-	if err == nil || !strings.Contains(err.Error(), "Namespace broken in namespaces/zz-broken.yaml: metadata.labels: must be a mapping") {
+	if err == nil || !strings.Contains(err.Error(), "namespaces/zz-broken.yaml: document 0: metadata.labels (line 5): must be a map of strings") {
 		t.Fatalf("error %v\n%s", err, out)
 	}
 	if got := changed(broken, readTree(t, dir)); len(got) != 0 {

@@ -6,18 +6,152 @@
 package nodeagent
 
 import (
+	"fmt"
+	"slices"
+
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
+// Kinds are the kinds a node agent is made of.
+var Kinds = []string{"DaemonSet", "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
 // Set is the identities of the node agents' objects.
 type Set map[object.ID]bool
 
-// Find returns the node agents' objects among objs.
-func Find(objs []*yaml.RNode) (Set, error) {
-	return Set{}, nil
-}
-
 // Has reports whether o belongs to a node agent.
 func Has(s Set, o *yaml.RNode) bool { return s[object.IDOf(o)] }
+
+const rbac = "rbac.authorization.k8s.io"
+
+// Find returns the node agents' objects among objs. A node agent is a
+// DaemonSet (istioctl and Istio's charts render only ztunnel and
+// istio-cni-node as DaemonSets; gateways are Deployments), found whatever
+// its name, with what belongs to it, found by reference:
+//   - the ServiceAccount its pods run as,
+//   - the ConfigMaps they read (volumes, env and envFrom),
+//   - the RoleBindings and ClusterRoleBindings whose every subject is that
+//     ServiceAccount, and the Roles and ClusterRoles they bind.
+//
+// Objects that the output does not hold (istio-ca-root-cert, which istiod
+// writes at run time) are not claimed.
+func Find(objs []*yaml.RNode) (Set, error) {
+	s := Set{}
+	type account struct{ namespace, name string }
+	var accounts []account
+	configMaps := map[object.ID]bool{}
+	for _, o := range objs {
+		if o.GetKind() != "DaemonSet" || object.GroupOf(o.GetApiVersion()) != "apps" {
+			continue
+		}
+		s[object.IDOf(o)] = true
+		sa := object.Scalar(o, "spec", "template", "spec", "serviceAccountName")
+		if sa == "" {
+			sa = object.Scalar(o, "spec", "template", "spec", "serviceAccount")
+		}
+		if sa != "" {
+			accounts = append(accounts, account{o.GetNamespace(), sa})
+		}
+		names, err := configMapsOf(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
+		}
+		for _, n := range names {
+			configMaps[object.ID{Kind: "ConfigMap", Namespace: o.GetNamespace(), Name: n}] = true
+		}
+	}
+	if len(s) == 0 {
+		return s, nil
+	}
+	isAccount := func(kind, namespace, name string) bool {
+		return kind == "ServiceAccount" && slices.Contains(accounts, account{namespace, name})
+	}
+	var roles []object.ID
+	for _, o := range objs {
+		id := object.IDOf(o)
+		switch {
+		case id.Group == "" && id.Kind == "ServiceAccount" && isAccount(id.Kind, id.Namespace, id.Name):
+			s[id] = true
+		case id.Group == "" && configMaps[id]:
+			s[id] = true
+		case id.Group == rbac && (id.Kind == "RoleBinding" || id.Kind == "ClusterRoleBinding"):
+			subjects, err := o.Pipe(yaml.Lookup("subjects"))
+			if err != nil || subjects == nil || subjects.YNode().Kind != yaml.SequenceNode || len(subjects.Content()) == 0 {
+				continue
+			}
+			all := true
+			for _, sub := range subjects.Content() {
+				n := yaml.NewRNode(sub)
+				ns := object.Scalar(n, "namespace")
+				if ns == "" {
+					ns = o.GetNamespace()
+				}
+				all = all && isAccount(object.Scalar(n, "kind"), ns, object.Scalar(n, "name"))
+			}
+			if !all {
+				continue
+			}
+			s[id] = true
+			roleKind := object.Scalar(o, "roleRef", "kind")
+			roleNS := ""
+			if roleKind == "Role" {
+				roleNS = o.GetNamespace()
+			}
+			roles = append(roles, object.ID{Group: rbac, Kind: roleKind, Namespace: roleNS, Name: object.Scalar(o, "roleRef", "name")})
+		}
+	}
+	for _, o := range objs {
+		if slices.Contains(roles, object.IDOf(o)) {
+			s[object.IDOf(o)] = true
+		}
+	}
+	return s, nil
+}
+
+// configMapsOf lists the ConfigMaps a workload's pods read.
+func configMapsOf(o *yaml.RNode) ([]string, error) {
+	spec, err := o.Pipe(yaml.Lookup("spec", "template", "spec"))
+	if err != nil || spec == nil {
+		return nil, err
+	}
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, v := range elements(spec, "volumes") {
+		add(object.Scalar(v, "configMap", "name"))
+		for _, src := range elements(v, "projected", "sources") {
+			add(object.Scalar(src, "configMap", "name"))
+		}
+	}
+	for _, list := range []string{"initContainers", "containers"} {
+		for _, c := range elements(spec, list) {
+			for _, e := range elements(c, "env") {
+				add(object.Scalar(e, "valueFrom", "configMapKeyRef", "name"))
+			}
+			for _, e := range elements(c, "envFrom") {
+				add(object.Scalar(e, "configMapRef", "name"))
+			}
+		}
+	}
+	return names, nil
+}
+
+// elements are the mappings of the list at path under n; nothing when it
+// is absent or not a list.
+func elements(n *yaml.RNode, path ...string) []*yaml.RNode {
+	l, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil || l == nil || l.YNode().Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []*yaml.RNode
+	for _, c := range l.Content() {
+		if c.Kind == yaml.MappingNode {
+			out = append(out, yaml.NewRNode(c))
+		}
+	}
+	return out
+}

@@ -23,6 +23,9 @@ func CheckShape(o *yaml.RNode) error {
 	if err := duplicateKeys(n, ""); err != nil {
 		return err
 	}
+	if err := checkExpansion(n); err != nil {
+		return err
+	}
 	for _, f := range []string{"apiVersion", "kind"} {
 		if err := scalarField(n, f, f); err != nil {
 			return err
@@ -79,6 +82,44 @@ func CheckNoAliases(o *yaml.RNode) error {
 		return nil
 	}
 	return walk(o.YNode())
+}
+
+// maxExpansion bounds how many nodes an object's aliases may expand to
+// (the largest CRD of istioctl's output has about 50,000).
+const maxExpansion = 1 << 20
+
+// checkExpansion refuses an object whose aliases expand out of proportion
+// (a "billion laughs"): every tool that reads it whole (kustomize build,
+// the API server) would run out of time or memory. Counted once per node,
+// without expanding.
+func checkExpansion(n *yaml.Node) error {
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) int
+	size = func(n *yaml.Node, depth int) int {
+		if n == nil || depth > 1000 {
+			return 1
+		}
+		if s, ok := memo[n]; ok {
+			return s
+		}
+		memo[n] = 1 // a cycle counts once
+		s := 1
+		if n.Kind == yaml.AliasNode {
+			s += size(n.Alias, depth+1)
+		}
+		for _, c := range n.Content {
+			s += size(c, depth+1)
+			if s > maxExpansion {
+				break
+			}
+		}
+		memo[n] = s
+		return s
+	}
+	if s := size(n, 0); s > maxExpansion {
+		return fmt.Errorf("its YAML aliases expand to more than %d nodes (a \"billion laughs\"): write the values out", maxExpansion)
+	}
+	return nil
 }
 
 // duplicateKeys walks every mapping once (an alias is not followed) and

@@ -121,7 +121,10 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 	}
 	listed := map[string]bool{}
 	bySource := map[string]string{}
-	for _, r := range cfg.Spec.Revisions {
+	for i, r := range cfg.Spec.Revisions {
+		if r.Source == t.cfgFile && t.cfgFile != "" {
+			return nil, fmt.Errorf("spec.revisions[%d].source: %q must not be the config itself: the run deletes its source once read", i, r.Source)
+		}
 		listed[r.Name] = true
 		bySource[r.Source] = r.Name
 		t.revisions[r.Name] = newFolder(r.Name)
