@@ -6,6 +6,13 @@ TOOLS     := $(CURDIR)/bin/tools
 # that builds with Go 1.26.
 KUSTOMIZE_VERSION := v5.8.2
 KUSTOMIZE := $(TOOLS)/kustomize
+# The control plane the API server tests (fn/apiserver) start, built from
+# Go modules by hack/control-plane.sh; kube-apiserver v1.37.2 is the newest
+# that builds with Go 1.26.
+ETCD_VERSION   := v3.6.13
+KUBE_VERSION   := v1.37.2
+ETCD           := $(TOOLS)/etcd-$(ETCD_VERSION)
+KUBE_APISERVER := $(TOOLS)/kube-apiserver-$(KUBE_VERSION)
 IMAGE     ?= istio-gitops:dev
 DEMO      := out/demo
 
@@ -22,12 +29,23 @@ build: ## Build the static binary bin/istio-gitops
 $(KUSTOMIZE):
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
+# Versioned file names: each is built once per version (kube-apiserver
+# takes about 10 minutes on 2 cores), then reused.
+$(ETCD):
+	hack/control-plane.sh etcd $(ETCD_VERSION) $@
+
+$(KUBE_APISERVER):
+	hack/control-plane.sh kube-apiserver $(KUBE_VERSION) $@
+
+# The unversioned links let a plain `go test ./fn/apiserver` find them.
 .PHONY: tools
-tools: $(KUSTOMIZE) ## Install the pinned tools the tests drive (kustomize) into bin/tools
+tools: $(KUSTOMIZE) $(ETCD) $(KUBE_APISERVER) ## Install the pinned tools the tests drive (kustomize, etcd, kube-apiserver) into bin/tools
+	ln -sfn $(notdir $(ETCD)) $(TOOLS)/etcd
+	ln -sfn $(notdir $(KUBE_APISERVER)) $(TOOLS)/kube-apiserver
 
 .PHONY: test
-test: build tools ## Run every test, end-to-end ones included (kpt tests skip where kpt is absent)
-	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+test: build tools ## Run every test, end-to-end and API server ones included (kpt tests skip where kpt is absent)
+	KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -count=1 ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 
