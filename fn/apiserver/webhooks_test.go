@@ -64,8 +64,8 @@ var istiodCA = func() string {
 //
 // With the drift guards (the default) both edits survive and Flux changes
 // nothing. Without them Flux resets failurePolicy to Ignore on every
-// apply, and istiod flips it back: the fight the guards prevent; between
-// the two, Istio resources are admitted unvalidated. (The CA bundle
+// apply, and istiod flips it back: the fight the guards prevent; after
+// each of Flux's applies, Istio resources are admitted unvalidated. (The CA bundle
 // survives either way: istioctl's output has none for Flux to own.)
 func TestIstiodEdits(t *testing.T) {
 	t.Parallel()
@@ -95,6 +95,7 @@ func TestIstiodEdits(t *testing.T) {
 				if tc.guards != (len(flipped) == 0) {
 					t.Errorf("round %d: istiod flipped failurePolicy of %q", round, flipped)
 				}
+				checkAdmission(t, c, true)
 				res, err := c.flux.Reconcile(ctx, k, build(t, dir, "."))
 				if err != nil {
 					t.Fatal(err)
