@@ -31,6 +31,13 @@ ISTIOCTL         := $(TOOLS)/istioctl
 HELM_VERSION     := v3.22.0
 HELM_KUBE_MINOR  := 37
 HELM             := $(TOOLS)/helm
+# The control plane the API server tests (fn/apiserver) start, built from
+# Go modules by hack/control-plane.sh; kube-apiserver v1.37.2 is the newest
+# that builds with Go 1.26.
+ETCD_VERSION   := v3.6.13
+KUBE_VERSION   := v1.37.2
+ETCD           := $(TOOLS)/etcd-$(ETCD_VERSION)
+KUBE_APISERVER := $(TOOLS)/kube-apiserver-$(KUBE_VERSION)
 IMAGE     ?= istio-gitops:dev
 DEMO      := out/demo
 
@@ -91,8 +98,19 @@ $(HELM):
 		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)" \
 		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
+# Versioned file names: each is built once per version (kube-apiserver
+# takes about 10 minutes on 2 cores), then reused.
+$(ETCD):
+	hack/control-plane.sh etcd $(ETCD_VERSION) $@
+
+$(KUBE_APISERVER):
+	hack/control-plane.sh kube-apiserver $(KUBE_VERSION) $@
+
+# The unversioned links let a plain `go test ./fn/apiserver` find them.
 .PHONY: tools
-tools: $(KUSTOMIZE) ## Install the pinned tools the tests drive (kustomize) into bin/tools
+tools: $(KUSTOMIZE) $(ETCD) $(KUBE_APISERVER) ## Install the pinned tools the tests drive (kustomize, etcd, kube-apiserver) into bin/tools
+	ln -sfn $(notdir $(ETCD)) $(TOOLS)/etcd
+	ln -sfn $(notdir $(KUBE_APISERVER)) $(TOOLS)/kube-apiserver
 
 .PHONY: istioctl
 istioctl: $(ISTIOCTL) ## Build istioctl 1.31 from Istio's Go module into bin/tools (slow; the generate tests use it when present)
@@ -106,8 +124,8 @@ fixtures: $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG
 	testdata/helm/render.sh $(HELM)
 
 .PHONY: test
-test: build tools ## Run every test, end-to-end ones included (kpt tests skip where kpt is absent)
-	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(wildcard $(ISTIOCTL)) ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+test: build tools ## Run every test, end-to-end and API server ones included (kpt tests skip where kpt is absent)
+	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(wildcard $(ISTIOCTL)) ISTIO_GITOPS=$(CURDIR)/$(BIN) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -count=1 ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 

@@ -18,6 +18,7 @@ import (
 	fluxkustomize "github.com/fluxcd/pkg/kustomize"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
@@ -217,6 +218,31 @@ func BuildAll(t testing.TB, dir string) map[string]int {
 // generator, then its secure build confined to the root.
 func FluxBuild(t testing.TB, root, rel string) int {
 	t.Helper()
+	m := fluxBuild(t, root, rel)
+	if m == nil {
+		return -1
+	}
+	return m.Size()
+}
+
+// FluxYAML is the YAML that FluxBuild builds: what kustomize-controller
+// applies; nil after a reported failure.
+func FluxYAML(t testing.TB, root, rel string) []byte {
+	t.Helper()
+	m := fluxBuild(t, root, rel)
+	if m == nil {
+		return nil
+	}
+	b, err := m.AsYaml()
+	if err != nil {
+		t.Errorf("flux build %s: %v", rel, err)
+		return nil
+	}
+	return b
+}
+
+func fluxBuild(t testing.TB, root, rel string) resmap.ResMap {
+	t.Helper()
 	tmp := t.TempDir()
 	Copy(t, root, tmp)
 	ks := unstructured.Unstructured{Object: map[string]any{
@@ -228,12 +254,12 @@ func FluxBuild(t testing.TB, root, rel string) int {
 	dirPath := filepath.Join(tmp, rel)
 	if _, err := fluxkustomize.NewGenerator(tmp, ks).WriteFile(dirPath); err != nil {
 		t.Errorf("flux generate %s: %v", rel, err)
-		return -1
+		return nil
 	}
 	m, err := fluxkustomize.SecureBuild(tmp, dirPath, false)
 	if err != nil {
 		t.Errorf("flux build %s: %v", rel, err)
-		return -1
+		return nil
 	}
-	return m.Size()
+	return m
 }
