@@ -27,13 +27,16 @@ func commonFolder(t *tree, revs map[string]*revOut, o *old, opts Options, res *r
 	newest := t.cfg.Newest()
 	fresh := revs[newest].common
 	if fresh == nil {
-		out := &commonOut{files: t.common.files, record: t.common.record, recordFile: t.common.recordFile}
-		if out.record == nil {
+		out := &commonOut{files: t.common.files, recordFile: t.common.recordFile}
+		if t.common.record != nil {
+			// A copy: the moves stage sets its pointers, and the record as
+			// read must stay what the tree said.
+			out.record = t.common.record.Clone()
+		} else {
 			out.record = state.New(api.KindCommonState, layout.Common)
 			if err := recordFiles(out.record, out.files); err != nil {
 				return nil, err
 			}
-			out.recordFile = nil
 		}
 		return out, nil
 	}

@@ -108,6 +108,7 @@ func TestSwitchLiveGateways(t *testing.T) {
 		"1-31/generated/ingress/public-1-31.yaml",
 		"common/service/istio-egressgateway.yaml",
 		"common/service/istio-ingressgateway.yaml",
+		"common/state.yaml", // the pointers' record
 		"istio-gitops.yaml",
 	}
 	if got := changedFiles(before, switched); !slices.Equal(got, wantChanged) {

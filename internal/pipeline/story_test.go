@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	k8syaml "sigs.k8s.io/yaml"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -47,105 +51,160 @@ spec:
 	return b.String()
 }
 
-var storySteps = []struct {
-	name   string
-	config string
-	// source is a revision given fresh istioctl output at this step.
-	source string
-	// sameAs names an earlier step whose tree this one must equal.
-	sameAs string
-}{
-	{name: "1-bootstrap", source: "1-30",
-		config: storyConfig([]string{"1-30"}, "1-30", map[string]string{"prod-stable": "1-30"})},
-	{name: "2-add-1-31", source: "1-31",
-		config: storyConfig([]string{"1-30", "1-31"}, "1-30", map[string]string{"prod-stable": "1-30", "prod-canary": "1-31"})},
-	{name: "3-promote",
-		config: storyConfig([]string{"1-30", "1-31"}, "1-31", map[string]string{"prod-stable": "1-31", "prod-canary": "1-31"})},
-	{name: "4-roll-back", sameAs: "2-add-1-31",
-		config: storyConfig([]string{"1-30", "1-31"}, "1-30", map[string]string{"prod-stable": "1-30", "prod-canary": "1-31"})},
-	{name: "5-promote-again", sameAs: "3-promote",
-		config: storyConfig([]string{"1-30", "1-31"}, "1-31", map[string]string{"prod-stable": "1-31", "prod-canary": "1-31"})},
-	{name: "6-retire-1-30",
-		config: storyConfig([]string{"1-31"}, "1-31", map[string]string{"prod-stable": "1-31", "prod-canary": "1-31"})},
+// A story is testdata/stories/<name>.yaml: a tree's life, step by step,
+// each step a config (and files, and fresh istioctl output) and what the
+// step must change or keep; the tree after each step is the golden tree
+// testdata/golden/<name>/<step>.
+type story struct {
+	Steps []storyStep `json:"steps"`
 }
 
-// TestStory walks one tree through a whole upgrade on the real fixtures:
-// bootstrap 1-30, add 1-31, promote it, roll back, promote again, retire
-// 1-30. After each step: the golden tree, a second run changes nothing,
-// every folder builds with kustomize and Flux, the Flux Kustomizations
-// point at folders that exist; promotion and rollback touch only the
-// objects that point at a revision.
-func TestStory(t *testing.T) {
-	dir := t.TempDir()
-	trees := map[string]map[string][]byte{}
-	var prev map[string][]byte
-	for _, s := range storySteps {
-		t.Run(s.name, func(t *testing.T) {
-			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(s.config))
-			if s.source != "" {
-				treetest.CopyFile(t, filepath.Join(fixtures, s.source, "default.yaml"), filepath.Join(dir, s.source, "istioctl-output.yaml"))
+type storyStep struct {
+	Name string `json:"name"`
+	// Config is the step's istio-gitops.yaml.
+	Config string `json:"config"`
+	// Files are other files to write into the tree, Sources revisions'
+	// fresh istioctl output (a fixture under testdata/).
+	Files   map[string]string `json:"files"`
+	Sources map[string]string `json:"sources"`
+	// Changes are globs: every file that the step adds, changes or deletes
+	// must match one. Unchanged are globs of files the step must keep byte
+	// for byte; Absent, globs no file may match afterwards.
+	Changes   []string `json:"changes"`
+	Unchanged []string `json:"unchanged"`
+	Absent    []string `json:"absent"`
+	// SameAs names an earlier step whose tree this one must equal.
+	SameAs string `json:"sameAs"`
+	// Results are texts the step's results must hold; NoResults texts
+	// they must not.
+	Results   []string `json:"results"`
+	NoResults []string `json:"noResults"`
+}
+
+// TestStories walks each story's tree through its steps on the real
+// fixtures. After each step: the golden tree, a second run changes
+// nothing (and says nothing moved), every folder builds with kustomize and
+// Flux, Flux Kustomizations point at folders that exist, and the step's
+// own checks.
+func TestStories(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/stories/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("stories: %v %v", files, err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
 			}
-			run(t, dir)
-			tree := treetest.Files(t, dir)
-			trees[s.name] = tree
-			treetest.Golden(t, dir, filepath.Join(golden("story"), s.name))
-			run(t, dir)
-			if d := treetest.Diff(treetest.Files(t, dir), tree); d != "" {
-				t.Errorf("second run changed the tree:\n%s", d)
+			var st story
+			if err := k8syaml.UnmarshalStrict(b, &st); err != nil {
+				t.Fatalf("%s: %v", f, err)
 			}
-			treetest.BuildAll(t, dir)
-			checkFluxPaths(t, dir)
-			if s.sameAs != "" {
-				if d := treetest.Diff(tree, trees[s.sameAs]); d != "" {
-					t.Errorf("tree differs from step %s:\n%s", s.sameAs, d)
-				}
-			}
-			if strings.Contains(s.name, "promote") || strings.Contains(s.name, "roll-back") {
-				checkPointersOnly(t, prev, tree)
-			}
-			if s.name == "6-retire-1-30" {
-				for name := range tree {
-					if strings.HasPrefix(name, "1-30/") {
-						t.Errorf("%s survived retirement", name)
-					}
-				}
-				if strings.Contains(string(tree["kustomization.yaml"]), "1-30") {
-					t.Errorf("root kustomization still lists 1-30:\n%s", tree["kustomization.yaml"])
-				}
-			}
-			prev = tree
+			runStory(t, name, st)
 		})
 	}
 }
 
-// checkPointersOnly: a promotion or rollback changes only the config, the
-// objects rendered from it in common/ (istiod Service, default validator,
-// tags, stable gateway Services) and nothing in a revision folder.
-func checkPointersOnly(t *testing.T, before, after map[string][]byte) {
-	t.Helper()
-	var changed []string
-	for _, n := range treetest.Names(after) {
-		if !bytes.Equal(before[n], after[n]) {
-			changed = append(changed, n)
+func runStory(t *testing.T, name string, st story) {
+	dir := t.TempDir()
+	trees := map[string]map[string][]byte{}
+	var prev map[string][]byte
+	for _, s := range st.Steps {
+		ok := t.Run(s.Name, func(t *testing.T) {
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(s.Config))
+			for _, f := range slices.Sorted(maps.Keys(s.Files)) {
+				treetest.Write(t, filepath.Join(dir, f), []byte(s.Files[f]))
+			}
+			for _, rev := range slices.Sorted(maps.Keys(s.Sources)) {
+				treetest.CopyFile(t, filepath.Join("../../testdata", s.Sources[rev]), filepath.Join(dir, rev, "istioctl-output.yaml"))
+			}
+			results := run(t, dir)
+			tree := treetest.Files(t, dir)
+			trees[s.Name] = tree
+			treetest.Golden(t, dir, filepath.Join(golden(name), s.Name))
+			said := resultLines(results)
+			for _, want := range s.Results {
+				if !slices.ContainsFunc(said, func(l string) bool { return strings.Contains(l, want) }) {
+					t.Errorf("the results must say %q:\n%s", want, strings.Join(said, "\n"))
+				}
+			}
+			for _, not := range s.NoResults {
+				if slices.ContainsFunc(said, func(l string) bool { return strings.Contains(l, not) }) {
+					t.Errorf("the results must not say %q:\n%s", not, strings.Join(said, "\n"))
+				}
+			}
+			again := run(t, dir)
+			if d := treetest.Diff(treetest.Files(t, dir), tree); d != "" {
+				t.Errorf("second run changed the tree:\n%s", d)
+			}
+			for _, l := range resultLines(again) {
+				if strings.Contains(l, " -> ") {
+					t.Errorf("a second run said something moved: %s", l)
+				}
+			}
+			treetest.BuildAll(t, dir)
+			if _, err := os.Stat(filepath.Join(dir, "flux")); err == nil {
+				checkFluxPaths(t, dir)
+			}
+			if s.SameAs != "" {
+				if d := treetest.Diff(tree, trees[s.SameAs]); d != "" {
+					t.Errorf("tree differs from step %s:\n%s", s.SameAs, d)
+				}
+			}
+			changed := changedFiles(prev, tree)
+			if s.Changes != nil {
+				for _, f := range changed {
+					if !matchAny(s.Changes, f) {
+						t.Errorf("%s changed: the step may change only %q", f, s.Changes)
+					}
+				}
+			}
+			for _, f := range changed {
+				if matchAny(s.Unchanged, f) {
+					t.Errorf("%s changed: the step must keep it byte for byte", f)
+				}
+			}
+			for _, f := range treetest.Names(tree) {
+				if matchAny(s.Absent, f) {
+					t.Errorf("%s must not be in the tree after this step", f)
+				}
+			}
+			t.Logf("changed: %q", changed)
+			prev = tree
+		})
+		if !ok {
+			return
 		}
 	}
-	for _, n := range treetest.Names(before) {
-		if _, ok := after[n]; !ok {
-			changed = append(changed, n)
+}
+
+// matchAny reports whether p matches one of globs; "**" matches any
+// number of folders.
+func matchAny(globs []string, p string) bool {
+	for _, g := range globs {
+		if prefix, ok := strings.CutSuffix(g, "/**"); ok && strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+		if ok, _ := path.Match(g, p); ok {
+			return true
 		}
 	}
-	if len(changed) < 3 {
-		t.Errorf("only %q changed", changed)
-	}
-	for _, n := range changed {
-		if n == "istio-gitops.yaml" || n == "common/state.yaml" {
-			continue
+	return false
+}
+
+func resultLines(results framework.Results) []string {
+	var out []string
+	for _, r := range results {
+		l := string(r.Severity) + " " + r.Message
+		if r.File != nil {
+			l = string(r.Severity) + " " + r.File.Path + ": " + r.Message
 		}
-		if !strings.HasPrefix(n, "common/") || !bytes.Contains(after[n], []byte("fn.istio-gitops.dev/rendered-from")) {
-			t.Errorf("%s changed: a promotion must change only the pointer objects", n)
-		}
+		out = append(out, l)
 	}
-	t.Logf("changed: %q", changed)
+	return out
 }
 
 // checkFluxPaths: each Flux Kustomization's path is a folder of the tree
