@@ -66,6 +66,7 @@ Exit codes: 0 done, 1 an error of the input, config or command line
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newRunCommand(ps),
+		newGenerateCommand(ps),
 		newStatusCommand(),
 		newMigrateCommand(),
 		newPatchCommand(),
