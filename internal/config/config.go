@@ -88,7 +88,9 @@ type Revision struct {
 	// Source is the istioctl output, relative to the tree root.
 	// Defaults to <name>/istioctl-output.yaml.
 	Source string `json:"source,omitempty"`
-	// PatchesFrom names an older revision whose patches are carried forward.
+	// PatchesFrom names an older revision whose patches are carried forward
+	// when this one is generated. Once they are, the older revision may be
+	// retired: the copies are in this revision's patches/.
 	PatchesFrom string `json:"patchesFrom,omitempty"`
 	// AllowRemovals lets the next regeneration of this revision remove more
 	// than a few of its objects, or of common/'s (a profile change that
@@ -311,7 +313,10 @@ func (c *IstioGitOps) validateRevisions(p *field.Path) field.ErrorList {
 		}
 		sources[r.Source] = i
 		if r.PatchesFrom != "" {
-			if j, ok := seen[r.PatchesFrom]; !ok || j == i {
+			// A revision no longer listed is the pipeline's to judge: it
+			// matters only when this revision is generated again.
+			listedLater := slices.ContainsFunc(revs[i:], func(o Revision) bool { return o.Name == r.PatchesFrom })
+			if listedLater || revision.ValidateLabel(r.PatchesFrom) != nil {
 				errs = append(errs, field.Invalid(at.Child("patchesFrom"), r.PatchesFrom, fmt.Sprintf("must name an older revision listed before %q", r.Name)))
 			}
 		}

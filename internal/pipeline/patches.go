@@ -64,6 +64,10 @@ func carried(t *tree, rev config.Revision, own []gitPatch, out *revOut, res *res
 	if rev.PatchesFrom == "" {
 		return nil, nil
 	}
+	if _, listed := t.cfg.Revision(rev.PatchesFrom); !listed {
+		return nil, fmt.Errorf("spec.revisions[%d].patchesFrom: %q is no longer listed, so revision %q cannot carry its patches when it is generated: the copies made when %q was first generated are in %s; remove patchesFrom",
+			indexOf(t.cfg, rev.Name), rev.PatchesFrom, rev.Name, rev.Name, t.runPath(path.Join(rev.Name, layout.Patches))+"/")
+	}
 	from, err := patchesOf(t, rev.PatchesFrom)
 	if err != nil {
 		return nil, err

@@ -1362,3 +1362,40 @@ func exampleFile(file string) string {
 	}
 	return string(b)
 }
+
+// TestRetireCarriedFrom: retiring the revision another one carried its
+// patches from is allowed (the copies are in the new revision's patches/)
+// with a warning until patchesFrom goes; regenerating the new revision
+// while patchesFrom names a retired revision is refused.
+func TestRetireCarriedFrom(t *testing.T) {
+	tree := newPatchTree(t, patchConfig(false, only130))
+	tree.source("1-30", "1-30/default.yaml")
+	tree.run()
+	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editNoKubeSystem.name+".yaml",
+		filepath.Join(tree.dir, "1-30/patches/"+editNoKubeSystem.name+".yaml"))
+	tree.run()
+	tree.write("istio-gitops.yaml", patchConfig(false, carry131))
+	tree.source("1-31", "1-31/default.yaml")
+	tree.run()
+	carried := "1-31/patches/" + editNoKubeSystem.name + ".yaml"
+	if _, ok := tree.files()[carried]; !ok {
+		t.Fatalf("%s was not carried", carried)
+	}
+	retired := strings.Replace(patchConfig(false, "  - name: 1-31\n    patchesFrom: 1-30\n"), "activeRevision: 1-30", "activeRevision: 1-31", 1)
+	tree.write("istio-gitops.yaml", retired)
+	warned := false
+	for _, r := range tree.run() {
+		warned = warned || r.Severity == framework.Warning && strings.Contains(r.Message, `spec.revisions[0].patchesFrom: "1-30" is no longer listed; its patches were carried when "1-31" was generated`)
+	}
+	if !warned {
+		t.Error("no warning that patchesFrom names a retired revision")
+	}
+	for _, f := range treetest.Names(tree.files()) {
+		if strings.HasPrefix(f, "1-30/") {
+			t.Errorf("%s survived the retirement", f)
+		}
+	}
+	tree.checkRecord("1-31", editNoKubeSystem.name)
+	tree.source("1-31", "1-31/default.yaml")
+	tree.fail(`spec.revisions[0].patchesFrom: "1-30" is no longer listed`, "remove patchesFrom")
+}

@@ -64,6 +64,10 @@ func revisions(t *tree, o *old, opts Options, res *results) (map[string]*revOut,
 			r, err = regenerate(t, rev, opts, res)
 		} else {
 			r, err = keep(t, rev.Name, res)
+			if _, listed := t.cfg.Revision(rev.PatchesFrom); rev.PatchesFrom != "" && !listed {
+				res.warn(nil, t.runPath(t.cfgFile), fmt.Sprintf("spec.revisions[%d].patchesFrom: %q is no longer listed; its patches were carried when %q was generated (they are in its patches/): remove patchesFrom before %q is generated again",
+					i, rev.PatchesFrom, rev.Name, rev.Name))
+			}
 			if rev.AllowRemovals {
 				res.warn(nil, t.runPath(t.cfgFile), fmt.Sprintf("spec.revisions[%d].allowRemovals is set but revision %q was not regenerated: it applies to its next regeneration only; remove it once that is done", i, rev.Name))
 			}
@@ -165,6 +169,8 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	out := &revOut{name: rev.Name, version: facts.Version, regenerated: true, files: g.files, applied: map[string]*fileset.File{}}
 	st := state.New(api.KindRevisionState, rev.Name)
 	st.Spec.Version = facts.Version
+	guards, perRev := t.cfg.DriftGuards(), t.cfg.PerRevisionGateways()
+	st.Spec.DriftGuards, st.Spec.PerRevisionGateways = &guards, &perRev
 	out.record = st
 	if err := applyPatches(t, rev, out, res); err != nil {
 		return nil, err
@@ -351,8 +357,9 @@ func keep(t *tree, rev string, res *results) (*revOut, error) {
 	}
 	if fo.record != nil {
 		out.version = fo.record.Spec.Version
+		pending(t, rev, fo.record, res)
 	}
-	if !t.cfg.PerRevisionGateways() {
+	if !t.cfg.PerRevisionGateways() && (fo.record == nil || fo.record.Spec.PerRevisionGateways == nil) {
 		objs, err := objectsOf(t, out, gateway.Kinds...)
 		if err != nil {
 			return nil, err
@@ -370,6 +377,25 @@ func keep(t *tree, rev string, res *results) (*revOut, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// pending warns, every run until the revision is generated again, of a
+// setting its files do not follow yet.
+func pending(t *tree, rev string, st *state.State, res *results) {
+	src := t.runPath(sourceOf(t.cfg, rev))
+	for _, s := range []struct {
+		field string
+		was   *bool
+		now   bool
+	}{
+		{"spec.webhooks.driftGuards", st.Spec.DriftGuards, t.cfg.DriftGuards()},
+		{"spec.gateways.perRevision", st.Spec.PerRevisionGateways, t.cfg.PerRevisionGateways()},
+	} {
+		if s.was != nil && *s.was != s.now {
+			res.warn(nil, t.runPath(recordPath(t.revisions[rev])), fmt.Sprintf("%s is %t, but revision %q was generated with %t: the change takes effect when it is generated again (write %s and run)",
+				s.field, s.now, rev, *s.was, src))
+		}
+	}
 }
 
 // objectsOf parses the generated files of a revision whose kind is one of

@@ -157,9 +157,25 @@ func TestGatewayLayoutWarnings(t *testing.T) {
 
 	off := strings.Replace(cfg, "    stableServices: true\n", "    perRevision: false\n", 1)
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(off))
+	for i := range 2 {
+		// Every run says so, until the revisions are generated again.
+		warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n")
+		for _, rev := range []string{"1-30", "1-31"} {
+			if want := `spec.gateways.perRevision is false, but revision "` + rev + `" was generated with true: the change takes effect when it is generated again`; !strings.Contains(warnings, want) {
+				t.Errorf("run %d: no warning for the layout change of %s:\n%s", i+1, rev, warnings)
+			}
+		}
+	}
+	guardsOff := strings.Replace(cfg, "  gateways:\n", "  webhooks: {driftGuards: false}\n  gateways:\n", 1)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(guardsOff))
 	warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n")
-	if !strings.Contains(warnings, `spec.gateways.perRevision is false, but revision "1-30" still has its own gateways: regenerate it`) {
-		t.Errorf("no warning for the layout change:\n%s", warnings)
+	if !strings.Contains(warnings, `spec.webhooks.driftGuards is false, but revision "1-30" was generated with true`) {
+		t.Errorf("no warning for the drift guards change:\n%s", warnings)
+	}
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-30/demo.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+	warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if strings.Contains(warnings, `revision "1-30" was generated with`) {
+		t.Errorf("regenerated, 1-30 still warned of:\n%s", warnings)
 	}
 }
 

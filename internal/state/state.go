@@ -54,6 +54,11 @@ type Spec struct {
 	// Pointers are, in common/'s record, where the config pointed when the
 	// tree was last written.
 	Pointers *Pointers `json:"pointers,omitempty"`
+	// DriftGuards and PerRevisionGateways are, in a revision's record, the
+	// config's settings its files were generated with: a change of either
+	// takes effect when the revision is generated again.
+	DriftGuards         *bool `json:"driftGuards,omitempty"`
+	PerRevisionGateways *bool `json:"perRevisionGateways,omitempty"`
 }
 
 // Patch is an applied GitPatch.
@@ -130,6 +135,12 @@ func (s *State) Clone() *State {
 	c.Metadata.Annotations = maps.Clone(s.Metadata.Annotations)
 	c.Spec.Files = maps.Clone(s.Spec.Files)
 	c.Spec.Patches = slices.Clone(s.Spec.Patches)
+	for _, b := range []**bool{&c.Spec.DriftGuards, &c.Spec.PerRevisionGateways} {
+		if *b != nil {
+			v := **b
+			*b = &v
+		}
+	}
 	if s.Spec.Pointers != nil {
 		p := *s.Spec.Pointers
 		p.Tags = maps.Clone(p.Tags)
