@@ -18,6 +18,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
 const (
@@ -39,11 +40,8 @@ const (
 	PruneDisabled = "disabled"
 )
 
-var (
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	// interval is the pattern of the Kustomization CRD's spec.interval.
-	interval = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`)
-)
+// interval is the pattern of the Kustomization CRD's spec.interval.
+var interval = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`)
 
 // Name is the Kustomization deploying folder (common or a revision).
 func Name(folder string) string { return NamePrefix + folder }
@@ -77,7 +75,7 @@ func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yam
 	}
 	for i, r := range revisions {
 		switch {
-		case !dnsLabel.MatchString(r):
+		case revision.ValidateLabel(r) != nil:
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
 		case r == CommonFolder || r == Folder:
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)

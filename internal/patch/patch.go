@@ -23,12 +23,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/kio/filters"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -66,12 +66,10 @@ type Change struct {
 	Content []byte
 }
 
-var nameExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-
 // validName reports whether n is a DNS-1123 subdomain, so it can name both
 // the object and its file.
 func validName(n string) bool {
-	return len(n) <= 253 && nameExpr.MatchString(n)
+	return len(validation.IsDNS1123Subdomain(n)) == 0
 }
 
 // Parse reads a GitPatch object: it checks the object strictly (kind,
