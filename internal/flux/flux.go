@@ -13,11 +13,18 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
 const (
@@ -39,11 +46,9 @@ const (
 	PruneDisabled = "disabled"
 )
 
-var (
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	// interval is the pattern of the Kustomization CRD's spec.interval.
-	interval = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`)
-)
+// fluxDuration is the pattern of the Kustomization CRD's spec.interval and
+// spec.timeout.
+var fluxDuration = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`)
 
 // Name is the Kustomization deploying folder (common or a revision).
 func Name(folder string) string { return NamePrefix + folder }
@@ -58,16 +63,16 @@ func File(folder string) string { return path.Join(Folder, folder+".yaml") }
 // istio-common and health-checking Deployment <namespace>/istiod-<rev>.
 // Every one prunes, and lives in spec.flux.sourceRef's namespace (else
 // flux-system), so no cross-namespace source reference is needed.
+// spec.flux's timeout, wait and serviceAccountName go into every one when
+// set (wait: false is Flux's default, which the object leaves out).
 func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yaml.RNode, error) {
 	base, err := basePath(f.Path)
 	if err != nil {
 		return nil, err
 	}
-	if !interval.MatchString(f.Interval) {
-		return nil, fmt.Errorf("spec.flux.interval: %q must be a duration such as \"10m\" (Flux accepts ms, s, m and h)", f.Interval)
-	}
-	if f.SourceRef.Kind == "" || f.SourceRef.Name == "" {
-		return nil, fmt.Errorf("spec.flux.sourceRef: kind and name must be set")
+	build, err := shared(f, base)
+	if err != nil {
+		return nil, err
 	}
 	if namespace == "" {
 		return nil, fmt.Errorf("spec.namespace: must be the control-plane namespace")
@@ -77,7 +82,7 @@ func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yam
 	}
 	for i, r := range revisions {
 		switch {
-		case !dnsLabel.MatchString(r):
+		case revision.ValidateLabel(r) != nil:
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
 		case r == CommonFolder || r == Folder:
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)
@@ -90,36 +95,109 @@ func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yam
 		}
 	}
 
-	common, err := kustomization(f, base, CommonFolder)
+	common, err := node(build(CommonFolder), f)
 	if err != nil {
 		return nil, err
 	}
 	out := []*yaml.RNode{common}
 	for _, r := range revisions {
-		k, err := kustomization(f, base, r)
-		if err != nil {
-			return nil, err
-		}
-		if err := k.PipeE(
-			yaml.LookupCreate(yaml.MappingNode, "spec"),
-			yaml.SetField("dependsOn", list(mapping("name", Name(CommonFolder)))),
-		); err != nil {
-			return nil, fmt.Errorf("%s %s: spec.dependsOn: %w", Kind, Name(r), err)
-		}
+		k := build(r)
+		k.Spec.DependsOn = []kustomizev1.DependencyReference{{Name: Name(CommonFolder)}}
 		// Ready only once istiod-<rev> is: whatever depends on this revision
 		// (the workloads and gateways of other Kustomizations) waits for a running
 		// control plane.
-		check := mapping("apiVersion", "apps/v1", "kind", "Deployment", "name", "istiod-"+r, "namespace", namespace)
-		if err := k.PipeE(
-			yaml.LookupCreate(yaml.MappingNode, "spec"),
-			yaml.SetField("healthChecks", list(check)),
-		); err != nil {
-			return nil, fmt.Errorf("%s %s: spec.healthChecks: %w", Kind, Name(r), err)
+		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{
+			{APIVersion: "apps/v1", Kind: "Deployment", Name: "istiod-" + r, Namespace: namespace},
 		}
-		sortSpec(k)
-		out = append(out, k)
+		n, err := node(k, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
 	}
 	return out, nil
+}
+
+// shared checks what every Kustomization takes from spec.flux, and returns
+// the Kustomization deploying a folder, without what only revisions have.
+func shared(f config.Flux, base string) (func(folder string) *kustomizev1.Kustomization, error) {
+	interval, err := duration("interval", f.Interval)
+	if err != nil {
+		return nil, err
+	}
+	if f.SourceRef.Kind == "" || f.SourceRef.Name == "" {
+		return nil, fmt.Errorf("spec.flux.sourceRef: kind and name must be set")
+	}
+	var timeout *metav1.Duration
+	if f.Timeout != "" {
+		d, err := duration("timeout", f.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		timeout = &metav1.Duration{Duration: d}
+	}
+	if sa := f.ServiceAccountName; sa != "" && len(validation.IsDNS1123Subdomain(sa)) > 0 {
+		return nil, fmt.Errorf("spec.flux.serviceAccountName: %q must be a ServiceAccount name (a DNS subdomain)", sa)
+	}
+	ns := f.SourceRef.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	return func(folder string) *kustomizev1.Kustomization {
+		return &kustomizev1.Kustomization{
+			TypeMeta:   metav1.TypeMeta{APIVersion: APIVersion, Kind: Kind},
+			ObjectMeta: metav1.ObjectMeta{Name: Name(folder), Namespace: ns},
+			Spec: kustomizev1.KustomizationSpec{
+				Interval: metav1.Duration{Duration: interval},
+				Path:     folderPath(base, folder),
+				// A revision's objects leave the cluster with its folder.
+				Prune: true,
+				SourceRef: kustomizev1.CrossNamespaceSourceReference{
+					Kind: f.SourceRef.Kind, Name: f.SourceRef.Name, Namespace: f.SourceRef.Namespace,
+				},
+				ServiceAccountName: f.ServiceAccountName,
+				Timeout:            timeout,
+				Wait:               f.Wait != nil && *f.Wait,
+			},
+		}
+	}, nil
+}
+
+// duration checks a duration of spec.flux against the Kustomization CRD's
+// pattern.
+func duration(field, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || !fluxDuration.MatchString(v) {
+		return 0, fmt.Errorf("spec.flux.%s: %q must be a duration such as \"10m\" (Flux accepts ms, s, m and h)", field, v)
+	}
+	return d, nil
+}
+
+// node is k as `flux export` prints it: sigs.k8s.io/yaml sorts the keys,
+// the status is left out, and the durations are written as spec.flux
+// writes them ("10m", where metav1.Duration would print "10m0s").
+func node(k *kustomizev1.Kustomization, f config.Flux) (*yaml.RNode, error) {
+	what := fmt.Sprintf("%s %s", Kind, k.Name)
+	b, err := k8syaml.Marshal(k)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := yaml.Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := n.Pipe(yaml.Clear("status")); err != nil {
+		return nil, fmt.Errorf("%s: status: %w", what, err)
+	}
+	for _, d := range []struct{ field, v string }{{"interval", f.Interval}, {"timeout", f.Timeout}} {
+		if d.v == "" {
+			continue
+		}
+		if err := n.PipeE(yaml.Lookup("spec"), yaml.SetField(d.field, yaml.NewStringRNode(d.v))); err != nil {
+			return nil, fmt.Errorf("%s: spec.%s: %w", what, d.field, err)
+		}
+	}
+	return n, nil
 }
 
 // basePath checks spec.flux.path, a path inside the source, and cleans it
@@ -142,84 +220,6 @@ func basePath(p string) (string, error) {
 // folderPath is folder's path in the source, in Flux's "./" form.
 func folderPath(base, folder string) string {
 	return "./" + path.Join(base, folder)
-}
-
-// kustomization is the Kustomization deploying folder, without what only
-// revisions have.
-func kustomization(f config.Flux, base, folder string) (*yaml.RNode, error) {
-	ns := f.SourceRef.Namespace
-	if ns == "" {
-		ns = DefaultNamespace
-	}
-	k := yaml.NewMapRNode(nil)
-	k.SetApiVersion(APIVersion)
-	k.SetKind(Kind)
-	if err := k.SetName(Name(folder)); err != nil {
-		return nil, err
-	}
-	if err := k.SetNamespace(ns); err != nil {
-		return nil, err
-	}
-	src := mapping("kind", f.SourceRef.Kind, "name", f.SourceRef.Name)
-	if f.SourceRef.Namespace != "" {
-		if err := src.PipeE(yaml.SetField("namespace", yaml.NewStringRNode(f.SourceRef.Namespace))); err != nil {
-			return nil, err
-		}
-	}
-	prune := yaml.NewScalarRNode("true")
-	prune.YNode().Tag = yaml.NodeTagBool
-	spec := yaml.NewMapRNode(nil)
-	for _, fld := range []struct {
-		name  string
-		value *yaml.RNode
-	}{
-		{"interval", yaml.NewStringRNode(f.Interval)},
-		{"path", yaml.NewStringRNode(folderPath(base, folder))},
-		// A revision's objects leave the cluster with its folder.
-		{"prune", prune},
-		{"sourceRef", src},
-	} {
-		if err := spec.PipeE(yaml.SetField(fld.name, fld.value)); err != nil {
-			return nil, fmt.Errorf("%s %s: spec.%s: %w", Kind, Name(folder), fld.name, err)
-		}
-	}
-	if err := k.PipeE(yaml.SetField("spec", spec)); err != nil {
-		return nil, err
-	}
-	return k, nil
-}
-
-// sortSpec orders spec's fields by name, as `flux export` prints them.
-func sortSpec(k *yaml.RNode) {
-	spec := k.Field("spec").Value.YNode()
-	type pair struct{ k, v *yaml.Node }
-	var pairs []pair
-	for i := 0; i+1 < len(spec.Content); i += 2 {
-		pairs = append(pairs, pair{spec.Content[i], spec.Content[i+1]})
-	}
-	slices.SortStableFunc(pairs, func(a, b pair) int { return strings.Compare(a.k.Value, b.k.Value) })
-	spec.Content = spec.Content[:0]
-	for _, p := range pairs {
-		spec.Content = append(spec.Content, p.k, p.v)
-	}
-}
-
-// mapping builds a mapping of string fields from key, value pairs, in order.
-// Setting a field of a new mapping cannot fail.
-func mapping(kv ...string) *yaml.RNode {
-	m := yaml.NewMapRNode(nil)
-	for i := 0; i+1 < len(kv); i += 2 {
-		_ = m.PipeE(yaml.SetField(kv[i], yaml.NewStringRNode(kv[i+1])))
-	}
-	return m
-}
-
-func list(items ...*yaml.RNode) *yaml.RNode {
-	l := yaml.NewListRNode()
-	for _, it := range items {
-		l.YNode().Content = append(l.YNode().Content, it.YNode())
-	}
-	return l
 }
 
 // DisablePrune annotates a CustomResourceDefinition

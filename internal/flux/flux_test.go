@@ -45,6 +45,24 @@ var cases = []struct {
 		base:      "./clusters/prod/istio",
 	},
 	{
+		// timeout, wait and serviceAccountName pass through to every one.
+		name: "passthroughs",
+		flux: config.Flux{Path: "./clusters/prod/istio", SourceRef: config.SourceRef{Kind: "GitRepository", Name: "flux-system"}, Interval: "10m",
+			Timeout: "4m30s", Wait: ptr(true), ServiceAccountName: "istio-applier"},
+		namespace: "istio-system",
+		revisions: []string{"1-31"},
+		base:      "./clusters/prod/istio",
+	},
+	{
+		// wait: false is Flux's default: nothing to write.
+		name: "no-wait",
+		flux: config.Flux{Path: "./clusters/prod/istio", SourceRef: config.SourceRef{Kind: "GitRepository", Name: "flux-system"}, Interval: "10m",
+			Wait: ptr(false)},
+		namespace: "istio-system",
+		revisions: []string{"1-31"},
+		base:      "./clusters/prod/istio",
+	},
+	{
 		name:      "source-root",
 		flux:      config.Flux{Path: "./", SourceRef: config.SourceRef{Kind: "Bucket", Name: "mesh"}, Interval: "5m"},
 		namespace: "istio-system",
@@ -52,6 +70,8 @@ var cases = []struct {
 		base:      ".",
 	},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestKustomizationsGolden(t *testing.T) {
 	for _, tc := range cases {
@@ -119,6 +139,18 @@ func TestKustomizationsFluxAPI(t *testing.T) {
 				}
 				if k.Spec.Interval.Duration != interval {
 					t.Errorf("%s: interval %v, want %v", what, k.Spec.Interval.Duration, interval)
+				}
+				if k.Spec.ServiceAccountName != tc.flux.ServiceAccountName {
+					t.Errorf("%s: serviceAccountName %q, want %q", what, k.Spec.ServiceAccountName, tc.flux.ServiceAccountName)
+				}
+				if wait := tc.flux.Wait != nil && *tc.flux.Wait; k.Spec.Wait != wait {
+					t.Errorf("%s: wait %v, want %v", what, k.Spec.Wait, wait)
+				}
+				switch timeout, _ := time.ParseDuration(tc.flux.Timeout); {
+				case tc.flux.Timeout == "" && k.Spec.Timeout != nil:
+					t.Errorf("%s: timeout %v, want none", what, k.Spec.Timeout.Duration)
+				case tc.flux.Timeout != "" && (k.Spec.Timeout == nil || k.Spec.Timeout.Duration != timeout):
+					t.Errorf("%s: timeout %v, want %v", what, k.Spec.Timeout, timeout)
 				}
 				src := k.Spec.SourceRef
 				if src.Kind != tc.flux.SourceRef.Kind || src.Name != tc.flux.SourceRef.Name || src.Namespace != tc.flux.SourceRef.Namespace {
@@ -257,6 +289,9 @@ func TestKustomizationsErrors(t *testing.T) {
 		{"duplicate revision", nil, []string{"1-31", "1-31"}, `spec.revisions[1].name: "1-31" must be unique`},
 		{"revision with a dot", nil, []string{"1.31"}, `spec.revisions[0].name: "1.31" must be a DNS label`},
 		{"no revision", nil, []string{}, `spec.revisions: must list at least one revision`},
+		{"timeout", func(f *config.Flux) { f.Timeout = "soon" }, nil, `spec.flux.timeout: "soon" must be a duration`},
+		{"timeout in days", func(f *config.Flux) { f.Timeout = "1d" }, nil, `spec.flux.timeout: "1d" must be a duration`},
+		{"service account", func(f *config.Flux) { f.ServiceAccountName = "Istio_Applier" }, nil, `spec.flux.serviceAccountName: "Istio_Applier" must be a ServiceAccount name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := ok

@@ -17,11 +17,11 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/object"
-	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // Kinds of the objects a gateway component is made of.
@@ -316,7 +316,7 @@ func findBySelector(o *yaml.RNode, comps []*Component, path ...string) (*Compone
 // findByLabelSelector returns the gateway whose pods a LabelSelector
 // (matchLabels and matchExpressions) selects.
 func findByLabelSelector(o *yaml.RNode, comps []*Component, path ...string) (*Component, error) {
-	sel, err := selector.Read(o, path...)
+	sel, err := labelSelector(o, path...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
 	}
@@ -325,7 +325,7 @@ func findByLabelSelector(o *yaml.RNode, comps []*Component, path ...string) (*Co
 		// the gateway's.
 		return nil, nil
 	}
-	return pick(o, comps, func(c *Component) bool { return sel.Matches(c.PodLabels) })
+	return pick(o, comps, func(c *Component) bool { return sel.Matches(labels.Set(c.PodLabels)) })
 }
 
 // pick chooses among the gateways whose pods o selects. Gateways rendered

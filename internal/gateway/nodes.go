@@ -4,8 +4,45 @@ import (
 	"fmt"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+	k8syaml "sigs.k8s.io/yaml"
 )
+
+// labelSelector reads the metav1.LabelSelector at path under n; a missing
+// one selects everything, as in Kubernetes. An unknown operator is named by
+// its field.
+func labelSelector(n *yaml.RNode, path ...string) (labels.Selector, error) {
+	at := strings.Join(path, ".")
+	node, err := n.Pipe(yaml.Lookup(path...))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", at, err)
+	}
+	if yaml.IsMissingOrNull(node) {
+		return labels.Everything(), nil
+	}
+	s, err := node.String()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", at, err)
+	}
+	ls := &metav1.LabelSelector{}
+	if err := k8syaml.Unmarshal([]byte(s), ls); err != nil {
+		return nil, fmt.Errorf("%s: must be a label selector: %w", at, err)
+	}
+	for i, r := range ls.MatchExpressions {
+		switch r.Operator {
+		case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn, metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
+		default:
+			return nil, fmt.Errorf("%s.matchExpressions[%d].operator: %q must be In, NotIn, Exists or DoesNotExist", at, i, r.Operator)
+		}
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return nil, fmt.Errorf("%s: must be a label selector: %w", at, err)
+	}
+	return sel, nil
+}
 
 // stringMap reads the string map at path under n; nil when absent or null.
 func stringMap(n *yaml.RNode, path ...string) (map[string]string, error) {

@@ -2,13 +2,13 @@ package gateway
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
 // Env vars istioctl's gateway charts set from the gateway's name; the proxy
@@ -17,8 +17,6 @@ const (
 	envWorkloadName = "ISTIO_META_WORKLOAD_NAME"
 	envOwner        = "ISTIO_META_OWNER"
 )
-
-var revisionExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // Renamed returns the per-revision name of a gateway object: name-rev. A
 // name that already ends in -rev is kept, which makes PerRevision
@@ -59,7 +57,7 @@ func Original(name, rev string) (string, bool) {
 // gateway Role), when a pod template is pinned to another revision, or when
 // a new name would collide with another object or exceed Kubernetes' limits.
 func PerRevision(objs []*yaml.RNode, rev string) error {
-	if !revisionExpr.MatchString(rev) || len(rev) > 63 {
+	if revision.ValidateLabel(rev) != nil {
 		return fmt.Errorf("revision %q must be a DNS label such as \"1-31\"", rev)
 	}
 	comps, err := Find(objs)

@@ -5,9 +5,11 @@ package istioctl
 
 import (
 	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/version"
+	"sigs.k8s.io/kustomize/api/pkg/util"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/layout"
@@ -42,8 +44,6 @@ func Identity(o *yaml.RNode) string {
 	return group + "|" + o.GetKind() + "|" + o.GetNamespace() + "|" + o.GetName()
 }
 
-var versionTag = regexp.MustCompile(`^v?([0-9]+\.[0-9]+(\.[0-9]+)?)`)
-
 // Version reads the Istio version a revision's output installs from the
 // image tag of its istiod (pilot) container: istioctl builds of the same
 // release can leave the chart labels at 1.0.0, the image tag is what runs.
@@ -71,18 +71,28 @@ func Version(objs []*yaml.RNode) (string, bool) {
 }
 
 // ImageVersion is the version in an image reference's tag:
-// docker.io/istio/pilot:1.31.0-distroless gives 1.31.0.
+// docker.io/istio/pilot:1.31.0-distroless gives 1.31.0. The reference is
+// split as kustomize splits it (a registry's port is no tag, a digest is
+// dropped); the tag is read as a Kubernetes generic version, up to its
+// patch number.
 func ImageVersion(image string) (string, bool) {
-	image, _, _ = strings.Cut(image, "@")
-	i := strings.LastIndex(image, ":")
-	if i < 0 || strings.Contains(image[i:], "/") {
+	_, tag, _ := util.SplitImageName(image)
+	if tag == "" {
 		return "", false
 	}
-	m := versionTag.FindStringSubmatch(image[i+1:])
-	if m == nil {
+	v, err := version.ParseGeneric(tag)
+	if err != nil {
 		return "", false
 	}
-	return m[1], true
+	c := v.Components()
+	if len(c) > 3 {
+		c = c[:3]
+	}
+	parts := make([]string, len(c))
+	for i, n := range c {
+		parts[i] = strconv.FormatUint(uint64(n), 10)
+	}
+	return strings.Join(parts, "."), true
 }
 
 // HasRevision reports whether name carries rev as a dash-separated token:

@@ -39,6 +39,10 @@ func TestImageVersion(t *testing.T) {
 		"registry:5000/istio/pilot:1.29.1@sha256:abcdef0": "1.29.1",
 		"registry:5000/istio/pilot":                       "",
 		"istio/pilot:latest":                              "",
+		"istio/pilot:v1.31":                               "1.31",
+		"localhost:5000/pilot:1.31.0.1-custom":            "1.31.0",
+		"docker.io/istio/pilot@sha256:abcdef0":            "",
+		"pilot:1":                                         "",
 	} {
 		got, ok := istioctl.ImageVersion(image)
 		if got != want || ok != (want != "") {

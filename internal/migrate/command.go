@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -84,7 +85,7 @@ func configNode(spec Spec, selector []string) (*yaml.RNode, error) {
 			return nil, fmt.Errorf("--selector: %q must be key=value", kv)
 		}
 		if spec.Selector == nil {
-			spec.Selector = &LabelSelector{MatchLabels: map[string]string{}}
+			spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{}}
 		}
 		if old, dup := spec.Selector.MatchLabels[k]; dup && old != v {
 			return nil, fmt.Errorf("--selector: %q must be given one value, not %q and %q", k, old, v)

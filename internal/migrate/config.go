@@ -2,15 +2,16 @@ package migrate
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // Kind is the kind of the migration's function config.
@@ -30,6 +31,9 @@ type RevisionMigration struct {
 	// config.kubernetes.io/local-config: "true", as it is never deployed.
 	Metadata config.Metadata `json:"metadata"`
 	Spec     Spec            `json:"spec"`
+
+	// selector is Spec.Selector as Load checked it.
+	selector labels.Selector
 }
 
 // Spec says which namespaces move, and where to.
@@ -44,19 +48,12 @@ type Spec struct {
 	// Owners, when set, limits the run to these teams.
 	Owners []string `json:"owners,omitempty"`
 	// Selector, when set, limits the run to the namespaces it matches.
-	Selector *LabelSelector `json:"selector,omitempty"`
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 	// Exclude names namespaces that never move.
 	Exclude []string `json:"exclude,omitempty"`
 	// Workloads also rewrites pod-template istio.io/rev labels on From.
 	Workloads bool `json:"workloads,omitempty"`
 }
-
-// LabelSelector is Kubernetes' metav1.LabelSelector, matched against the
-// Namespaces' labels.
-type LabelSelector = selector.LabelSelector
-
-// LabelSelectorRequirement is one matchExpressions entry.
-type LabelSelectorRequirement = selector.Requirement
 
 // Load reads, defaults and validates a RevisionMigration from node.
 func Load(node *yaml.RNode) (*RevisionMigration, error) {
@@ -71,23 +68,37 @@ func Load(node *yaml.RNode) (*RevisionMigration, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	sel, err := metav1.LabelSelectorAsSelector(m.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: spec.selector: %w", Kind, m.Metadata.Name, err)
+	}
+	m.selector = sel
 	return m, nil
+}
+
+// Selects reports whether spec.selector selects a namespace's labels; no
+// selector, or an empty one, selects every namespace, as in Kubernetes.
+func (m *RevisionMigration) Selects(lbls map[string]string) (bool, error) {
+	if m.selector == nil {
+		if m.Spec.Selector == nil {
+			return true, nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(m.Spec.Selector)
+		if err != nil {
+			return false, fmt.Errorf("spec.selector: %w", err)
+		}
+		m.selector = sel
+	}
+	return m.selector.Matches(labels.Set(lbls)), nil
 }
 
 // Default fills the fields a user may leave out: an absent selector matches
 // every namespace.
 func (m *RevisionMigration) Default() {
 	if m.Spec.Selector == nil {
-		m.Spec.Selector = &LabelSelector{}
+		m.Spec.Selector = &metav1.LabelSelector{}
 	}
 }
-
-var (
-	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dnsSubdom  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	labelName  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
-)
 
 // Validate reports the first invalid field, by its path in the config.
 func (m *RevisionMigration) Validate() error {
@@ -109,7 +120,7 @@ func (m *RevisionMigration) validate() error {
 		if f.v == "" {
 			return fmt.Errorf("%s: must name a revision or a revision tag", f.name)
 		}
-		if !dnsLabel.MatchString(f.v) || len(f.v) > 63 {
+		if len(validation.IsDNS1123Label(f.v)) > 0 {
 			return fmt.Errorf("%s: %q must be a revision or tag name: a DNS label such as \"1-31\" (write 1-31 for 1.31)", f.name, f.v)
 		}
 	}
@@ -131,7 +142,7 @@ func (m *RevisionMigration) validate() error {
 		}
 	}
 	for i, ns := range s.Exclude {
-		if !dnsLabel.MatchString(ns) || len(ns) > 63 {
+		if len(validation.IsDNS1123Label(ns)) > 0 {
 			return fmt.Errorf("spec.exclude[%d]: %q must be a namespace name (a DNS label)", i, ns)
 		}
 		if j := slices.Index(s.Exclude, ns); j < i {
@@ -154,11 +165,11 @@ func (m *RevisionMigration) validate() error {
 				return fmt.Errorf("%s.key: %w", f, err)
 			}
 			switch e.Operator {
-			case "In", "NotIn":
+			case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
 				if len(e.Values) == 0 {
 					return fmt.Errorf("%s.values: must not be empty for operator %s", f, e.Operator)
 				}
-			case "Exists", "DoesNotExist":
+			case metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
 				if len(e.Values) != 0 {
 					return fmt.Errorf("%s.values: must be empty for operator %s", f, e.Operator)
 				}
@@ -180,20 +191,15 @@ func validateKey(k string) error {
 	if k == "" {
 		return fmt.Errorf("must be a label or annotation key such as \"team\"")
 	}
-	name := k
-	if i := strings.LastIndex(k, "/"); i >= 0 {
-		prefix := k[:i]
-		name = k[i+1:]
-		if prefix == "" || len(prefix) > 253 || !dnsSubdom.MatchString(prefix) {
-			return fmt.Errorf("%q must have a DNS subdomain as prefix", k)
-		}
+	if prefix, _, ok := strings.Cut(k, "/"); ok && len(validation.IsDNS1123Subdomain(prefix)) > 0 {
+		return fmt.Errorf("%q must have a DNS subdomain as prefix", k)
 	}
-	if len(name) > 63 || !labelName.MatchString(name) {
+	if len(validation.IsQualifiedName(k)) > 0 {
 		return fmt.Errorf("%q must be a label or annotation key: [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'", k)
 	}
 	return nil
 }
 
 func validLabelValue(v string) bool {
-	return len(v) <= 63 && labelValue.MatchString(v)
+	return len(validation.IsValidLabelValue(v)) == 0
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -21,8 +22,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Spec.Selector == nil || !m.Spec.Selector.Empty() || !m.Spec.Selector.Matches(map[string]string{"a": "b"}) {
-		t.Errorf("default selector %+v must exist and match everything", m.Spec.Selector)
+	if ok, err := m.Selects(map[string]string{"a": "b"}); m.Spec.Selector == nil || len(m.Spec.Selector.MatchLabels)+len(m.Spec.Selector.MatchExpressions) != 0 || !ok || err != nil {
+		t.Errorf("default selector %+v must exist and match everything (%v)", m.Spec.Selector, err)
 	}
 }
 
@@ -69,15 +70,15 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestSelector(t *testing.T) {
-	sel := &LabelSelector{
+	m := &RevisionMigration{Spec: Spec{Selector: &metav1.LabelSelector{
 		MatchLabels: map[string]string{"env": "prod"},
-		MatchExpressions: []LabelSelectorRequirement{
+		MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "tier", Operator: "In", Values: []string{"a", "b"}},
 			{Key: "legacy", Operator: "DoesNotExist"},
 			{Key: "team", Operator: "Exists"},
 			{Key: "zone", Operator: "NotIn", Values: []string{"eu"}},
 		},
-	}
+	}}}
 	for _, tc := range []struct {
 		labels map[string]string
 		want   bool
@@ -90,8 +91,8 @@ func TestSelector(t *testing.T) {
 		{map[string]string{"env": "prod", "tier": "a"}, false},
 		{map[string]string{"env": "prod", "tier": "a", "team": "x", "zone": "eu"}, false},
 	} {
-		if got := sel.Matches(tc.labels); got != tc.want {
-			t.Errorf("Matches(%v) = %v, want %v", tc.labels, got, tc.want)
+		if got, err := m.Selects(tc.labels); got != tc.want || err != nil {
+			t.Errorf("Selects(%v) = %v, %v, want %v", tc.labels, got, err, tc.want)
 		}
 	}
 }

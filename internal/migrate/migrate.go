@@ -222,7 +222,10 @@ func (r *run) namespace(it item) error {
 	e.Before = injectionLabels(labels)
 
 	excluded := slices.Contains(s.Exclude, e.Name)
-	matches := s.Selector.Matches(labels)
+	matches, err := r.m.Selects(labels)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	conflict := hasLabel && hasAnn && annOwner != owner
 	// st.why says why the namespace is not part of the run: its workloads
 	// stay, and so does the namespace itself.

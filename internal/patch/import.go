@@ -13,12 +13,11 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
-var revisionExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // Import turns the text of a `git diff` or `git format-patch` into a GitPatch
-// object for revision, named name (derived from the first target file when
+// object for revision rev, named name (derived from the first target file when
 // empty: <kind>-<name> of generated/<kind>/<name>.yaml).
 //
 // The text is kept whole (a format-patch mail keeps its header and message)
@@ -35,9 +34,9 @@ var revisionExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 //
 // The object is checked as the pipeline checks it (Parse, and Targets
 // against the revision folder), so a patch that could never apply fails here.
-func Import(r io.Reader, revision, name string) (*yaml.RNode, error) {
-	if !revisionExpr.MatchString(revision) {
-		return nil, fmt.Errorf("revision %q must be a revision name such as \"1-31\"", revision)
+func Import(r io.Reader, rev, name string) (*yaml.RNode, error) {
+	if revision.ValidateLabel(rev) != nil {
+		return nil, fmt.Errorf("revision %q must be a revision name such as \"1-31\"", rev)
 	}
 	if name != "" && !validName(name) {
 		return nil, fmt.Errorf("name %q must be a DNS-1123 subdomain (lower-case letters, digits, dashes and dots)", name)
@@ -50,14 +49,14 @@ func Import(r io.Reader, revision, name string) (*yaml.RNode, error) {
 	if strings.TrimSpace(diff) == "" {
 		return nil, fmt.Errorf("the diff must not be empty: make it with git diff or git format-patch")
 	}
-	diff = rewrite(diff, revision)
+	diff = rewrite(diff, rev)
 
 	files, err := parseDiff(diff)
 	if err != nil {
-		return nil, fmt.Errorf("%s for revision %q: %w", Kind, revision, err)
+		return nil, fmt.Errorf("%s for revision %q: %w", Kind, rev, err)
 	}
 	if name == "" {
-		name = nameFromTarget(targetOf(files[0].NewName, revision), revision)
+		name = nameFromTarget(targetOf(files[0].NewName, rev), rev)
 	}
 	node, err := newGitPatch(name, diff)
 	if err != nil {
@@ -67,7 +66,7 @@ func Import(r io.Reader, revision, name string) (*yaml.RNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.Targets(revision); err != nil {
+	if _, err := p.Targets(rev); err != nil {
 		return nil, err
 	}
 	return node, nil

@@ -21,17 +21,20 @@ package patch
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
-	"github.com/istio-gitops/istio-gitops/internal/api"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/kio/filters"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 )
 
 const (
@@ -66,18 +69,17 @@ type Change struct {
 	Content []byte
 }
 
-var nameExpr = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-
 // validName reports whether n is a DNS-1123 subdomain, so it can name both
 // the object and its file.
 func validName(n string) bool {
-	return len(n) <= 253 && nameExpr.MatchString(n)
+	return len(validation.IsDNS1123Subdomain(n)) == 0
 }
 
 // Parse reads a GitPatch object: it checks the object strictly (kind,
 // apiVersion, a DNS-1123 name, the local-config annotation, no unknown
-// top-level or spec fields) and parses and checks its diff (see the package
-// doc). Errors name the patch and, when known, its file.
+// field or key written twice anywhere, each named by its path) and parses
+// and checks its diff (see the package doc). Errors name the patch and,
+// when known, its file.
 func Parse(node *yaml.RNode) (*Patch, error) {
 	p := &Patch{Node: node}
 	if node == nil {
@@ -110,8 +112,22 @@ func (p *Patch) parse() error {
 	if v := node.GetApiVersion(); v != api.APIVersion {
 		return fmt.Errorf("apiVersion: %q must be %q", v, api.APIVersion)
 	}
-	if err := onlyFields(node, "", "apiVersion", "kind", "metadata", "spec"); err != nil {
-		return err
+	// spec.diff is read from the node, as written: the decoder would take
+	// a number or null for text.
+	spec := node.Field("spec")
+	if spec == nil || spec.Value.YNode().Kind != yaml.MappingNode {
+		return fmt.Errorf("spec: must be a mapping holding diff")
+	}
+	diff := spec.Value.Field("diff")
+	if diff == nil || diff.Value.YNode().Kind != yaml.ScalarNode || diff.Value.YNode().Tag != yaml.NodeTagString {
+		return fmt.Errorf("spec.diff: must be a string holding the text of a git diff")
+	}
+	if errs := config.Decode(node, &GitPatch{}); len(errs.List) > 0 {
+		msgs := make([]string, 0, len(errs.List))
+		for _, fe := range errs.List {
+			msgs = append(msgs, config.Message(fe))
+		}
+		return errors.New(strings.Join(msgs, "; "))
 	}
 	if !validName(p.Name) {
 		return fmt.Errorf("metadata.name: %q must be a DNS-1123 subdomain (lower-case letters, digits, dashes and dots)", p.Name)
@@ -121,17 +137,6 @@ func (p *Patch) parse() error {
 	// to a cluster that has no such kind.
 	if v, ok := node.GetAnnotations()[localConfig]; !ok || v == "false" {
 		return fmt.Errorf("metadata.annotations: must set %s: \"true\"", localConfig)
-	}
-	spec := node.Field("spec")
-	if spec == nil || spec.Value.YNode().Kind != yaml.MappingNode {
-		return fmt.Errorf("spec: must be a mapping holding diff")
-	}
-	if err := onlyFields(spec.Value, "spec.", "diff"); err != nil {
-		return err
-	}
-	diff := spec.Value.Field("diff")
-	if diff == nil || diff.Value.YNode().Kind != yaml.ScalarNode || diff.Value.YNode().Tag != yaml.NodeTagString {
-		return fmt.Errorf("spec.diff: must be a string holding the text of a git diff")
 	}
 	p.Diff = diff.Value.YNode().Value
 	p.Digest = Digest(p.Diff)
@@ -146,17 +151,6 @@ func (p *Patch) parse() error {
 		return fmt.Errorf("spec.diff: %w", err)
 	}
 	p.Files = files
-	return nil
-}
-
-// onlyFields rejects any field of m not listed, naming it by prefix+field.
-func onlyFields(m *yaml.RNode, prefix string, allowed ...string) error {
-	c := m.Content()
-	for i := 0; i < len(c); i += 2 {
-		if !slices.Contains(allowed, c[i].Value) {
-			return fmt.Errorf("%s%s: unknown field: only %q are allowed", prefix, c[i].Value, allowed)
-		}
-	}
 	return nil
 }
 

@@ -13,10 +13,10 @@ package pointer
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
@@ -88,11 +88,9 @@ func isAdmission(obj *yaml.RNode) bool {
 	return strings.HasPrefix(obj.GetApiVersion(), admissionGrp)
 }
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // checkLabel rejects a name that cannot become part of an object name.
 func checkLabel(what, v string) error {
-	if !dnsLabel.MatchString(v) || len(v) > 63 {
+	if len(validation.IsDNS1123Label(v)) > 0 {
 		return fmt.Errorf("%s %q must be a DNS label (lower-case letters, digits and dashes)", what, v)
 	}
 	return nil

@@ -2,12 +2,12 @@ package schema
 
 import (
 	"github.com/invopop/jsonschema"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
-	"github.com/istio-gitops/istio-gitops/internal/selector"
 )
 
 // A rule adds to the schema of one field what the loader checks of it.
@@ -185,9 +185,17 @@ var revisionMigrationRules = append(header(migrate.Kind),
 	rule{"spec.owners[]", pattern(notBlank, 0)},
 	rule{"spec.exclude", unique},
 	rule{"spec.exclude[]", pattern(dnsLabel, 63)},
+	// spec.selector is Kubernetes' metav1.LabelSelector, whose doc
+	// comments the schema does not carry.
 	rule{"spec.selector.matchLabels", func(s *jsonschema.Schema) {
 		s.PropertyNames = &jsonschema.Schema{Pattern: labelKey, MaxLength: size(317)}
 	}},
+	rule{"spec.selector.matchLabels", describe("MatchLabels selects the objects carrying every one of these labels.")},
+	rule{"spec.selector.matchExpressions", describe("MatchExpressions must all hold too.")},
+	rule{"spec.selector.matchExpressions[]", describe("Requirement is one matchExpressions entry.")},
+	rule{"spec.selector.matchExpressions[].key", describe("Key is the label's key.")},
+	rule{"spec.selector.matchExpressions[].operator", describe("Operator is In, NotIn, Exists or DoesNotExist.")},
+	rule{"spec.selector.matchExpressions[].values", describe("Values are the label values of In and NotIn; Exists and DoesNotExist take none.")},
 	rule{"spec.selector.matchLabels{}", pattern(labelValue, 63)},
 	rule{"spec.selector.matchExpressions[]", required("key", "operator")},
 	rule{"spec.selector.matchExpressions[]", func(s *jsonschema.Schema) {
@@ -204,11 +212,7 @@ var revisionMigrationRules = append(header(migrate.Kind),
 		}
 	}},
 	rule{"spec.selector.matchExpressions[].key", pattern(labelKey, 317)},
-	rule{"spec.selector.matchExpressions[].operator", func(s *jsonschema.Schema) {
-		s.Enum = make([]any, 0, len(selector.Operators))
-		for _, o := range selector.Operators {
-			s.Enum = append(s.Enum, o)
-		}
-	}},
+	rule{"spec.selector.matchExpressions[].operator", oneOf(string(metav1.LabelSelectorOpIn), string(metav1.LabelSelectorOpNotIn),
+		string(metav1.LabelSelectorOpExists), string(metav1.LabelSelectorOpDoesNotExist))},
 	rule{"spec.selector.matchExpressions[].values[]", pattern(labelValue, 63)},
 )
