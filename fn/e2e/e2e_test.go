@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,7 +283,7 @@ func TestMakeDemo(t *testing.T) {
 func TestSubcommands(t *testing.T) {
 	story := filepath.Join(golden, "story", "2-add-1-31")
 	out, err := command(t, ".", nil, binary, "status", story)
-	if err != nil || !strings.Contains(out, "1-31         1.31.0                   prod-canary") {
+	if err != nil || !regexp.MustCompile(`(?m)^1-31 +1\.31\.0 +prod-canary +0 +0$`).MatchString(out) {
 		t.Errorf("status: %v\n%s", err, out)
 	}
 	out, err = command(t, ".", nil, binary, "status", story, "--format", "markdown")
@@ -309,5 +310,40 @@ func TestSubcommands(t *testing.T) {
 	out, err = command(t, ".", nil, binary, "patch", "import", filepath.Join(repo, "testdata/patch/1-30/failure-validatingwebhookconfiguration.patch"), "--revision", "1-30")
 	if err != nil || !strings.Contains(out, "kind: GitPatch") || !strings.Contains(out, "a/generated/validatingwebhookconfiguration/") {
 		t.Errorf("patch import: %v\n%s", err, out)
+	}
+}
+
+// TestNamespacesElsewhere: Namespace manifests kept outside the tree
+// (--namespaces) count for the retire guard and the status, and are never
+// written; without them the guard sees the tree alone.
+func TestNamespacesElsewhere(t *testing.T) {
+	tree := t.TempDir()
+	treetest.Copy(t, filepath.Join(golden, "story", "2-add-1-31"), tree)
+	teams := t.TempDir()
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n  labels:\n    istio.io/rev: 1-30\n"
+	treetest.Write(t, filepath.Join(teams, "payments", "namespace.yaml"), []byte(ns))
+
+	out, err := command(t, ".", nil, binary, "status", tree, "--namespaces", teams)
+	if err != nil || !strings.Contains(out, "istio.io/rev=1-30 -> 1-30: 1 (payments)") || !regexp.MustCompile(`(?m)^1-30 .* 1 +0$`).MatchString(out) {
+		t.Errorf("status --namespaces: %v\n%s", err, out)
+	}
+	retire, err := os.ReadFile(filepath.Join(golden, "story", "7-retire-1-30", "istio-gitops.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, filepath.Join(tree, "istio-gitops.yaml"), retire)
+	before := treetest.Files(t, tree)
+	out, err = command(t, ".", nil, binary, "run", tree, "--namespaces", filepath.Join(teams, "payments", "namespace.yaml"))
+	if err == nil || !strings.Contains(out, filepath.Join(teams, "payments", "namespace.yaml")+`: Namespace "payments" still selects revision "1-30"`) {
+		t.Errorf("run --namespaces: want the retirement refused, naming the file: %v\n%s", err, out)
+	}
+	if d := treetest.Diff(treetest.Files(t, tree), before); d != "" {
+		t.Errorf("a refused retirement wrote:\n%s", d)
+	}
+	if _, err := command(t, ".", nil, binary, "run", tree); err != nil {
+		t.Errorf("without --namespaces the guard sees the tree alone, where nothing uses 1-30: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(teams, "payments", "namespace.yaml")); err != nil || string(b) != ns {
+		t.Errorf("the namespaces kept elsewhere were written: %v\n%s", err, b)
 	}
 }

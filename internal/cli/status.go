@@ -7,6 +7,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 	"github.com/istio-gitops/istio-gitops/internal/status"
@@ -24,7 +25,10 @@ type StatusOutput struct {
 }
 
 func newStatusCommand() *cobra.Command {
-	var format, legacy string
+	var (
+		format, legacy string
+		namespaces     []string
+	)
 	cmd := &cobra.Command{
 		Use:   "status DIR",
 		Short: "Say what the tree in DIR says: revisions, versions, active and live, tags, namespaces",
@@ -39,7 +43,11 @@ func newStatusCommand() *cobra.Command {
 			if err := output.Check(format, output.Text, markdown, output.JSON); err != nil {
 				return err
 			}
-			sums, err := statusOf(cmd, args[0], format)
+			elsewhere, err := readNamespaces(namespaces)
+			if err != nil {
+				return err
+			}
+			sums, err := statusOf(cmd, args[0], format, elsewhere)
 			if format == output.JSON {
 				doc := StatusOutput{Trees: sums}
 				if err != nil {
@@ -53,6 +61,7 @@ func newStatusCommand() *cobra.Command {
 		},
 	}
 	output.AddFlag(cmd, &format, output.Text, markdown, output.JSON)
+	addNamespacesFlag(cmd, &namespaces)
 	// --format was the flag's first name: scripts keep working, quietly
 	// (a deprecation notice would land in the Markdown piped to a PR).
 	cmd.Flags().StringVar(&legacy, "format", output.Text, "old name of --output")
@@ -62,13 +71,18 @@ func newStatusCommand() *cobra.Command {
 
 // statusOf prints the status of every IstioGitOps config in dir as text
 // or markdown, or returns it for JSON.
-func statusOf(cmd *cobra.Command, dir, format string) ([]status.Summary, error) {
+func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]status.Summary, error) {
 	sums := []status.Summary{}
 	items, err := disk.ReadObjects(dir)
 	if err != nil {
 		return sums, err
 	}
 	cfgs := krm.ConfigsOf(items, config.Kind)
+	more, err := elsewhere.Items()
+	if err != nil {
+		return sums, err
+	}
+	items = append(items, more...)
 	if len(cfgs) == 0 {
 		return sums, fmt.Errorf("%s: no IstioGitOps config found", dir)
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
@@ -49,13 +48,13 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 			return err
 		}
 		for _, o := range objs {
-			labels, what := selectorLabels(o)
-			if labels == nil || retired[f] && o.GetKind() != "Namespace" {
+			sel, isNamespace, ok := revision.ObjectSelects(o)
+			if !ok || retired[f] && !isNamespace {
 				continue
 			}
-			sel, ok := revision.NamespaceSelects(labels)
-			if !ok {
-				continue
+			what := object.Describe(o)
+			if isNamespace {
+				what = fmt.Sprintf("Namespace %q", o.GetName())
 			}
 			// A label names a revision, or a tag (as it points now, or as it
 			// pointed when the tree was last written, if spec.tags dropped it).
@@ -77,34 +76,6 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 		}
 	}
 	return nil
-}
-
-// selectorLabels are the labels of a Namespace, or of a workload's pod
-// template when it picks its revision itself, that lead to a revision.
-func selectorLabels(o *yaml.RNode) (map[string]string, string) {
-	if o.GetKind() == "Namespace" && o.GetApiVersion() == "v1" {
-		return o.GetLabels(), fmt.Sprintf("Namespace %q", o.GetName())
-	}
-	for _, p := range [][]string{{"spec", "template", "metadata", "labels"}, {"spec", "jobTemplate", "spec", "template", "metadata", "labels"}, {"metadata", "labels"}} {
-		if p[0] == "metadata" && o.GetKind() != "Pod" {
-			continue
-		}
-		n, err := o.Pipe(yaml.Lookup(p...))
-		if err != nil || n == nil || n.YNode().Kind != yaml.MappingNode {
-			continue
-		}
-		labels := map[string]string{}
-		c := n.Content()
-		for i := 0; i+1 < len(c); i += 2 {
-			labels[c[i].Value] = c[i+1].Value
-		}
-		if rev := labels[api.RevisionLabel]; rev != "" {
-			// A pod template's own revision wins only where the namespace
-			// has no label: it is used as it stands.
-			return map[string]string{api.RevisionLabel: rev}, object.Describe(o)
-		}
-	}
-	return nil, ""
 }
 
 // oldTags are the tags as the tree last rendered them.

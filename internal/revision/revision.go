@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
@@ -115,4 +117,27 @@ func (p Pointers) Resolve(sel string) string {
 		return p.Active
 	}
 	return ""
+}
+
+// ObjectSelects reads what an object asks of the injector: a Namespace by
+// its labels (see NamespaceSelects); a workload whose pod template (or a
+// Pod) sets istio.io/rev itself. ok is false for anything else.
+func ObjectSelects(o *yaml.RNode) (sel Selector, namespace, ok bool) {
+	if o.GetKind() == "Namespace" && o.GetApiVersion() == "v1" {
+		sel, ok = NamespaceSelects(o.GetLabels())
+		return sel, true, ok
+	}
+	paths := [][]string{{"spec", "template", "metadata", "labels"}, {"spec", "jobTemplate", "spec", "template", "metadata", "labels"}}
+	if o.GetKind() == "Pod" {
+		paths = [][]string{{"metadata", "labels"}}
+	}
+	for _, p := range paths {
+		n, err := o.Pipe(yaml.Lookup(append(p, api.RevisionLabel)...))
+		if err != nil || n == nil || n.YNode().Kind != yaml.ScalarNode || n.YNode().Value == "" {
+			continue
+		}
+		rev := n.YNode().Value
+		return Selector{Value: rev, Label: api.RevisionLabel + "=" + rev}, false, true
+	}
+	return Selector{}, false, false
 }

@@ -1,6 +1,7 @@
 // Package status says what a mesh tree says, at a glance: each revision
-// with its Istio version, which is active and which gateways are live,
-// where the tags point, and how many namespaces sit on each.
+// with its Istio version, which is active, whose gateways are live and
+// whose node agents run, where the tags point, and how many namespaces
+// (and workloads that pick a revision themselves) sit on each.
 package status
 
 import (
@@ -12,11 +13,11 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
@@ -26,14 +27,18 @@ type Status struct {
 	Path      string
 	Revisions []Revision
 	Tags      []Tag
-	// Namespaces are the Namespace manifests found, by what they select.
-	Namespaces []Selection
+	// Namespaces are the Namespace manifests found, by what they select;
+	// Workloads the workloads that select a revision themselves.
+	Namespaces, Workloads []Selection
 }
 
 // Revision is one control plane.
 type Revision struct {
 	Name, Version string
 	Active, Live  bool
+	// NodeAgents reports whether the ambient node agents run from this
+	// revision's output.
+	NodeAgents bool
 	// Generated reports whether the tree holds its files yet.
 	Generated bool
 }
@@ -49,11 +54,13 @@ type Selection struct {
 	// Label is the namespace label doing it.
 	Label string
 	// Revision is where Selects leads ("" when nowhere in the tree).
-	Revision   string
+	Revision string
+	// Namespaces are the namespaces (or the workloads, as Kind ns/name).
 	Namespaces []string
 }
 
-// Of computes the status of the IstioGitOps config cfgNode over items.
+// Of computes the status of the IstioGitOps config cfgNode over items
+// (the tree, and any Namespace manifests kept elsewhere).
 func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	cfg, err := config.Load(cfgNode)
 	if err != nil {
@@ -63,17 +70,21 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	s := &Status{Config: cfg.Metadata.Name, Path: object.Path(cfgNode)}
 	versions := map[string]string{}
 	generated := map[string]bool{}
+	agents := map[string]bool{}
 	for _, it := range items {
 		rel := strings.TrimPrefix(object.Path(it), root+"/")
 		if root == "." {
 			rel = object.Path(it)
 		}
 		parts := strings.Split(rel, "/")
-		if len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind) {
+		switch {
+		case len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind):
 			if st, err := state.Read(it); err == nil {
 				versions[parts[0]] = st.Spec.Version
 				generated[parts[0]] = true
 			}
+		case len(parts) > 3 && parts[1] == layout.Generated && parts[2] == "node-agents":
+			agents[parts[0]] = true
 		}
 	}
 	for _, r := range cfg.Spec.Revisions {
@@ -86,15 +97,29 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 		}
 		s.Revisions = append(s.Revisions, Revision{
 			Name: r.Name, Version: v,
-			Active:    r.Name == cfg.Spec.ActiveRevision,
-			Live:      r.Name == cfg.Spec.Gateways.Live,
-			Generated: generated[r.Name],
+			Active:     r.Name == cfg.Spec.ActiveRevision,
+			Live:       r.Name == cfg.Spec.Gateways.Live,
+			NodeAgents: agents[r.Name] && r.Name == cfg.Spec.NodeAgents.Revision,
+			Generated:  generated[r.Name],
 		})
 	}
 	for _, t := range config.SortedKeys(cfg.Spec.Tags) {
 		s.Tags = append(s.Tags, Tag{Name: t, Revision: cfg.Spec.Tags[t]})
 	}
-	s.Namespaces = selections(cfg, items)
+	// The tree's own objects (istiod, gateways) are not the teams'.
+	var theirs []*yaml.RNode
+	for _, it := range items {
+		rel := strings.TrimPrefix(object.Path(it), root+"/")
+		if root == "." {
+			rel = object.Path(it)
+		}
+		parts := strings.Split(rel, "/")
+		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
+			continue
+		}
+		theirs = append(theirs, it)
+	}
+	s.Namespaces, s.Workloads = selections(cfg, theirs)
 	return s, nil
 }
 
@@ -109,57 +134,47 @@ func sourceVersion(items []*yaml.RNode, source string) string {
 	return v
 }
 
-// selections groups the Namespaces of the input by what they select.
-func selections(cfg *config.IstioGitOps, items []*yaml.RNode) []Selection {
-	by := map[string][]string{}
+// selections groups the Namespaces of the input, and the workloads that
+// pick a revision themselves, by what they select, as Istio's injector
+// reads their labels (revision.ObjectSelects).
+func selections(cfg *config.IstioGitOps, items []*yaml.RNode) (namespaces, workloads []Selection) {
+	pointers := revision.Pointers{Revisions: cfg.RevisionNames(), Tags: cfg.Spec.Tags, Active: cfg.Spec.ActiveRevision}
+	group := func(by map[string][]string, labelOf map[string]string) []Selection {
+		var out []Selection
+		for _, label := range config.SortedKeys(by) {
+			names := by[label]
+			slices.Sort(names)
+			sel := labelOf[label]
+			out = append(out, Selection{Selects: sel, Label: label, Revision: pointers.Resolve(sel), Namespaces: slices.Compact(names)})
+		}
+		return out
+	}
+	nsBy, wlBy := map[string][]string{}, map[string][]string{}
 	labelOf := map[string]string{}
 	for _, it := range items {
-		if it.GetKind() != "Namespace" || it.GetApiVersion() != "v1" {
+		sel, isNamespace, ok := revision.ObjectSelects(it)
+		if !ok {
 			continue
 		}
-		labels := it.GetLabels()
-		sel := labels[api.RevisionLabel]
-		label := "istio.io/rev=" + sel
-		// istio-injection=enabled wins over istio.io/rev in Istio.
-		if labels[api.InjectionLabel] == "enabled" {
-			sel, label = "default", "istio-injection=enabled"
+		labelOf[sel.Label] = sel.Value
+		if isNamespace {
+			nsBy[sel.Label] = append(nsBy[sel.Label], it.GetName())
+		} else {
+			wlBy[sel.Label] = append(wlBy[sel.Label], object.Describe(it))
 		}
-		if sel == "" || labels[api.InjectionLabel] == "disabled" {
-			continue
-		}
-		key := label
-		by[key] = append(by[key], it.GetName())
-		labelOf[key] = sel
 	}
-	var out []Selection
-	for _, label := range config.SortedKeys(by) {
-		names := by[label]
-		slices.Sort(names)
-		sel := labelOf[label]
-		out = append(out, Selection{Selects: sel, Label: label, Revision: resolve(cfg, sel), Namespaces: slices.Compact(names)})
-	}
-	return out
-}
-
-// resolve follows a selector to a revision: a revision, a tag, or
-// "default" (the default tag, else the active revision).
-func resolve(cfg *config.IstioGitOps, sel string) string {
-	if _, ok := cfg.Revision(sel); ok {
-		return sel
-	}
-	if rev, ok := cfg.Spec.Tags[sel]; ok {
-		return rev
-	}
-	if sel == "default" {
-		return cfg.Spec.ActiveRevision
-	}
-	return ""
+	return group(nsBy, labelOf), group(wlBy, labelOf)
 }
 
 // count is how many namespaces end on rev.
-func (s *Status) count(rev string) int {
+func (s *Status) count(rev string) int { return countOn(s.Namespaces, rev) }
+
+// workloads is how many workloads pick rev themselves.
+func (s *Status) workloads(rev string) int { return countOn(s.Workloads, rev) }
+
+func countOn(sels []Selection, rev string) int {
 	n := 0
-	for _, sel := range s.Namespaces {
+	for _, sel := range sels {
 		if sel.Revision == rev {
 			n += len(sel.Namespaces)
 		}
@@ -170,18 +185,28 @@ func (s *Status) count(rev string) int {
 // Text writes the status as a table.
 func (s *Status) Text(w io.Writer) {
 	fmt.Fprintf(w, "IstioGitOps %q (%s)\n\n", s.Config, s.Path)
-	fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-24s %s\n", "REVISION", "VERSION", "ACTIVE", "LIVE", "TAGS", "NAMESPACES")
+	fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-6s %-24s %-10s %s\n", "REVISION", "VERSION", "ACTIVE", "LIVE", "NODES", "TAGS", "NAMESPACES", "WORKLOADS")
 	for _, r := range s.Revisions {
 		v := r.Version
 		if !r.Generated {
 			v += " (not generated yet)"
 		}
-		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-24s %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live),
-			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name))
+		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-6s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), mark(r.NodeAgents),
+			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name), s.workloads(r.Name))
 	}
 	if len(s.Namespaces) > 0 {
 		fmt.Fprintln(w, "\nNAMESPACES BY SELECTOR")
 		for _, sel := range s.Namespaces {
+			to := sel.Revision
+			if to == "" {
+				to = "no revision of this tree"
+			}
+			fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
+		}
+	}
+	if len(s.Workloads) > 0 {
+		fmt.Fprintln(w, "\nWORKLOADS THAT PICK A REVISION THEMSELVES")
+		for _, sel := range s.Workloads {
 			to := sel.Revision
 			if to == "" {
 				to = "no revision of this tree"
@@ -195,11 +220,11 @@ func (s *Status) Text(w io.Writer) {
 // -> tags -> revisions), fit for a pull-request description.
 func (s *Status) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "### Istio mesh `%s`\n\n", s.Config)
-	fmt.Fprintln(w, "| revision | Istio | active | live gateways | tags | namespaces |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| revision | Istio | active | live gateways | node agents | tags | namespaces | workloads |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range s.Revisions {
-		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live),
-			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name))
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), yes(r.NodeAgents),
+			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name), s.workloads(r.Name))
 	}
 	fmt.Fprintln(w, "\n```mermaid\nflowchart LR")
 	for _, r := range s.Revisions {
@@ -212,6 +237,9 @@ func (s *Status) Markdown(w io.Writer) {
 		}
 		if r.Live {
 			label += "<br/>live gateways"
+		}
+		if r.NodeAgents {
+			label += "<br/>node agents"
 		}
 		fmt.Fprintf(w, "  %s[\"%s\"]\n", node("rev", r.Name), label)
 	}

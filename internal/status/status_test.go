@@ -59,3 +59,23 @@ func count(s *status.Status, rev string) int {
 	}
 	return n
 }
+
+// TestStatusNodeAgents: the revision whose node agents run is marked, and
+// only once it has node agents.
+func TestStatusNodeAgents(t *testing.T) {
+	for step, want := range map[string]string{"3-promote": "1-30", "4-move-node-agents": "1-31"} {
+		items, err := disk.ReadObjects(filepath.Join("../../testdata/golden/ambient", step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := status.Of(krm.ConfigsOf(items, config.Kind)[0], items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range s.Revisions {
+			if r.NodeAgents != (r.Name == want) {
+				t.Errorf("%s: revision %s node agents %v, want them on %s", step, r.Name, r.NodeAgents, want)
+			}
+		}
+	}
+}

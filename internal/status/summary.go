@@ -9,6 +9,9 @@ type Summary struct {
 	Revisions []RevisionRow `json:"revisions"`
 	Tags      []TagRow      `json:"tags"`
 	Selectors []Selector    `json:"selectors"`
+	// Workloads are the workloads that pick a revision themselves, by
+	// what they select (Namespaces holds them as Kind namespace/name).
+	Workloads []Selector `json:"workloads"`
 }
 
 // RevisionRow is one row of the table.
@@ -19,10 +22,14 @@ type RevisionRow struct {
 	Generated bool `json:"generated"`
 	Active    bool `json:"active"`
 	Live      bool `json:"live"`
+	// NodeAgents says the ambient node agents run from this revision.
+	NodeAgents bool `json:"nodeAgents"`
 	// Tags point at the revision.
 	Tags []string `json:"tags"`
-	// Namespaces counts the namespaces that end on the revision.
+	// Namespaces counts the namespaces that end on the revision;
+	// Workloads the workloads that pick it themselves.
 	Namespaces int `json:"namespaces"`
+	Workloads  int `json:"workloads"`
 }
 
 // TagRow is a revision tag and the revision it points at.
@@ -45,15 +52,15 @@ type Selector struct {
 
 // Summary is the status as data; lists are never nil.
 func (s *Status) Summary() Summary {
-	out := Summary{Config: s.Config, Path: s.Path, Revisions: []RevisionRow{}, Tags: []TagRow{}, Selectors: []Selector{}}
+	out := Summary{Config: s.Config, Path: s.Path, Revisions: []RevisionRow{}, Tags: []TagRow{}, Selectors: []Selector{}, Workloads: []Selector{}}
 	for _, r := range s.Revisions {
 		tags := s.tagsOf(r.Name)
 		if tags == nil {
 			tags = []string{}
 		}
 		out.Revisions = append(out.Revisions, RevisionRow{
-			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live,
-			Tags: tags, Namespaces: s.count(r.Name),
+			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents,
+			Tags: tags, Namespaces: s.count(r.Name), Workloads: s.workloads(r.Name),
 		})
 	}
 	for _, t := range s.Tags {
@@ -61,6 +68,9 @@ func (s *Status) Summary() Summary {
 	}
 	for _, sel := range s.Namespaces {
 		out.Selectors = append(out.Selectors, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, Namespaces: sel.Namespaces})
+	}
+	for _, sel := range s.Workloads {
+		out.Workloads = append(out.Workloads, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, Namespaces: sel.Namespaces})
 	}
 	return out
 }
