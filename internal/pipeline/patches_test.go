@@ -1399,3 +1399,64 @@ func TestRetireCarriedFrom(t *testing.T) {
 	tree.source("1-31", "1-31/default.yaml")
 	tree.fail(`spec.revisions[0].patchesFrom: "1-30" is no longer listed`, "remove patchesFrom")
 }
+
+// TestPatchPullRequestsMerge: two teams' pull requests, each adding a
+// patch to the same kept revision and running the function, merge with
+// git without a conflict (each patch keeps its own record), and the
+// merged tree is what the function writes. Two patches of the same file
+// conflict in that file alone; taking either side and regenerating the
+// revision resolves it.
+func TestPatchPullRequestsMerge(t *testing.T) {
+	tree := newPatchTree(t, patchConfig(false, only130))
+	tree.source("1-30", "1-30/default.yaml")
+	tree.run()
+	tree.commit("istio: revision 1-30")
+	branch := func(name string, edits ...patchEdit) {
+		tree.git("checkout", "-q", "-b", name, "main")
+		for _, e := range edits {
+			treetest.CopyFile(t, "../../testdata/patch/1-30/"+e.name+".yaml", filepath.Join(tree.dir, "1-30/patches/"+e.name+".yaml"))
+		}
+		tree.run()
+		tree.commit("istio: patch " + name)
+	}
+	branch("validator", editFailurePolicy)
+	branch("injector", editNoKubeSystem)
+	tree.git("checkout", "-q", "main")
+	tree.git("merge", "-q", "--no-edit", "validator")
+	tree.git("merge", "-q", "--no-edit", "injector") // fails the test on a conflict
+	merged := tree.files()
+	tree.run()
+	if d := treetest.Diff(tree.files(), merged); d != "" {
+		t.Errorf("the merged tree is not what the function writes:\n%s", d)
+	}
+	tree.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name)
+
+	// Two patches of one line: the file conflicts, the records do not.
+	tree.git("checkout", "-q", "-b", "reviewed", "main~2")
+	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editFailurePolicy.name+".yaml", filepath.Join(tree.dir, "1-30/patches/reviewed.yaml"))
+	other := strings.NewReplacer("name: "+editFailurePolicy.name, "name: reviewed", "+  failurePolicy: Fail", "+  failurePolicy: Ignore # reviewed").
+		Replace(string(tree.read("1-30/patches/reviewed.yaml")))
+	tree.write("1-30/patches/reviewed.yaml", other)
+	tree.run()
+	tree.commit("istio: the validator reviewed")
+	cmd := exec.Command("git", "merge", "-q", "--no-edit", "validator")
+	cmd.Dir = tree.repo
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+tree.repo,
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("two patches of one file merged without a conflict")
+	}
+	conflicts := strings.Fields(tree.git("diff", "--name-only", "--diff-filter=U"))
+	// The patched file, and the default validator rendered from it.
+	if want := []string{"clusters/prod/istio/" + editFailurePolicy.target("1-30"),
+		"clusters/prod/istio/common/validatingwebhookconfiguration/istiod-default-validator.yaml"}; !slices.Equal(conflicts, want) {
+		t.Errorf("conflicts in %q, want only the patched file and its rendering %q", conflicts, want)
+	}
+	// Taking one side leaves a file the other side's record does not
+	// know; regenerating applies both patches in name order, and the
+	// second finds its line changed: it names the patch that did.
+	tree.git("checkout", "--theirs", "--", ".")
+	tree.fail(editFailurePolicy.target("1-30")+" changed since the last run", "regenerate it from istioctl output")
+	tree.source("1-30", "1-30/default.yaml")
+	tree.fail(`GitPatch "reviewed"`, editFailurePolicy.target("1-30"))
+}

@@ -196,3 +196,22 @@ func TestDefaultTagWarning(t *testing.T) {
 	}
 	treetest.BuildAll(t, dir)
 }
+
+// TestKustomizationHandEdits: a kustomization.yaml the run owns, edited by
+// hand, is written again with a warning that names what was dropped.
+func TestKustomizationHandEdits(t *testing.T) {
+	dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
+	run(t, dir)
+	want := treetest.Files(t, dir)["1-30/kustomization.yaml"]
+	treetest.Write(t, filepath.Join(dir, "1-30", "extra", "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n"))
+	run(t, dir)
+	want = treetest.Files(t, dir)["1-30/kustomization.yaml"]
+	treetest.Write(t, filepath.Join(dir, "1-30", "kustomization.yaml"), append([]byte("namePrefix: x-\n"), bytes.Replace(want, []byte("resources:\n"), []byte("resources:\n- extra\n"), 1)...))
+	warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if !strings.Contains(warnings, `1-30/kustomization.yaml: replaced a kustomization.yaml edited by hand: fields ["namePrefix"] and resources ["extra"] dropped`) {
+		t.Errorf("no warning naming what was dropped:\n%s", warnings)
+	}
+	if got := treetest.Files(t, dir)["1-30/kustomization.yaml"]; !bytes.Equal(got, want) {
+		t.Errorf("1-30/kustomization.yaml was not written again:\n%s", got)
+	}
+}
