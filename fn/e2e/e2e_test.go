@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 
+	k8syaml "sigs.k8s.io/yaml"
+
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 
@@ -345,5 +347,56 @@ func TestNamespacesElsewhere(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(teams, "payments", "namespace.yaml")); err != nil || string(b) != ns {
 		t.Errorf("the namespaces kept elsewhere were written: %v\n%s", err, b)
+	}
+}
+
+// TestFluxExample: the Flux example's config writes a tree whose root
+// deploys the root's files and flux/'s Kustomizations, with the example's
+// passthroughs; the cluster-side Kustomization of examples/flux points at
+// that root through the config's source.
+func TestFluxExample(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Copy(t, filepath.Join(repo, "examples/bootstrap"), dir)
+	treetest.CopyFile(t, filepath.Join(repo, "examples/flux/istio-gitops.yaml"), filepath.Join(dir, "istio-gitops.yaml"))
+	if out, err := command(t, ".", nil, binary, "run", dir); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	files := treetest.Files(t, dir)
+	if got, want := string(files["kustomization.yaml"]), "resources:\n- flux\n- istio-system.yaml\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("the root must deploy its own files and flux/:\n%s", got)
+	}
+	for _, f := range []string{"flux/common.yaml", "flux/1-30.yaml"} {
+		if s := string(files[f]); !strings.Contains(s, "  timeout: 5m\n") || !strings.Contains(s, "  wait: true\n") {
+			t.Errorf("%s lacks the passthroughs:\n%s", f, s)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(repo, "examples/flux/cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Path      string `json:"path"`
+			Prune     bool   `json:"prune"`
+			SourceRef struct {
+				Kind, Name string
+			} `json:"sourceRef"`
+		} `json:"spec"`
+	}
+	found := false
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		if err := k8syaml.Unmarshal([]byte(doc), &ks); err != nil {
+			t.Fatal(err)
+		}
+		if ks.Kind == "Kustomization" {
+			found = true
+			if ks.Spec.Path != "./clusters/prod/istio" || !ks.Spec.Prune || ks.Spec.SourceRef.Kind != "GitRepository" || ks.Spec.SourceRef.Name != "flux-system" {
+				t.Errorf("examples/flux/cluster.yaml's Kustomization must point at the config's path and source: %+v", ks.Spec)
+			}
+		}
+	}
+	if !found {
+		t.Error("examples/flux/cluster.yaml holds no Kustomization")
 	}
 }
