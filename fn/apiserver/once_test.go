@@ -20,10 +20,14 @@ var onceCases = []struct {
 	// tags, spec: more of the config than revision 1-31 alone.
 	tags map[string]string
 	spec string
+	// files are more files of the tree, such as a Namespace.
+	files map[string]string
 }{
 	{name: "tag-default", source: "istioctl/1-31/default.yaml", tags: map[string]string{"default": "1-31"}},
-	// {name: "ambient", source: "istioctl/1-31/ambient.yaml", spec: "  nodeAgents:\n    revision: 1-31\n"},
-	// {name: "helm", source: "helm/1-31/charts.yaml"},
+	{name: "ambient", source: "istioctl/1-31/ambient.yaml", spec: "  nodeAgents:\n    revision: 1-31\n"},
+	// Istio's charts install the gateway in a namespace of its own.
+	{name: "helm", source: "helm/1-31/all.yaml",
+		files: map[string]string{"common/istio-ingress.yaml": strings.Replace(namespace, "istio-system", "istio-ingress", 1)}},
 }
 
 // TestApplyOnce applies the tree of each of onceCases once, then removes
@@ -39,6 +43,9 @@ func TestApplyOnce(t *testing.T) {
 			c := newCluster(srv, false)
 			dir := t.TempDir()
 			treetest.Write(t, filepath.Join(dir, "common", "istio-system.yaml"), []byte(namespace))
+			for f, content := range oc.files {
+				treetest.Write(t, filepath.Join(dir, f), []byte(content))
+			}
 			cfg := meshConfig{revisions: only131, active: "1-31", tags: oc.tags, spec: oc.spec}
 			writeTree(t, dir, cfg, map[string]string{"1-31": oc.source})
 			d := c.deploy(t, dir)

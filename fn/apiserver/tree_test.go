@@ -151,11 +151,18 @@ func runTree(t *testing.T, dir string) {
 		t.Fatalf("run %s: %v\n%v", dir, err, results)
 	}
 	for _, r := range results {
-		if r.Severity == framework.Warning || r.Severity == framework.Error {
+		// Istio's base chart renders istiod-default-validator, which
+		// spec.activeRevision renders: documented, and said.
+		expected := strings.HasPrefix(r.Message, "dropped: gives way to the object rendered from")
+		if (r.Severity == framework.Warning || r.Severity == framework.Error) && !expected {
 			t.Errorf("the run warns: %s", r.Message)
 		}
 	}
 }
+
+// upstreamWarnings are the server's warnings about fields Istio's own
+// output sets, not of our making: istio-cni's AppArmor annotation.
+var upstreamWarnings = []string{"container.apparmor.security.beta.kubernetes.io/"}
 
 // fluxKustomization is one Kustomization that deploys a folder of the tree.
 type fluxKustomization struct {
@@ -325,6 +332,10 @@ func (c *cluster) deploy(t *testing.T, dir string) deployed {
 	}
 	d.diff = time.Since(start)
 	for _, w := range c.srv.Warnings() {
+		if slices.ContainsFunc(upstreamWarnings, func(u string) bool { return strings.Contains(w, u) }) {
+			t.Logf("the server warned of Istio's output: %s", w)
+			continue
+		}
 		t.Errorf("the server warned: %s", w)
 	}
 	d.total = time.Since(begin)
