@@ -89,8 +89,9 @@ type gen struct {
 	keepNodes bool
 	files     map[string]*fileset.File
 	common    map[string]*fileset.File
-	// by names the object of each file, for collisions.
-	by map[string]*yaml.RNode
+	// by names the object of each file, for collisions (a name, not the
+	// object: a streamed object's YAML must not stay in memory).
+	by map[string]string
 }
 
 // regenerate lays out a revision's fresh istioctl output, replacing its
@@ -98,7 +99,7 @@ type gen struct {
 func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revOut, error) {
 	src := t.sources[rev.Name]
 	ns := t.cfg.Spec.Namespace
-	g := &gen{t: t, rev: rev.Name, keepNodes: !src.OnDisk(), files: map[string]*fileset.File{}, common: map[string]*fileset.File{}, by: map[string]*yaml.RNode{}}
+	g := &gen{t: t, rev: rev.Name, keepNodes: !src.OnDisk(), files: map[string]*fileset.File{}, common: map[string]*fileset.File{}, by: map[string]string{}}
 	facts := Facts{Revision: rev.Name, Version: rev.Version, Newest: t.cfg.Newest(), PerRevisionGateways: t.cfg.PerRevisionGateways()}
 	decide := func(o *yaml.RNode, f Facts, keep bool) error {
 		d, err := Classify(o, f)
@@ -234,9 +235,9 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 	}
 	rel := strings.TrimPrefix(p, base+"/")
 	if prev, dup := g.by[p]; dup {
-		return fmt.Errorf("%s: %s and %s must not be written to the same file", t.runPath(p), object.Describe(prev), object.Describe(o))
+		return fmt.Errorf("%s: %s and %s must not be written to the same file", t.runPath(p), prev, object.Describe(o))
 	}
-	g.by[p] = o
+	g.by[p] = object.Describe(o)
 	files[rel] = f
 	return nil
 }
