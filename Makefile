@@ -127,6 +127,8 @@ test: build tools ## Run every test, end-to-end and API server ones included (kp
 	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -count=1 ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
+	# 120 MB of istioctl output: a run must peak under 4 times its input.
+	ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestMemoryBudget ./fn/e2e/ -memory
 
 .PHONY: lint
 lint: ## gofmt and go vet
