@@ -2,7 +2,9 @@ package pipeline_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -214,4 +216,50 @@ func TestKustomizationHandEdits(t *testing.T) {
 	if got := treetest.Files(t, dir)["1-30/kustomization.yaml"]; !bytes.Equal(got, want) {
 		t.Errorf("1-30/kustomization.yaml was not written again:\n%s", got)
 	}
+}
+
+// TestLongNames: a 253-character name (the longest Kubernetes allows) and
+// a kind of any length still get a file each, named by layout.Segment
+// (the start of the name and a digest), and the tree builds.
+func TestLongNames(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(minimalConfig))
+	long := strings.Repeat("a", 120) + "." + strings.Repeat("b", 132)
+	longer := strings.Repeat("c", 120) + "." + strings.Repeat("d", 132) // same start, another name
+	kind := "Very" + strings.Repeat("Long", 80)
+	output, err := os.ReadFile(filepath.Join(fixtures, "1-30/default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, filepath.Join(dir, "1-30", "istioctl-output.yaml"), append(output, []byte(
+		"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "+long+"\n  namespace: istio-system\n"+
+			"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "+longer+"\n  namespace: istio-system\n"+
+			"---\napiVersion: example.com/v1\nkind: "+kind+"\nmetadata:\n  name: x\n")...))
+	run(t, dir)
+	files := treetest.Files(t, dir)
+	var found []string
+	for _, name := range treetest.Names(files) {
+		for _, seg := range strings.Split(name, "/") {
+			if len(seg) > 255 {
+				t.Errorf("%s: segment of %d bytes", name, len(seg))
+			}
+		}
+		if strings.Contains(name, "aaaa") || strings.Contains(name, "cccc") || strings.Contains(name, "verylong") {
+			found = append(found, name)
+		}
+	}
+	if len(found) != 3 {
+		t.Fatalf("files for the long names: %q, want 3", found)
+	}
+	for _, f := range found {
+		if !regexp.MustCompile(`-[0-9a-f]{16}(\.yaml)?$`).MatchString(strings.Split(f, "/")[len(strings.Split(f, "/"))-1]) &&
+			!regexp.MustCompile(`/[a-z]+-[0-9a-f]{16}/`).MatchString(f) {
+			t.Errorf("%s does not end in a digest", f)
+		}
+	}
+	run(t, dir)
+	if d := treetest.Diff(treetest.Files(t, dir), files); d != "" {
+		t.Errorf("second run changed the tree:\n%s", d)
+	}
+	treetest.BuildAll(t, dir)
 }
