@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // userFiles are files the function does not own, in layouts kyaml's writer
@@ -122,4 +126,50 @@ func keys(m map[string]string) []string {
 		k = append(k, n)
 	}
 	return k
+}
+
+// TestNotObjects: a YAML file of the tree that is no Kubernetes object
+// (no apiVersion or kind, such as Helm values) is not listed, with a
+// warning; an item given without a file (no path annotation) passes
+// through untouched, with a warning, and is listed nowhere.
+func TestNotObjects(t *testing.T) {
+	dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
+	treetest.Write(t, filepath.Join(dir, "values.yaml"), []byte("global:\n  hub: docker.io/istio\n"))
+	results := run(t, dir)
+	warnings := strings.Join(messages(results, framework.Warning), "\n")
+	if !strings.Contains(warnings, "values.yaml: not listed in a kustomization: it is not a Kubernetes object") {
+		t.Errorf("no warning for values.yaml:\n%s", warnings)
+	}
+	if k := treetest.Files(t, dir)["kustomization.yaml"]; bytes.Contains(k, []byte("values.yaml")) {
+		t.Errorf("values.yaml listed:\n%s", k)
+	}
+	treetest.BuildAll(t, dir)
+
+	items, err := disk.ReadObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := yaml.MustParse("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n")
+	rl := &framework.ResourceList{Items: append(items, stray)}
+	if err := processors.Process(rl); err != nil {
+		t.Fatal(err)
+	}
+	var kept bool
+	for _, it := range rl.Items {
+		if it.GetName() == "stray" {
+			kept = true
+			if p := object.Path(it); p != "" {
+				t.Errorf("the item without a file was placed in %s", p)
+			}
+		}
+		if object.Path(it) == "kustomization.yaml" && strings.Contains(it.MustString(), "- .") {
+			t.Errorf("the root kustomization lists the root itself:\n%s", it.MustString())
+		}
+	}
+	if !kept {
+		t.Error("the item without a file was dropped")
+	}
+	if w := strings.Join(messages(rl.Results, framework.Warning), "\n"); !strings.Contains(w, "passed through untouched: it has no config.kubernetes.io/path annotation") {
+		t.Errorf("no warning for the item without a file:\n%s", w)
+	}
 }
