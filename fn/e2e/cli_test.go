@@ -117,13 +117,13 @@ func TestOutputJSON(t *testing.T) {
 		Trees []struct {
 			Config, Path string
 			Revisions    []struct {
-				Name, Version           string
-				Generated, Active, Live bool
-				Tags                    []string
-				Namespaces              int
+				Name, Version                       string
+				Generated, Active, Live, NodeAgents bool
+				Tags                                []string
+				Namespaces, Workloads               int
 			}
-			Tags      []struct{ Name, Revision string }
-			Selectors []struct {
+			Tags                 []struct{ Name, Revision string }
+			Selectors, Workloads []struct {
 				Label, Selects, Revision string
 				Namespaces               []string
 			}
