@@ -15,6 +15,7 @@ import (
 // TestDeterministic runs the function on the same ResourceList with its
 // items shuffled, and wants the same bytes out each time.
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	dir := setup(t, goldenCases[1]) // add-1-31: a tree and fresh output
 	items, err := disk.ReadObjects(dir)
 	if err != nil {

@@ -38,6 +38,7 @@ metadata:
 // TestBadInput: each bad input fails the run with a message naming the
 // file and object, and leaves the tree as it was.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name  string
 		files map[string]string
@@ -155,6 +156,7 @@ spec:
 // TestHandEditedFilesReported: regenerating a revision whose generated
 // files were edited by hand is no error, but each replaced file is named.
 func TestHandEditedFilesReported(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden("bootstrap"), "want"), dir)
 	edited := filepath.Join(dir, "1-30/generated/configmap/istio-1-30.yaml")

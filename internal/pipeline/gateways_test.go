@@ -73,6 +73,7 @@ var gatewayWants = map[string]gatewayWant{
 // folder only, the revision's own; and, where the case lists them, the
 // gateways are laid out as the config says (checkGateways).
 func TestGatewayTrees(t *testing.T) {
+	t.Parallel()
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -93,6 +94,7 @@ func TestGatewayTrees(t *testing.T) {
 // Ingresses' live-only annotations and nothing else, and the rollback
 // restores the tree byte for byte.
 func TestSwitchLiveGateways(t *testing.T) {
+	t.Parallel()
 	c := goldenCaseNamed(t, "gateways")
 	want := gatewayWants[c.name]
 	dir := setup(t, c)
@@ -163,6 +165,7 @@ func TestSwitchLiveGateways(t *testing.T) {
 // folder, its gateway set included, is deleted and reported, and nothing
 // in common/ or 1-31/ changes.
 func TestRetireGatewaySet(t *testing.T) {
+	t.Parallel()
 	c := goldenCaseNamed(t, "gateways")
 	dir := setup(t, c)
 	run(t, dir)
@@ -222,6 +225,7 @@ func TestRetireGatewaySet(t *testing.T) {
 // or asking for stable Services or an Ingress per revision of gateways
 // upgraded in place, fails the run with the field named and writes nothing.
 func TestGatewayConfigErrors(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name  string
 		edits [][2]string
@@ -269,6 +273,7 @@ func TestGatewayConfigErrors(t *testing.T) {
 // 1-31 upgrades the same files in place to 1-31's objects, and 1-30's
 // gateway objects are reported, not written.
 func TestGatewaysInPlace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden("gateways-in-place"), "input"), dir)
 	editConfig(t, dir, "  - name: 1-31\n", "")
@@ -325,6 +330,7 @@ func TestGatewaysInPlace(t *testing.T) {
 // are renamed per revision there, filed under the namespace, fronted by
 // stable Services and Ingresses of that namespace.
 func TestGatewaysInOwnNamespace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden("gateways"), "input"), dir)
 	// The same Ingress template; no egress gateway in the default profile.
@@ -393,6 +399,7 @@ func gatewaysInNamespace(t testing.TB, file, ns string) []byte {
 // TestTreeChecksCatchBrokenTrees breaks golden trees the ways a gateway
 // bug would, and wants checkTree and checkGateways to say so.
 func TestTreeChecksCatchBrokenTrees(t *testing.T) {
+	t.Parallel()
 	type edit struct{ file, old, new string }
 	for _, c := range []struct {
 		name, tree string

@@ -81,6 +81,7 @@ data: {a: "1"}
 // local-config objects, unrelated folders) passes through byte for byte;
 // deployable ones are listed by their folder's kustomization, the rest not.
 func TestUserFilesPassThrough(t *testing.T) {
+	t.Parallel()
 	dir := setup(t, goldenCases[0])
 	for name, content := range userFiles {
 		treetest.Write(t, filepath.Join(dir, name), []byte(content))
@@ -133,6 +134,7 @@ func keys(m map[string]string) []string {
 // warning; an item given without a file (no path annotation) passes
 // through untouched, with a warning, and is listed nowhere.
 func TestNotObjects(t *testing.T) {
+	t.Parallel()
 	dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
 	treetest.Write(t, filepath.Join(dir, "values.yaml"), []byte("global:\n  hub: docker.io/istio\n"))
 	results := run(t, dir)

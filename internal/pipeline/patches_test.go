@@ -473,6 +473,7 @@ func builtObject(t testing.TB, dir, rel, kind, name string) string {
 // imports the diff. At every step the tree is compared with a twin run
 // through the same steps without patches.
 func TestGitPatchLifecycle(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	twin := newPatchTree(t, patchConfig(false, only130))
 	for _, p := range []*patchTree{tree, twin} {
@@ -629,6 +630,7 @@ var editNoKubeSystemV2 = patchEdit{
 // removed afterwards, it cannot be undone in place: the run fails and
 // tells the user to regenerate the revision, which then succeeds.
 func TestGitPatchChangedOrRemoved(t *testing.T) {
+	t.Parallel()
 	base := newPatchTree(t, patchConfig(false, only130))
 	base.source("1-30", "1-30/default.yaml")
 	base.run()
@@ -726,6 +728,7 @@ func lineNumber(t testing.TB, b []byte, line string) int {
 // run, naming the patch, the file, the hunk and the line, and nothing is
 // written.
 func TestGitPatchConflicts(t *testing.T) {
+	t.Parallel()
 	base := newPatchTree(t, patchConfig(false, only130))
 	base.source("1-30", "1-30/default.yaml")
 	base.run()
@@ -887,6 +890,7 @@ func TestGitPatchConflicts(t *testing.T) {
 // there, wrapped in a GitPatch by hand); both apply, when the revision is
 // regenerated and when carried forward.
 func TestGitPatchPathForms(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
@@ -946,6 +950,7 @@ var editFailOpen = patchEdit{
 // to do: it fails the run, saying so. A patch that loosens the
 // revision's validator applies after the guards and stays applied.
 func TestGitPatchOverDriftGuards(t *testing.T) {
+	t.Parallel()
 	cfg, err := os.ReadFile(filepath.Join(golden("bootstrap"), "input", "istio-gitops.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -1011,6 +1016,7 @@ var editImageMirror = patchEdit{
 // apply to the new revision fails the run naming it and its origin;
 // ported by hand into the new revision's patches, it is not carried again.
 func TestGitPatchCarriedConflict(t *testing.T) {
+	t.Parallel()
 	base := newPatchTree(t, patchConfig(false, only130))
 	base.source("1-30", "1-30/default.yaml")
 	base.run()
@@ -1087,6 +1093,7 @@ func istioGitOpsBinary(t *testing.T) string {
 // run must change nothing, and a patch that does not apply must fail kpt
 // and leave the tree alone.
 func TestGitPatchKptFnEval(t *testing.T) {
+	t.Parallel()
 	kpt, err := exec.LookPath("kpt")
 	if err != nil {
 		t.Skip("kpt not found on PATH")
@@ -1094,8 +1101,6 @@ func TestGitPatchKptFnEval(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs kpt: skipped with -short")
 	}
-	// Mostly waiting for go build and kpt.
-	t.Parallel()
 	bin := istioGitOpsBinary(t)
 	viaKpt := newPatchTree(t, patchConfig(false, only130))
 	viaRunDir := newPatchTree(t, patchConfig(false, only130))
@@ -1204,6 +1209,7 @@ func readOrFail(t testing.TB, file string) []byte {
 // revision is rewritten; were it emitted with the id of the record read,
 // those orchestrators would keep the old record's field order.
 func TestGitPatchAsFunction(t *testing.T) {
+	t.Parallel()
 	viaFn := newPatchTree(t, patchConfig(false, only130))
 	viaRunDir := newPatchTree(t, patchConfig(false, only130))
 	for _, p := range []*patchTree{viaFn, viaRunDir} {
@@ -1231,6 +1237,7 @@ func TestGitPatchAsFunction(t *testing.T) {
 // patch applied to a kept revision is recorded with the patched file's
 // digest; a hand edit is reported when the revision is regenerated.
 func TestGitPatchKeepsHandEditsReported(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
@@ -1260,6 +1267,7 @@ func TestGitPatchKeepsHandEditsReported(t *testing.T) {
 // TestGitPatchDeterministic: with patches to apply and to carry forward,
 // the same items in another order give the same bytes, results included.
 func TestGitPatchDeterministic(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
@@ -1368,6 +1376,7 @@ func exampleFile(file string) string {
 // with a warning until patchesFrom goes; regenerating the new revision
 // while patchesFrom names a retired revision is refused.
 func TestRetireCarriedFrom(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
@@ -1407,6 +1416,7 @@ func TestRetireCarriedFrom(t *testing.T) {
 // conflict in that file alone; taking either side and regenerating the
 // revision resolves it.
 func TestPatchPullRequestsMerge(t *testing.T) {
+	t.Parallel()
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()

@@ -31,6 +31,7 @@ func messages(results framework.Results, sev framework.Severity) []string {
 // (values.revisionTags) are dropped with a warning; spec.tags renders its
 // own, equal to istioctl's rendering.
 func TestTagsInOutputGiveWay(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", map[string]string{"prod-stable": "1-31"})))
 	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/tags.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
@@ -55,6 +56,7 @@ func TestTagsInOutputGiveWay(t *testing.T) {
 // input still select, by name or through a tag that pointed at it, is not
 // retired; nothing is written.
 func TestRetireRefusedWhileNamespacesSelect(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ label, want string }{
 		{"1-30", `Namespace "payments" still selects revision "1-30" (label istio.io/rev=1-30)`},
 		{"prod-old", `Namespace "payments" still selects revision "1-30" through tag "prod-old"`},
@@ -86,6 +88,7 @@ func TestRetireRefusedWhileNamespacesSelect(t *testing.T) {
 // TestRetireReportsEachFile: every deleted file of the retired revision is
 // reported, its user files included.
 func TestRetireReportsEachFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden("add-1-31"), "want"), dir)
 	before := treetest.Files(t, dir)
@@ -119,6 +122,7 @@ func TestRetireReportsEachFile(t *testing.T) {
 
 // TestVersionSkewWarning: Istio upgrades across at most two minors.
 func TestVersionSkewWarning(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		old  string
 		warn bool
@@ -141,6 +145,7 @@ func TestVersionSkewWarning(t *testing.T) {
 // TestGatewayLayoutWarnings: a layout change the run cannot make without
 // fresh output, and a stable Service lost to a live switch, are warned of.
 func TestGatewayLayoutWarnings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := storyConfig([]string{"1-30", "1-31"}, "1-30", nil)
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
@@ -184,6 +189,7 @@ func TestGatewayLayoutWarnings(t *testing.T) {
 // TestDefaultTagWarning: a default tag that disagrees with the active
 // revision wins in istiod; the run says so.
 func TestDefaultTagWarning(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, "1-30", nil), "  tags:\n", "  tags:\n    default: 1-31\n", 1)
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
@@ -202,6 +208,7 @@ func TestDefaultTagWarning(t *testing.T) {
 // TestKustomizationHandEdits: a kustomization.yaml the run owns, edited by
 // hand, is written again with a warning that names what was dropped.
 func TestKustomizationHandEdits(t *testing.T) {
+	t.Parallel()
 	dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
 	run(t, dir)
 	want := treetest.Files(t, dir)["1-30/kustomization.yaml"]
@@ -222,6 +229,7 @@ func TestKustomizationHandEdits(t *testing.T) {
 // a kind of any length still get a file each, named by layout.Segment
 // (the start of the name and a digest), and the tree builds.
 func TestLongNames(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(minimalConfig))
 	long := strings.Repeat("a", 120) + "." + strings.Repeat("b", 132)

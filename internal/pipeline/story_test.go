@@ -87,6 +87,7 @@ type storyStep struct {
 // Flux, Flux Kustomizations point at folders that exist, and the step's
 // own checks.
 func TestStories(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("../../testdata/stories/*.yaml")
 	if err != nil || len(files) < 3 {
 		t.Fatalf("stories: %v %v", files, err)

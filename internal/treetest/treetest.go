@@ -5,6 +5,8 @@ package treetest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -13,7 +15,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	k8syaml "sigs.k8s.io/yaml"
 
 	fluxkustomize "github.com/fluxcd/pkg/kustomize"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -192,25 +197,124 @@ func Kustomizations(t testing.TB, dir string) []string {
 	return dirs
 }
 
-// BuildAll builds every folder with a kustomization.yaml, with kustomize's
-// own library (krusty) and with Flux's, as kustomize-controller does, and
-// returns the number of objects each folder renders.
+// BuildAll builds the tree as its deployers build it, with kustomize's
+// own library (krusty) and with Flux's (its kustomization generator, then
+// its secure build confined to the tree, as kustomize-controller does),
+// and returns the number of objects each top folder renders. The top
+// folders are those with a kustomization.yaml that no other kustomization
+// of the tree lists: building one builds every folder it lists, each as a
+// kustomization of its own, so every kustomization of the tree is built.
+// A tree built before with the same bytes is not built again.
 func BuildAll(t testing.TB, dir string) map[string]int {
 	t.Helper()
-	counts := map[string]int{}
-	for _, k := range Kustomizations(t, dir) {
-		full := filepath.Join(dir, k)
-		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), full)
+	files := Files(t, dir)
+	key := treeKey(files)
+	built.Lock()
+	counts, ok := built.trees[key]
+	built.Unlock()
+	if ok {
+		return counts
+	}
+	counts = map[string]int{}
+	tops := topKustomizations(t, files)
+	flux := fluxCopy(t, dir)
+	for _, k := range tops {
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(dir, k))
 		if err != nil {
 			t.Errorf("kustomize build %s: %v", k, err)
 			continue
 		}
 		counts[k] = m.Size()
-		if n := FluxBuild(t, dir, k); n != m.Size() {
-			t.Errorf("%s: Flux builds %d objects, kustomize %d", k, n, m.Size())
+		if fm := flux.build(t, k); fm != nil && fm.Size() != m.Size() {
+			t.Errorf("%s: Flux builds %d objects, kustomize %d", k, fm.Size(), m.Size())
 		}
 	}
+	if !t.Failed() {
+		built.Lock()
+		built.trees[key] = counts
+		built.Unlock()
+	}
 	return counts
+}
+
+// built are the trees BuildAll built, by treeKey.
+var built = struct {
+	sync.Mutex
+	trees map[string]map[string]int
+}{trees: map[string]map[string]int{}}
+
+func treeKey(files map[string][]byte) string {
+	h := sha256.New()
+	for _, n := range Names(files) {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// topKustomizations are the folders holding a kustomization.yaml that no
+// kustomization of the tree lists as a resource.
+func topKustomizations(t testing.TB, files map[string][]byte) []string {
+	t.Helper()
+	folders := map[string]bool{}
+	for _, n := range Names(files) {
+		if filepath.Base(n) == "kustomization.yaml" {
+			folders[filepath.Dir(n)] = true
+		}
+	}
+	listed := map[string]bool{}
+	for f := range folders {
+		var k struct {
+			Resources []string `json:"resources"`
+		}
+		if err := k8syaml.Unmarshal(files[filepath.Join(f, "kustomization.yaml")], &k); err != nil {
+			t.Errorf("%s/kustomization.yaml: %v", f, err)
+			continue
+		}
+		for _, r := range k.Resources {
+			listed[filepath.Join(f, r)] = true
+		}
+	}
+	var tops []string
+	for f := range folders {
+		if !listed[f] {
+			tops = append(tops, f)
+		}
+	}
+	slices.Sort(tops)
+	return tops
+}
+
+// fluxTree is one copy of a tree that Flux's generator may write into.
+type fluxTree struct{ root string }
+
+func fluxCopy(t testing.TB, dir string) *fluxTree {
+	t.Helper()
+	tmp := t.TempDir()
+	Copy(t, dir, tmp)
+	return &fluxTree{root: tmp}
+}
+
+// build builds folder rel as kustomize-controller does.
+func (f *fluxTree) build(t testing.TB, rel string) resmap.ResMap {
+	t.Helper()
+	ks := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+		"kind":       "Kustomization",
+		"metadata":   map[string]any{"name": "istio", "namespace": "flux-system"},
+		"spec":       map[string]any{"path": "./" + rel, "prune": true},
+	}}
+	dirPath := filepath.Join(f.root, rel)
+	if _, err := fluxkustomize.NewGenerator(f.root, ks).WriteFile(dirPath); err != nil {
+		t.Errorf("flux generate %s: %v", rel, err)
+		return nil
+	}
+	m, err := fluxkustomize.SecureBuild(f.root, dirPath, false)
+	if err != nil {
+		t.Errorf("flux build %s: %v", rel, err)
+		return nil
+	}
+	return m
 }
 
 // FluxBuild builds folder rel of the tree at root as Flux's
@@ -243,23 +347,5 @@ func FluxYAML(t testing.TB, root, rel string) []byte {
 
 func fluxBuild(t testing.TB, root, rel string) resmap.ResMap {
 	t.Helper()
-	tmp := t.TempDir()
-	Copy(t, root, tmp)
-	ks := unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-		"kind":       "Kustomization",
-		"metadata":   map[string]any{"name": "istio", "namespace": "flux-system"},
-		"spec":       map[string]any{"path": "./" + rel, "prune": true},
-	}}
-	dirPath := filepath.Join(tmp, rel)
-	if _, err := fluxkustomize.NewGenerator(tmp, ks).WriteFile(dirPath); err != nil {
-		t.Errorf("flux generate %s: %v", rel, err)
-		return nil
-	}
-	m, err := fluxkustomize.SecureBuild(tmp, dirPath, false)
-	if err != nil {
-		t.Errorf("flux build %s: %v", rel, err)
-		return nil
-	}
-	return m
+	return fluxCopy(t, root).build(t, rel)
 }
