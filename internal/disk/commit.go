@@ -70,6 +70,9 @@ func (t *Tree) Commit(writes []Write, deletes []string) error {
 
 // check validates every path before anything is written.
 func (t *Tree) check(writes []Write, deletes []string) error {
+	// Many paths share their folders: each is looked at once.
+	t.seen = map[string]fs.FileInfo{}
+	defer func() { t.seen = nil }()
 	targets := map[string]bool{}
 	for _, w := range writes {
 		if err := CheckPath(w.Path); err != nil {
@@ -136,7 +139,7 @@ func (t *Tree) checkOnDisk(p string) error {
 	parts := strings.Split(p, "/")
 	for i, seg := range parts {
 		cur = filepath.Join(cur, seg)
-		fi, err := t.fs.Lstat(cur)
+		fi, err := t.lstat(cur, i < len(parts)-1)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -154,6 +157,21 @@ func (t *Tree) checkOnDisk(p string) error {
 		}
 	}
 	return nil
+}
+
+// lstat looks at a path, remembering folders during a check.
+func (t *Tree) lstat(p string, folder bool) (fs.FileInfo, error) {
+	if fi, ok := t.seen[p]; ok && folder {
+		if fi == nil {
+			return nil, fs.ErrNotExist
+		}
+		return fi, nil
+	}
+	fi, err := t.fs.Lstat(p)
+	if folder && t.seen != nil && (err == nil || errors.Is(err, fs.ErrNotExist)) {
+		t.seen[p] = fi
+	}
+	return fi, err
 }
 
 func describeMode(m fs.FileMode) string {

@@ -47,6 +47,8 @@ type Tree struct {
 	// the next commit removes them.
 	temps []string
 	fs    FS
+	// seen are the folders a check looked at.
+	seen map[string]fs.FileInfo
 }
 
 // File is one YAML or JSON file of a tree.

@@ -238,3 +238,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// EncodeOwned lays out one object as FileBytes does, without the copy
+// FileBytes makes: the caller owns the object, and its reader annotations
+// are removed from it first.
+func EncodeOwned(n *yaml.RNode) ([]byte, error) {
+	for k := range n.GetAnnotations() {
+		if IsReaderAnnotation(k) {
+			if _, err := n.Pipe(yaml.ClearAnnotation(k)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := yaml.ClearEmptyAnnotations(n); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(n.Document()); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -7,11 +7,11 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
-	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
@@ -246,16 +246,15 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 // orchestrator lays out the function's files, whatever the source's
 // indentation.
 func place(t *tree, o *yaml.RNode, p string, keepNode bool) (*fileset.File, error) {
-	if _, err := o.Pipe(yaml.ClearAnnotation(kioutil.SeqIndentAnnotation)); err != nil {
-		return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
-	}
 	full := t.runPath(p)
-	if err := object.SetPath(o, full, 0); err != nil {
-		return nil, err
-	}
-	data, err := layout.FileBytes(o)
+	// The object is the run's own: laid out without a copy, its reader
+	// annotations (the source's file, seqindent) dropped, then placed.
+	data, err := disk.EncodeOwned(o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", full, err)
+	}
+	if err := object.SetPath(o, full, 0); err != nil {
+		return nil, err
 	}
 	if !keepNode {
 		o = nil
