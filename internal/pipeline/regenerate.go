@@ -19,8 +19,8 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/nodeagent"
 	"github.com/istio-gitops/istio-gitops/internal/object"
-	"github.com/istio-gitops/istio-gitops/internal/pointer"
 	"github.com/istio-gitops/istio-gitops/internal/state"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // removalLimit is how many objects a regeneration may remove from a
@@ -213,7 +213,7 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 			}
 		}
 		if t.cfg.DriftGuards() {
-			if err := pointer.DriftGuards(o); err != nil {
+			if err := webhook.DriftGuards(o); err != nil {
 				return err
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Config fields that render objects, as the rendered-from annotation names
@@ -211,7 +212,7 @@ func emitRendered(t *tree, out *rendered, objs []*yaml.RNode, folder, field, mov
 			return err
 		}
 		if t.cfg.DriftGuards() {
-			if err := pointer.DriftGuards(o); err != nil {
+			if err := webhook.DriftGuards(o); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // DefaultRevision renders what makes active the default revision, from
@@ -35,7 +36,7 @@ func DefaultRevision(namespace, active string, objs []*yaml.RNode) ([]*yaml.RNod
 		return nil, err
 	}
 	vname := "istio-validator-" + active + "-" + namespace
-	vwc, err := mustFind(objs, kindValidate, "", vname, active, DefaultValidatorName+" is rendered from it (is values.global.configValidation off?)")
+	vwc, err := mustFind(objs, webhook.KindValidating, "", vname, active, DefaultValidatorName+" is rendered from it (is values.global.configValidation off?)")
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func istiodService(namespace string, src *yaml.RNode) (*yaml.RNode, error) {
 // its objectSelector: the default revision validates every Istio object,
 // whatever its istio.io/rev.
 func defaultValidator(active string, src *yaml.RNode) (*yaml.RNode, error) {
-	whs, err := webhooks(src)
+	whs, err := webhook.List(src)
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +131,9 @@ func defaultValidator(active string, src *yaml.RNode) (*yaml.RNode, error) {
 		labels["helm.sh/chart"] = "base-" + strings.TrimPrefix(c, "istiod-")
 	}
 	labels[api.RevisionLabel] = active
-	v, err := newObject(admissionV1, kindValidate, "", DefaultValidatorName, src, labels)
+	v, err := newObject(admissionV1, webhook.KindValidating, "", DefaultValidatorName, src, labels)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", kindValidate, DefaultValidatorName, err)
+		return nil, fmt.Errorf("%s %s: %w", webhook.KindValidating, DefaultValidatorName, err)
 	}
 	w := rev.Copy()
 	if err := w.PipeE(yaml.SetField("name", yaml.NewStringRNode("validation.istio.io"))); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 const fakeCA = "Y2EtYnVuZGxl"
@@ -42,7 +43,7 @@ func TestDriftGuardsFixtures(t *testing.T) {
 			}
 			before := withCABundle(t, o)
 			after := before.Copy()
-			must(t, pointer.DriftGuards(after))
+			must(t, webhook.DriftGuards(after))
 
 			bw, aw := webhookList(t, before), webhookList(t, after)
 			if len(aw) != len(bw) {
@@ -87,7 +88,7 @@ func TestDriftGuardsFixtures(t *testing.T) {
 				}
 			}
 			again := after.Copy()
-			must(t, pointer.DriftGuards(again))
+			must(t, webhook.DriftGuards(again))
 			if again.MustString() != after.MustString() {
 				t.Errorf("%s %s: DriftGuards is not idempotent", kind, o.GetName())
 			}
@@ -109,7 +110,7 @@ func TestDriftGuardsPointers(t *testing.T) {
 	must(t, err)
 	for _, o := range []*yaml.RNode{def[1], tag[0]} {
 		o = withCABundle(t, o)
-		must(t, pointer.DriftGuards(o))
+		must(t, webhook.DriftGuards(o))
 		for _, w := range webhookList(t, o) {
 			if ca, _ := w.GetString("clientConfig.caBundle"); ca != "" {
 				t.Errorf("%s: caBundle kept", o.GetName())
@@ -119,7 +120,7 @@ func TestDriftGuardsPointers(t *testing.T) {
 	if fp, _ := webhookList(t, def[1])[0].GetString("failurePolicy"); fp != "Ignore" {
 		t.Fatalf("the copy was guarded, not def[1]: %q", fp)
 	}
-	must(t, pointer.DriftGuards(def[1]))
+	must(t, webhook.DriftGuards(def[1]))
 	if fp, _ := webhookList(t, def[1])[0].GetString("failurePolicy"); fp != "Fail" {
 		t.Errorf("istiod-default-validator: failurePolicy %q, want Fail", fp)
 	}
@@ -136,7 +137,7 @@ func TestDriftGuardsLeavesOthers(t *testing.T) {
 		o = withCABundle(t, o)
 		must(t, o.PipeE(yaml.Lookup("metadata", "labels"), yaml.Clear("istio.io/rev")))
 		before := o.MustString()
-		must(t, pointer.DriftGuards(o))
+		must(t, webhook.DriftGuards(o))
 		if o.MustString() != before {
 			t.Errorf("%s %s without istio.io/rev: changed, but no istiod patches it", o.GetKind(), o.GetName())
 		}
@@ -146,7 +147,7 @@ func TestDriftGuardsLeavesOthers(t *testing.T) {
 	other := webhookList(t, mwc)[0].Copy()
 	must(t, other.PipeE(yaml.SetField("name", yaml.NewStringRNode("audit.example.com"))))
 	must(t, mwc.PipeE(yaml.Lookup("webhooks"), yaml.Append(other.YNode())))
-	must(t, pointer.DriftGuards(mwc))
+	must(t, webhook.DriftGuards(mwc))
 	whs := webhookList(t, mwc)
 	if ca, _ := whs[2].GetString("clientConfig.caBundle"); ca != fakeCA {
 		t.Errorf("webhook audit.example.com: caBundle %q, want it kept", ca)
@@ -157,7 +158,7 @@ func TestDriftGuardsLeavesOthers(t *testing.T) {
 
 	svc := get(t, objs, "Service", "istiod-1-31").Copy()
 	before := svc.MustString()
-	must(t, pointer.DriftGuards(svc))
+	must(t, webhook.DriftGuards(svc))
 	if svc.MustString() != before {
 		t.Error("Service changed")
 	}

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Render what points at revision 1-31 from its istioctl output: make it the
@@ -39,7 +40,7 @@ func Example() {
 	}
 	common := append(def, tag...)
 	for _, o := range common {
-		if err := pointer.DriftGuards(o); err != nil {
+		if err := webhook.DriftGuards(o); err != nil {
 			panic(err)
 		}
 		fmt.Println(o.GetKind(), o.GetName())

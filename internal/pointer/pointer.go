@@ -22,6 +22,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 const (
@@ -41,12 +42,8 @@ const (
 	// defaultNamespace is the one control-plane namespace Istio's charts do
 	// not append to cluster-scoped webhook names.
 	defaultNamespace = "istio-system"
-	// injectorSuffix ends the name of every sidecar injector webhook.
-	injectorSuffix = "sidecar-injector.istio.io"
 
 	kindService   = "Service"
-	kindMutating  = "MutatingWebhookConfiguration"
-	kindValidate  = "ValidatingWebhookConfiguration"
 	kindConfigMap = "ConfigMap"
 	admissionV1   = "admissionregistration.k8s.io/v1"
 	admissionGrp  = "admissionregistration.k8s.io/"
@@ -65,10 +62,10 @@ func IsPointer(obj *yaml.RNode) bool {
 	}
 	name := obj.GetName()
 	switch obj.GetKind() {
-	case kindValidate:
-		return isAdmission(obj) && name == DefaultValidatorName
-	case kindMutating:
-		return isAdmission(obj) && strings.HasPrefix(name, TagWebhookPrefix)
+	case webhook.KindValidating:
+		return webhook.IsAdmission(obj) && name == DefaultValidatorName
+	case webhook.KindMutating:
+		return webhook.IsAdmission(obj) && strings.HasPrefix(name, TagWebhookPrefix)
 	case kindService:
 		return obj.GetApiVersion() == "v1" && (name == IstiodServiceName || strings.HasPrefix(name, TagServicePrefix))
 	}
@@ -82,10 +79,6 @@ func Field(obj *yaml.RNode) string {
 		return "spec.tags"
 	}
 	return "spec.activeRevision"
-}
-
-func isAdmission(obj *yaml.RNode) bool {
-	return strings.HasPrefix(obj.GetApiVersion(), admissionGrp)
 }
 
 // checkLabel rejects a name that cannot become part of an object name.
@@ -218,28 +211,4 @@ func stringList(values ...string) *yaml.RNode {
 		seq.YNode().Content = append(seq.YNode().Content, yaml.NewStringRNode(v).YNode())
 	}
 	return seq
-}
-
-// webhooks returns the webhooks of a webhook configuration.
-func webhooks(obj *yaml.RNode) ([]*yaml.RNode, error) {
-	list, err := obj.Pipe(yaml.Lookup("webhooks"))
-	if err != nil {
-		return nil, fmt.Errorf("%s: webhooks: %w", object.Describe(obj), err)
-	}
-	if list == nil {
-		return nil, nil
-	}
-	if list.YNode().Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%s: webhooks must be a list", object.Describe(obj))
-	}
-	elems, err := list.Elements()
-	if err != nil {
-		return nil, fmt.Errorf("%s: webhooks: %w", object.Describe(obj), err)
-	}
-	for i, w := range elems {
-		if w.YNode().Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("%s: webhooks[%d] must be a webhook (a mapping)", object.Describe(obj), i)
-		}
-	}
-	return elems, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Tag renders revision tag tag pointing at revision rev, from rev's own
@@ -39,7 +40,7 @@ func Tag(namespace, tag, rev string, objs []*yaml.RNode) ([]*yaml.RNode, error) 
 	if tag == rev {
 		return nil, fmt.Errorf("tag %q must not be named like the revision it points at", tag)
 	}
-	injector, err := mustFind(objs, kindMutating, "", "istio-sidecar-injector-"+rev+namespaceSuffix(namespace), rev,
+	injector, err := mustFind(objs, webhook.KindMutating, "", "istio-sidecar-injector-"+rev+namespaceSuffix(namespace), rev,
 		"tag "+tag+"'s webhooks are rendered from it")
 	if err != nil {
 		return nil, err
@@ -70,27 +71,27 @@ func Tag(namespace, tag, rev string, objs []*yaml.RNode) ([]*yaml.RNode, error) 
 // and annotations carry over with istio.io/tag added, and the selectors are
 // those of revision-tags-mwc.yaml.
 func tagWebhook(namespace, tag, rev string, injector *yaml.RNode, auto bool) (*yaml.RNode, error) {
-	whs, err := webhooks(injector)
+	whs, err := webhook.List(injector)
 	if err != nil {
 		return nil, err
 	}
 	var core *yaml.RNode
 	for _, w := range whs {
-		if strings.HasSuffix(object.Scalar(w, "name"), injectorSuffix) {
+		if strings.HasSuffix(object.Scalar(w, "name"), webhook.InjectorSuffix) {
 			core = w
 			break
 		}
 	}
 	if core == nil {
-		return nil, fmt.Errorf("%s: a webhook named *%s must be there: tag %s's webhooks are rendered from it", object.Describe(injector), injectorSuffix, tag)
+		return nil, fmt.Errorf("%s: a webhook named *%s must be there: tag %s's webhooks are rendered from it", object.Describe(injector), webhook.InjectorSuffix, tag)
 	}
 
 	labels := withLabel(injector.GetLabels(), api.TagLabel, tag)
 	labels[api.RevisionLabel] = rev
 	name := TagWebhookPrefix + tag + namespaceSuffix(namespace)
-	mwc, err := newObject(admissionV1, kindMutating, "", name, injector, labels)
+	mwc, err := newObject(admissionV1, webhook.KindMutating, "", name, injector, labels)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", kindMutating, name, err)
+		return nil, fmt.Errorf("%s %s: %w", webhook.KindMutating, name, err)
 	}
 	list := yaml.NewListRNode()
 	for _, sel := range tagSelectors(tag, auto) {
@@ -99,12 +100,12 @@ func tagWebhook(namespace, tag, rev string, injector *yaml.RNode, auto bool) (*y
 			name  string
 			value *yaml.RNode
 		}{
-			{"name", yaml.NewStringRNode(sel.prefix + injectorSuffix)},
+			{"name", yaml.NewStringRNode(sel.prefix + webhook.InjectorSuffix)},
 			{"namespaceSelector", sel.namespace},
 			{"objectSelector", sel.object},
 		} {
 			if err := w.PipeE(yaml.SetField(f.name, f.value)); err != nil {
-				return nil, fmt.Errorf("%s: webhook %s%s: %w", name, sel.prefix, injectorSuffix, err)
+				return nil, fmt.Errorf("%s: webhook %s%s: %w", name, sel.prefix, webhook.InjectorSuffix, err)
 			}
 		}
 		list.YNode().Content = append(list.YNode().Content, w.YNode())

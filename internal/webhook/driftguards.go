@@ -1,4 +1,4 @@
-package pointer
+package webhook
 
 import (
 	"fmt"
@@ -28,19 +28,19 @@ import (
 //     its endpoint rejects invalid config.
 func DriftGuards(obj *yaml.RNode) error {
 	kind := obj.GetKind()
-	if (kind != kindMutating && kind != kindValidate) || !isAdmission(obj) {
+	if (kind != KindMutating && kind != KindValidating) || !IsAdmission(obj) {
 		return nil
 	}
 	if obj.GetLabels()[api.RevisionLabel] == "" {
 		return nil
 	}
-	whs, err := webhooks(obj)
+	whs, err := List(obj)
 	if err != nil {
 		return err
 	}
 	for i, w := range whs {
 		name := object.Scalar(w, "name")
-		if kind == kindMutating && !strings.HasSuffix(name, injectorSuffix) {
+		if kind == KindMutating && !strings.HasSuffix(name, InjectorSuffix) {
 			continue
 		}
 		cc, err := w.Pipe(yaml.Lookup("clientConfig"))
@@ -52,7 +52,7 @@ func DriftGuards(obj *yaml.RNode) error {
 				return fmt.Errorf("%s: webhooks[%d] %q: clientConfig.caBundle: %w", object.Describe(obj), i, name, err)
 			}
 		}
-		if kind == kindValidate {
+		if kind == KindValidating {
 			if err := w.PipeE(yaml.SetField("failurePolicy", yaml.NewStringRNode("Fail"))); err != nil {
 				return fmt.Errorf("%s: webhooks[%d] %q: failurePolicy: %w", object.Describe(obj), i, name, err)
 			}
