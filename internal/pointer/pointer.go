@@ -4,11 +4,7 @@
 // `istiod-revision-tag-<tag>`). They are rendered offline from the target
 // revision's own istioctl output, the way istioctl renders them, so Git holds
 // what `istioctl tag generate` or `--set values.defaultRevision` would have
-// applied.
-//
-// It also holds the webhook drift guards: the fields istiod writes into its
-// webhook configurations at run time are left out of Git, so a GitOps
-// controller does not fight istiod over them.
+// applied. (Their webhooks get the drift guards of package webhook.)
 package pointer
 
 import (
