@@ -15,58 +15,13 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
-// userEdits are the kinds of patch the article keeps, as they apply to
-// today's istioctl output (which no longer writes caBundle). The name is
-// the GitPatch's and its golden files'.
-var userEdits = []struct {
-	name string
-	edit edit
-}{
-	{
-		// The validator fails closed, so an invalid Istio object is refused
-		// rather than admitted while istiod is down.
-		name: "failure-validatingwebhookconfiguration",
-		edit: edit{
-			file: func(rev string) string {
-				return "validatingwebhookconfiguration/istio-validator-" + rev + "-istio-system.yaml"
-			},
-			old:   func(string) string { return "  failurePolicy: Ignore\n" },
-			new:   func(string) string { return "  failurePolicy: Fail\n" },
-			count: 1,
-		},
-	},
-	{
-		// Never inject into kube-system, whatever its labels say: one more
-		// namespaceSelector expression in both injector webhooks.
-		name: "namespaceselector-mutatingwebhookconfiguration",
-		edit: edit{
-			file: func(rev string) string { return "mutatingwebhookconfiguration/istio-sidecar-injector-" + rev + ".yaml" },
-			old:  func(string) string { return "    - key: istio-injection\n      operator: DoesNotExist\n" },
-			new: func(string) string {
-				return "    - key: istio-injection\n      operator: DoesNotExist\n" +
-					"    - key: kubernetes.io/metadata.name\n      operator: NotIn\n      values:\n      - kube-system\n"
-			},
-			count: 2,
-		},
-	},
-	{
-		// A line of the sidecar injection template, text inside the
-		// ConfigMap's block scalar: the proxy never escalates privileges.
-		name: "sidecar-injector-template",
-		edit: edit{
-			file: func(rev string) string { return "configmap/istio-sidecar-injector-" + rev + ".yaml" },
-			old: func(string) string {
-				return "              {{- else }}\n              allowPrivilegeEscalation: {{ .Values.global.proxy.privileged }}\n"
-			},
-			new: func(string) string {
-				return "              {{- else }}\n              allowPrivilegeEscalation: false\n"
-			},
-			count: 1,
-		},
-	},
-}
+// userEdits are the kinds of patch the article keeps
+// (testdata/patch/edits.yaml), as they apply to today's istioctl output
+// (which no longer writes caBundle).
+var userEdits = treetest.PatchEdits()
 
 // userPatch is a user's workflow on a tree whose root is a git repository:
 // split revision 1-30, commit, edit one generated file, `git diff`. It
@@ -79,13 +34,13 @@ type userPatch struct {
 	diff         string
 }
 
-func makeUserPatch(t *testing.T, e edit) userPatch {
+func makeUserPatch(t *testing.T, e treetest.PatchEdit) userPatch {
 	t.Helper()
 	u := userPatch{root: t.TempDir()}
 	u.files = splitRevision(t, u.root, "1-30")
 	gitRepo(t, u.root)
-	u.target = "1-30/generated/" + e.file("1-30")
-	u.edited = e.apply(t, "1-30", u.files[u.target])
+	u.target = e.Target("1-30")
+	u.edited = e.Apply(t, "1-30", u.files[u.target])
 	writeFile(t, filepath.Join(u.root, filepath.FromSlash(u.target)), u.edited)
 	u.diff = git(t, u.root, "diff")
 	return u
@@ -118,25 +73,25 @@ func readOne(t *testing.T, b []byte) *yaml.RNode {
 // 1-30, the run repeated, then carried forward to 1-31.
 func TestUserPatches(t *testing.T) {
 	for _, tc := range userEdits {
-		t.Run(tc.name, func(t *testing.T) {
-			u := makeUserPatch(t, tc.edit)
-			compareGolden(t, "1-30/"+tc.name+".patch", []byte(u.diff))
+		t.Run(tc.Name, func(t *testing.T) {
+			u := makeUserPatch(t, tc)
+			compareGolden(t, "1-30/"+tc.Name+".patch", []byte(u.diff))
 
-			patchFile := filepath.Join(t.TempDir(), tc.name+".patch")
+			patchFile := filepath.Join(t.TempDir(), tc.Name+".patch")
 			writeFile(t, patchFile, []byte(u.diff))
 			out, err := runImport(t, "", patchFile, "--revision", "1-30")
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareGolden(t, "1-30/"+tc.name+".yaml", out)
+			compareGolden(t, "1-30/"+tc.Name+".yaml", out)
 			if !strings.Contains(string(out), "\n  diff: |\n    diff --git a/generated/") {
 				t.Errorf("spec.diff must be a readable literal block scalar:\n%s", out)
 			}
 
 			node := readOne(t, out)
 			p := mustParse(t, node)
-			if p.Name != tc.name {
-				t.Errorf("name %q, want the file's base name %q", p.Name, tc.name)
+			if p.Name != tc.Name {
+				t.Errorf("name %q, want the file's base name %q", p.Name, tc.Name)
 			}
 			// The diff is the user's, with paths relative to the revision.
 			want := strings.NewReplacer("a/1-30/generated/", "a/generated/", "b/1-30/generated/", "b/generated/").Replace(u.diff)
@@ -181,14 +136,14 @@ func TestUserPatches(t *testing.T) {
 			if reread.Digest != p.Digest || !strings.HasPrefix(p.Digest, "sha256:") || p.Digest != Digest(want) {
 				t.Errorf("digest %s changed to %s across a write and read", p.Digest, reread.Digest)
 			}
-			again, err := Import(strings.NewReader(u.diff), "1-30", tc.name)
+			again, err := Import(strings.NewReader(u.diff), "1-30", tc.Name)
 			if b, _ := FileBytes(again); err != nil || !bytes.Equal(b, out) {
 				t.Errorf("importing the same diff again must give the same bytes (%v)", err)
 			}
 
 			// Carry forward to 1-31, as the pipeline reads the patch.
 			files31 := splitRevision(t, u.root, "1-31")
-			if err := node.PipeE(yaml.SetAnnotation(kioutil.PathAnnotation, "1-30/patches/"+tc.name+".yaml")); err != nil {
+			if err := node.PipeE(yaml.SetAnnotation(kioutil.PathAnnotation, "1-30/patches/"+tc.Name+".yaml")); err != nil {
 				t.Fatal(err)
 			}
 			if p := mustParse(t, node); p.Revision != "1-30" {
@@ -202,20 +157,20 @@ func TestUserPatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareGolden(t, "1-31/"+tc.name+".yaml", cb)
-			if got := carried.GetAnnotations()[api.CarriedFromAnnotation]; got != "1-30/"+tc.name {
+			compareGolden(t, "1-31/"+tc.Name+".yaml", cb)
+			if got := carried.GetAnnotations()[api.CarriedFromAnnotation]; got != "1-30/"+tc.Name {
 				t.Errorf("carried-from %q", got)
 			}
 			if p, _, _ := kioutil.GetFileAnnotations(carried); p != "" {
 				t.Errorf("the copy must lose the original's path, has %q", p)
 			}
 			cp := mustParse(t, carried)
-			target31 := "1-31/generated/" + tc.edit.file("1-31")
+			target31 := tc.Target("1-31")
 			changes, err = cp.Apply("1-31", files31)
 			if err != nil {
 				t.Fatalf("carried patch must apply to 1-31: %v", err)
 			}
-			want31 := tc.edit.apply(t, "1-31", files31[target31])
+			want31 := tc.Apply(t, "1-31", files31[target31])
 			if len(changes) != 1 || changes[0].Path != target31 || !bytes.Equal(changes[0].Content, want31) {
 				t.Fatalf("the carried patch must make the same edit on 1-31's %s", target31)
 			}
@@ -234,7 +189,7 @@ func TestUserPatches(t *testing.T) {
 // TestImportPathForms: however the user ran git, the imported object is
 // the same.
 func TestImportPathForms(t *testing.T) {
-	e := userEdits[0].edit
+	e := userEdits[0]
 	// The reference: git diff at the tree root, which is the repository.
 	u := makeUserPatch(t, e)
 	ref, err := Import(strings.NewReader(u.diff), "1-30", "failure")
@@ -248,8 +203,8 @@ func TestImportPathForms(t *testing.T) {
 	tree := filepath.Join(repo, "clusters", "prod", "istio")
 	files := splitRevision(t, tree, "1-30")
 	gitRepo(t, repo)
-	target := "1-30/generated/" + e.file("1-30")
-	writeFile(t, filepath.Join(tree, filepath.FromSlash(target)), e.apply(t, "1-30", files[target]))
+	target := "1-30/generated/" + e.Generated("1-30")
+	writeFile(t, filepath.Join(tree, filepath.FromSlash(target)), e.Apply(t, "1-30", files[target]))
 	revDir := filepath.Join(tree, "1-30")
 
 	forms := map[string]string{
@@ -300,12 +255,12 @@ func TestImportPathForms(t *testing.T) {
 	}
 	// ... but only to its own revision.
 	_, err = p.Targets("1-31")
-	mustContain(t, err, `GitPatch "failure"`, `file "1-30/generated/`+e.file("1-30")+`"`, "must target a file under 1-31/generated/")
+	mustContain(t, err, `GitPatch "failure"`, `file "1-30/generated/`+e.Generated("1-30")+`"`, "must target a file under 1-31/generated/")
 }
 
 // TestImportFormatPatch: a `git format-patch` mail is kept whole.
 func TestImportFormatPatch(t *testing.T) {
-	e := userEdits[0].edit
+	e := userEdits[0]
 	u := makeUserPatch(t, e)
 	git(t, u.root, "commit", "-q", "-am", "istio: the validator fails closed\n\nUntil istiod sets failurePolicy itself.")
 	mail := git(t, u.root, "format-patch", "-1", "--stdout")
@@ -318,7 +273,7 @@ func TestImportFormatPatch(t *testing.T) {
 	}
 	p := mustParse(t, node)
 	for _, s := range []string{"Subject: [PATCH] istio: the validator fails closed", "Until istiod sets failurePolicy itself.",
-		"diff --git a/generated/" + e.file("1-30"), "\n--\n"} {
+		"diff --git a/generated/" + e.Generated("1-30"), "\n--\n"} {
 		if !strings.Contains(p.Diff, s) {
 			t.Errorf("spec.diff must keep %q:\n%s", s, p.Diff)
 		}
@@ -338,7 +293,7 @@ func TestImportFormatPatch(t *testing.T) {
 
 // TestConflicts: what a user sees when a patch does not fit the files.
 func TestConflicts(t *testing.T) {
-	e := userEdits[0].edit
+	e := userEdits[0]
 	u := makeUserPatch(t, e)
 	node, err := Import(strings.NewReader(u.diff), "1-30", "failure-validatingwebhookconfiguration")
 	if err != nil {
@@ -383,7 +338,7 @@ func TestConflicts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := e.apply(t, "1-30", []byte(moved)); !bytes.Equal(changes[0].Content, want) {
+		if want := e.Apply(t, "1-30", []byte(moved)); !bytes.Equal(changes[0].Content, want) {
 			t.Errorf("moved hunk applied wrongly:\n%s", changes[0].Content)
 		}
 	})
@@ -414,15 +369,15 @@ func TestConflicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = mustParse(t, n).Apply("1-30", u.files)
-		mustContain(t, err, `file "1-31/generated/`+e.file("1-30")+`" must target a file under 1-30/generated/`)
+		mustContain(t, err, `file "1-31/generated/`+e.Generated("1-30")+`" must target a file under 1-30/generated/`)
 	})
 	for name, bad := range map[string][2]string{
 		"escape with ..":       {"a/generated/../../../../etc/passwd", "b/generated/../../../../etc/passwd"},
-		"escape from the tree": {"a/../1-31/generated/" + e.file("1-30"), "b/../1-31/generated/" + e.file("1-30")},
+		"escape from the tree": {"a/../1-31/generated/" + e.Generated("1-30"), "b/../1-31/generated/" + e.Generated("1-30")},
 		"absolute path":        {"/etc/passwd", "/etc/passwd"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := "generated/" + e.file("1-30")
+			f := "generated/" + e.Generated("1-30")
 			raw := strings.NewReplacer("a/"+f, bad[0], "b/"+f, bad[1]).Replace(p.Diff)
 			if raw == p.Diff {
 				t.Fatal("no path replaced")

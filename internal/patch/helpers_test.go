@@ -91,24 +91,6 @@ func gitRepo(t *testing.T, dir string) {
 	git(t, dir, "commit", "-q", "-m", "istio: generated")
 }
 
-// edit is a user's text edit of one generated file.
-type edit struct {
-	// file is the path under <rev>/generated/.
-	file func(rev string) string
-	// old and new are the text replaced, count times.
-	old, new func(rev string) string
-	count    int
-}
-
-func (e edit) apply(t *testing.T, rev string, b []byte) []byte {
-	t.Helper()
-	old, new := e.old(rev), e.new(rev)
-	if n := strings.Count(string(b), old); n != e.count {
-		t.Fatalf("%s: %q occurs %d times, want %d", e.file(rev), old, n, e.count)
-	}
-	return []byte(strings.ReplaceAll(string(b), old, new))
-}
-
 func compareGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	treetest.GoldenFile(t, filepath.Join(golden, filepath.FromSlash(name)), got)

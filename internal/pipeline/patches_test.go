@@ -31,65 +31,19 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
-// patchEdit is a platform engineer's text edit of one generated file. REV in
-// file, old and new stands for the revision.
-type patchEdit struct {
-	// name is the GitPatch's name and the .patch file's base name.
-	name string
-	// file is the path under <rev>/generated/.
-	file     string
-	old, new string
-	// count is how often old occurs in the file.
-	count int
-}
+// patchEdit is a platform engineer's text edit of one generated file (see
+// treetest.PatchEdit).
+type patchEdit = treetest.PatchEdit
 
-// The kinds of patch the article keeps, made on the files the pipeline
-// writes with drift guards off (istioctl's own failurePolicy: Ignore).
+// The kinds of patch the article keeps (testdata/patch/edits.yaml), made
+// on the files the pipeline writes with drift guards off (istioctl's own
+// failurePolicy: Ignore).
 var (
-	// The validator fails closed: an invalid Istio object is refused
-	// rather than admitted while istiod is down.
-	editFailurePolicy = patchEdit{
-		name:  "failure-validatingwebhookconfiguration",
-		file:  "validatingwebhookconfiguration/istio-validator-REV-istio-system.yaml",
-		old:   "  failurePolicy: Ignore\n",
-		new:   "  failurePolicy: Fail\n",
-		count: 1,
-	}
-	// Never inject into kube-system, whatever its labels say: one more
-	// namespaceSelector expression in both injector webhooks.
-	editNoKubeSystem = patchEdit{
-		name: "namespaceselector-mutatingwebhookconfiguration",
-		file: "mutatingwebhookconfiguration/istio-sidecar-injector-REV.yaml",
-		old:  "    - key: istio-injection\n      operator: DoesNotExist\n",
-		new: "    - key: istio-injection\n      operator: DoesNotExist\n" +
-			"    - key: kubernetes.io/metadata.name\n      operator: NotIn\n      values:\n      - kube-system\n",
-		count: 2,
-	}
-	// One line of the injection template, inside the ConfigMap's block
-	// scalar: the proxy never escalates privileges.
-	editTemplate = patchEdit{
-		name:  "sidecar-injector-template",
-		file:  "configmap/istio-sidecar-injector-REV.yaml",
-		old:   "              {{- else }}\n              allowPrivilegeEscalation: {{ .Values.global.proxy.privileged }}\n",
-		new:   "              {{- else }}\n              allowPrivilegeEscalation: false\n",
-		count: 1,
-	}
-	articleEdits = []patchEdit{editFailurePolicy, editNoKubeSystem, editTemplate}
+	editFailurePolicy = treetest.PatchEditNamed("failure-validatingwebhookconfiguration")
+	editNoKubeSystem  = treetest.PatchEditNamed("namespaceselector-mutatingwebhookconfiguration")
+	editTemplate      = treetest.PatchEditNamed("sidecar-injector-template")
+	articleEdits      = treetest.PatchEdits()
 )
-
-func (e patchEdit) target(rev string) string {
-	return rev + "/generated/" + strings.ReplaceAll(e.file, "REV", rev)
-}
-
-// apply makes the edit on the file's content.
-func (e patchEdit) apply(t testing.TB, rev string, b []byte) []byte {
-	t.Helper()
-	old, new := strings.ReplaceAll(e.old, "REV", rev), strings.ReplaceAll(e.new, "REV", rev)
-	if n := strings.Count(string(b), old); n != e.count {
-		t.Fatalf("%s: %q occurs %d times, want %d", e.target(rev), old, n, e.count)
-	}
-	return []byte(strings.ReplaceAll(string(b), old, new))
-}
 
 // patchTree is a mesh tree in a git repository, at clusters/prod/istio,
 // worked on as a platform engineer works: run, edit a written file, git
@@ -242,11 +196,11 @@ func (p *patchTree) diff(edit func([]byte) []byte, rel string, gitArgs ...string
 // save as <name>.patch next to the tree, check out, `patch import`.
 func (p *patchTree) userPatch(e patchEdit, rev string) (imported, edited []byte) {
 	p.t.Helper()
-	d, edited := p.diff(func(b []byte) []byte { return e.apply(p.t, rev, b) }, e.target(rev))
-	if !strings.Contains(d, "a/clusters/prod/istio/"+e.target(rev)) {
+	d, edited := p.diff(func(b []byte) []byte { return e.Apply(p.t, rev, b) }, e.Target(rev))
+	if !strings.Contains(d, "a/clusters/prod/istio/"+e.Target(rev)) {
 		p.t.Fatalf("git diff at the repository root must name the file from there:\n%s", d)
 	}
-	file := filepath.Join(p.repo, e.name+".patch")
+	file := filepath.Join(p.repo, e.Name+".patch")
 	treetest.Write(p.t, file, []byte(d))
 	return importCmd(p.t, file, rev), edited
 }
@@ -392,18 +346,18 @@ func checkPatched(t *testing.T, got, twin *patchTree, patches map[string][]patch
 	edited := map[string]bool{}
 	for _, f := range config.SortedKeys(rendered) {
 		edited[f] = true
-		if want := rendered[f].apply(t, "", w[f]); !bytes.Equal(g[f], want) {
-			t.Errorf("%s must carry the edit of %s:\n%s", f, rendered[f].name, treetest.Diff(map[string][]byte{f: g[f]}, map[string][]byte{f: want}))
+		if want := rendered[f].Apply(t, "", w[f]); !bytes.Equal(g[f], want) {
+			t.Errorf("%s must carry the edit of %s:\n%s", f, rendered[f].Name, treetest.Diff(map[string][]byte{f: g[f]}, map[string][]byte{f: want}))
 		}
 	}
 	for _, rev := range config.SortedKeys(patches) {
 		for _, e := range patches[rev] {
-			f := e.target(rev)
+			f := e.Target(rev)
 			edited[f] = true
-			if want := e.apply(t, rev, w[f]); !bytes.Equal(g[f], want) {
-				t.Errorf("%s: %s must be the unpatched file with the edit made on it:\n%s", e.name, f, treetest.Diff(map[string][]byte{f: g[f]}, map[string][]byte{f: want}))
+			if want := e.Apply(t, rev, w[f]); !bytes.Equal(g[f], want) {
+				t.Errorf("%s: %s must be the unpatched file with the edit made on it:\n%s", e.Name, f, treetest.Diff(map[string][]byte{f: g[f]}, map[string][]byte{f: want}))
 			}
-			pf := rev + "/patches/" + e.name + ".yaml"
+			pf := rev + "/patches/" + e.Name + ".yaml"
 			if _, ok := g[pf]; !ok {
 				t.Errorf("%s is missing", pf)
 			}
@@ -489,18 +443,18 @@ func TestGitPatchLifecycle(t *testing.T) {
 	edited := map[string][]byte{}
 	for _, e := range articleEdits {
 		imported, content := tree.userPatch(e, "1-30")
-		edited[e.name] = content
+		edited[e.Name] = content
 		// The shipped examples of these patches were made from istioctl's
 		// output split by hand; the pipeline's files must be the same
 		// bytes, or users' patches would not match the documentation.
-		want, err := os.ReadFile(filepath.Join("../../testdata/patch/1-30", e.name+".yaml"))
+		want, err := os.ReadFile(filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(imported, want) {
-			t.Errorf("%s: imported from the written tree:\n%s\nwant testdata/patch/1-30/%s.yaml:\n%s", e.name, imported, e.name, want)
+			t.Errorf("%s: imported from the written tree:\n%s\nwant testdata/patch/1-30/%s.yaml:\n%s", e.Name, imported, e.Name, want)
 		}
-		tree.write("1-30/patches/"+e.name+".yaml", string(imported))
+		tree.write("1-30/patches/"+e.Name+".yaml", string(imported))
 	}
 
 	// 1-30 is not regenerated: the patches apply to its current files.
@@ -510,12 +464,12 @@ func TestGitPatchLifecycle(t *testing.T) {
 	// validator: it fails closed too.
 	defaultValidator := map[string]patchEdit{"common/validatingwebhookconfiguration/istiod-default-validator.yaml": editFailurePolicy}
 	checkPatched(t, tree, twin, map[string][]patchEdit{"1-30": articleEdits}, defaultValidator)
-	tree.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	tree.checkRecord("1-30", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	for _, e := range articleEdits {
-		if got := tree.read(e.target("1-30")); !bytes.Equal(got, edited[e.name]) {
-			t.Errorf("%s: %s is not the user's edit", e.name, e.target("1-30"))
+		if got := tree.read(e.Target("1-30")); !bytes.Equal(got, edited[e.Name]) {
+			t.Errorf("%s: %s is not the user's edit", e.Name, e.Target("1-30"))
 		}
-		wantResult(t, results, "1-30/patches/"+e.name+".yaml: applied to 1 file(s) of 1-30/generated/")
+		wantResult(t, results, "1-30/patches/"+e.Name+".yaml: applied to 1 file(s) of 1-30/generated/")
 	}
 	if k := string(tree.read("1-30/kustomization.yaml")); strings.Contains(k, "patches/") {
 		t.Errorf("1-30/kustomization.yaml must not deploy the GitPatches:\n%s", k)
@@ -533,13 +487,13 @@ func TestGitPatchLifecycle(t *testing.T) {
 	if d := treetest.Diff(withoutRecords(tree.files(), "1-30"), withoutRecords(patched, "1-30")); d != "" {
 		t.Errorf("regenerating 1-30 from the same output changed the patched tree:\n%s", d)
 	}
-	tree.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	tree.checkRecord("1-30", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	for _, f := range treetest.Names(tree.files()) {
 		if strings.HasPrefix(f, "1-30/generated/applied-patches/") {
 			t.Errorf("%s survived the regeneration: state.yaml records the patches now", f)
 		}
 	}
-	wantResult(t, results, "1-30/patches/"+editTemplate.name+".yaml: applied to 1 file(s) of 1-30/generated/")
+	wantResult(t, results, "1-30/patches/"+editTemplate.Name+".yaml: applied to 1 file(s) of 1-30/generated/")
 	for _, r := range results {
 		if r.Severity != framework.Info {
 			// Patched files are the function's output, not hand edits.
@@ -555,19 +509,19 @@ func TestGitPatchLifecycle(t *testing.T) {
 	results = tree.run()
 	twin.run()
 	checkPatched(t, tree, twin, map[string][]patchEdit{"1-30": articleEdits, "1-31": articleEdits}, defaultValidator)
-	tree.checkRecord("1-31", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	tree.checkRecord("1-31", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	for _, e := range articleEdits {
-		want, err := os.ReadFile(filepath.Join("../../testdata/patch/1-31", e.name+".yaml"))
+		want, err := os.ReadFile(filepath.Join("../../testdata/patch/1-31", e.Name+".yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := tree.read("1-31/patches/" + e.name + ".yaml"); !bytes.Equal(got, want) {
-			t.Errorf("1-31/patches/%s.yaml:\n%s\nwant testdata/patch/1-31/%s.yaml:\n%s", e.name, got, e.name, want)
+		if got := tree.read("1-31/patches/" + e.Name + ".yaml"); !bytes.Equal(got, want) {
+			t.Errorf("1-31/patches/%s.yaml:\n%s\nwant testdata/patch/1-31/%s.yaml:\n%s", e.Name, got, e.Name, want)
 		}
-		wantResult(t, results, "1-31/patches/"+e.name+".yaml: carried forward from 1-30/patches/"+e.name+".yaml")
-		wantResult(t, results, "1-31/patches/"+e.name+".yaml: applied to 1 file(s) of 1-31/generated/")
-		if !bytes.Equal(tree.read(e.target("1-30")), patched[e.target("1-30")]) {
-			t.Errorf("adding 1-31 changed %s", e.target("1-30"))
+		wantResult(t, results, "1-31/patches/"+e.Name+".yaml: carried forward from 1-30/patches/"+e.Name+".yaml")
+		wantResult(t, results, "1-31/patches/"+e.Name+".yaml: applied to 1 file(s) of 1-31/generated/")
+		if !bytes.Equal(tree.read(e.Target("1-30")), patched[e.Target("1-30")]) {
+			t.Errorf("adding 1-31 changed %s", e.Target("1-30"))
 		}
 	}
 	tree.runAgain()
@@ -617,12 +571,12 @@ func (p *patchTree) clone(t *testing.T) *patchTree {
 // editNoKubeSystemV2 is editNoKubeSystem changed after it was applied:
 // kube-node-lease is kept out too.
 var editNoKubeSystemV2 = patchEdit{
-	name: editNoKubeSystem.name,
-	file: editNoKubeSystem.file,
-	old:  editNoKubeSystem.old,
-	new: "    - key: istio-injection\n      operator: DoesNotExist\n" +
+	Name: editNoKubeSystem.Name,
+	File: editNoKubeSystem.File,
+	Old:  editNoKubeSystem.Old,
+	New: "    - key: istio-injection\n      operator: DoesNotExist\n" +
 		"    - key: kubernetes.io/metadata.name\n      operator: NotIn\n      values:\n      - kube-system\n      - kube-node-lease\n",
-	count: 2,
+	Count: 2,
 }
 
 // TestGitPatchChangedOrRemoved: a patch added to a revision that is not
@@ -639,18 +593,18 @@ func TestGitPatchChangedOrRemoved(t *testing.T) {
 	v1, _ := base.userPatch(editNoKubeSystem, "1-30")
 	tmpl, _ := base.userPatch(editTemplate, "1-30")
 	// The changed patch is made the same way, against the same files.
-	d, _ := base.diff(func(b []byte) []byte { return editNoKubeSystemV2.apply(t, "1-30", b) }, editNoKubeSystemV2.target("1-30"))
-	v2File := filepath.Join(t.TempDir(), editNoKubeSystemV2.name+".patch")
+	d, _ := base.diff(func(b []byte) []byte { return editNoKubeSystemV2.Apply(t, "1-30", b) }, editNoKubeSystemV2.Target("1-30"))
+	v2File := filepath.Join(t.TempDir(), editNoKubeSystemV2.Name+".patch")
 	treetest.Write(t, v2File, []byte(d))
 	v2 := importCmd(t, v2File, "1-30")
 
-	selector := "1-30/patches/" + editNoKubeSystem.name + ".yaml"
+	selector := "1-30/patches/" + editNoKubeSystem.Name + ".yaml"
 	base.write(selector, string(v1))
-	base.write("1-30/patches/"+editTemplate.name+".yaml", string(tmpl))
+	base.write("1-30/patches/"+editTemplate.Name+".yaml", string(tmpl))
 	base.run()
-	base.checkRecord("1-30", editNoKubeSystem.name, editTemplate.name)
-	target := editNoKubeSystem.target("1-30")
-	if got, want := base.read(target), editNoKubeSystem.apply(t, "1-30", pristine[target]); !bytes.Equal(got, want) {
+	base.checkRecord("1-30", editNoKubeSystem.Name, editTemplate.Name)
+	target := editNoKubeSystem.Target("1-30")
+	if got, want := base.read(target), editNoKubeSystem.Apply(t, "1-30", pristine[target]); !bytes.Equal(got, want) {
 		t.Fatalf("%s is not patched", target)
 	}
 
@@ -673,14 +627,14 @@ func TestGitPatchChangedOrRemoved(t *testing.T) {
 
 		tree.source("1-30", "1-30/default.yaml")
 		tree.run()
-		if got, want := tree.read(target), editNoKubeSystemV2.apply(t, "1-30", pristine[target]); !bytes.Equal(got, want) {
+		if got, want := tree.read(target), editNoKubeSystemV2.Apply(t, "1-30", pristine[target]); !bytes.Equal(got, want) {
 			t.Errorf("regenerated, %s must carry the changed patch:\n%s", target, got)
 		}
-		tt := editTemplate.target("1-30")
-		if got, want := tree.read(tt), editTemplate.apply(t, "1-30", pristine[tt]); !bytes.Equal(got, want) {
-			t.Errorf("regenerated, %s must still carry %s", tt, editTemplate.name)
+		tt := editTemplate.Target("1-30")
+		if got, want := tree.read(tt), editTemplate.Apply(t, "1-30", pristine[tt]); !bytes.Equal(got, want) {
+			t.Errorf("regenerated, %s must still carry %s", tt, editTemplate.Name)
 		}
-		tree.checkRecord("1-30", editNoKubeSystem.name, editTemplate.name)
+		tree.checkRecord("1-30", editNoKubeSystem.Name, editTemplate.Name)
 		tree.runAgain()
 	})
 	t.Run("removed", func(t *testing.T) {
@@ -696,7 +650,7 @@ func TestGitPatchChangedOrRemoved(t *testing.T) {
 		if got := tree.read(target); !bytes.Equal(got, pristine[target]) {
 			t.Errorf("regenerated without the patch, %s must be istioctl's again:\n%s", target, got)
 		}
-		tree.checkRecord("1-30", editTemplate.name)
+		tree.checkRecord("1-30", editTemplate.Name)
 		tree.runAgain()
 	})
 }
@@ -734,7 +688,7 @@ func TestGitPatchConflicts(t *testing.T) {
 	base.run()
 	pristine := base.files()
 	base.commit("istio: revision 1-30")
-	validator := editFailurePolicy.target("1-30")
+	validator := editFailurePolicy.Target("1-30")
 
 	t.Run("context no longer matches", func(t *testing.T) {
 		// Two engineers patched the validator from the same files; the
@@ -742,12 +696,12 @@ func TestGitPatchConflicts(t *testing.T) {
 		// line of the second.
 		tree := base.clone(t)
 		failure, _ := base.on(t).userPatch(editFailurePolicy, "1-30")
-		timeout := patchEdit{name: "validator-timeout", file: editFailurePolicy.file,
-			old: "  name: rev.validation.istio.io\n", new: "  name: rev.validation.istio.io\n  timeoutSeconds: 5\n", count: 1}
-		d, _ := base.on(t).diff(func(b []byte) []byte { return timeout.apply(t, "1-30", b) }, validator)
-		f := filepath.Join(t.TempDir(), timeout.name+".patch")
+		timeout := patchEdit{Name: "validator-timeout", File: editFailurePolicy.File,
+			Old: "  name: rev.validation.istio.io\n", New: "  name: rev.validation.istio.io\n  timeoutSeconds: 5\n", Count: 1}
+		d, _ := base.on(t).diff(func(b []byte) []byte { return timeout.Apply(t, "1-30", b) }, validator)
+		f := filepath.Join(t.TempDir(), timeout.Name+".patch")
 		treetest.Write(t, f, []byte(d))
-		tree.write("1-30/patches/"+editFailurePolicy.name+".yaml", string(failure))
+		tree.write("1-30/patches/"+editFailurePolicy.Name+".yaml", string(failure))
 		tree.write("1-30/patches/a-timeout.yaml", string(importCmd(t, f, "1-30")))
 		err := tree.fail("1-30/patches/a-timeout.yaml", `GitPatch "validator-timeout"`, `file "`+validator+`"`,
 			`hunk "`+hunkHeader(t, d)+`" does not apply`,
@@ -763,7 +717,7 @@ func TestGitPatchConflicts(t *testing.T) {
 		tree := base.clone(t)
 		imported, edited := base.on(t).userPatch(editFailurePolicy, "1-30")
 		tree.write(validator, string(edited))
-		tree.write("1-30/patches/"+editFailurePolicy.name+".yaml", string(imported))
+		tree.write("1-30/patches/"+editFailurePolicy.Name+".yaml", string(imported))
 		// The record catches the hand edit before the patch is tried.
 		tree.fail(validator+" changed since the last run", "git checkout", "regenerate it from istioctl output")
 	})
@@ -772,7 +726,7 @@ func TestGitPatchConflicts(t *testing.T) {
 		tree := base.clone(t)
 		failure, _ := base.on(t).userPatch(editFailurePolicy, "1-30")
 		tree.write("1-30/patches/failure.yaml", string(failure))
-		tree.write("1-30/patches/validator-fail.yaml", strings.Replace(string(failure), "name: "+editFailurePolicy.name, "name: validator-fail", 1))
+		tree.write("1-30/patches/validator-fail.yaml", strings.Replace(string(failure), "name: "+editFailurePolicy.Name, "name: validator-fail", 1))
 		tree.fail(`1-30/patches/validator-fail.yaml: GitPatch "validator-fail"`, "the file already carries the patch's change",
 			`GitPatch "failure-validatingwebhookconfiguration", applied before it in name order, made the change already: the two patches overlap, delete one`)
 	})
@@ -824,7 +778,7 @@ func TestGitPatchConflicts(t *testing.T) {
 	t.Run("outside the revision/another revision", func(t *testing.T) {
 		// A 1-31 patch saved in 1-30/patches/ by mistake.
 		tree := base.clone(t)
-		d, _ := base.on(t).diff(func(b []byte) []byte { return editFailurePolicy.apply(t, "1-30", b) }, validator,
+		d, _ := base.on(t).diff(func(b []byte) []byte { return editFailurePolicy.Apply(t, "1-30", b) }, validator,
 			"-C", "clusters/prod/istio", "diff", "--relative")
 		d = strings.NewReplacer("a/1-30/generated/", "a/1-31/generated/", "b/1-30/generated/", "b/1-31/generated/").Replace(d)
 		tree.write("1-30/patches/outside.yaml", handPatch(t, "outside", d))
@@ -901,48 +855,48 @@ func TestGitPatchPathForms(t *testing.T) {
 	if !strings.Contains(string(imported), "diff --git a/generated/") {
 		t.Fatalf("imported paths must be relative to the revision:\n%s", imported)
 	}
-	rootDiff, _ := tree.diff(func(b []byte) []byte { return editFailurePolicy.apply(t, "1-30", b) }, editFailurePolicy.target("1-30"),
+	rootDiff, _ := tree.diff(func(b []byte) []byte { return editFailurePolicy.Apply(t, "1-30", b) }, editFailurePolicy.Target("1-30"),
 		"-C", "clusters/prod/istio", "diff", "--relative")
-	if !strings.HasPrefix(rootDiff, "diff --git a/"+editFailurePolicy.target("1-30")+" ") {
+	if !strings.HasPrefix(rootDiff, "diff --git a/"+editFailurePolicy.Target("1-30")+" ") {
 		t.Fatalf("git diff --relative at the tree root must name the file from there:\n%s", rootDiff)
 	}
-	tree.write("1-30/patches/"+editTemplate.name+".yaml", string(imported))
-	tree.write("1-30/patches/"+editFailurePolicy.name+".yaml", handPatch(t, editFailurePolicy.name, rootDiff))
+	tree.write("1-30/patches/"+editTemplate.Name+".yaml", string(imported))
+	tree.write("1-30/patches/"+editFailurePolicy.Name+".yaml", handPatch(t, editFailurePolicy.Name, rootDiff))
 
 	// Both apply to the fresh files of a regenerated revision.
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
 	for _, e := range []patchEdit{editTemplate, editFailurePolicy} {
-		f := e.target("1-30")
-		if got := tree.read(f); !bytes.Equal(got, e.apply(t, "1-30", pristine[f])) {
-			t.Errorf("%s: %s is not patched", e.name, f)
+		f := e.Target("1-30")
+		if got := tree.read(f); !bytes.Equal(got, e.Apply(t, "1-30", pristine[f])) {
+			t.Errorf("%s: %s is not patched", e.Name, f)
 		}
 	}
-	tree.checkRecord("1-30", editTemplate.name, editFailurePolicy.name)
+	tree.checkRecord("1-30", editTemplate.Name, editFailurePolicy.Name)
 	tree.runAgain()
 
 	// Carried forward, the tree-root paths name 1-31's folder.
 	tree.write("istio-gitops.yaml", patchConfig(false, carry131))
 	tree.source("1-31", "1-31/default.yaml")
 	tree.run()
-	carried := string(tree.read("1-31/patches/" + editFailurePolicy.name + ".yaml"))
-	if !strings.Contains(carried, "diff --git a/"+editFailurePolicy.target("1-31")+" b/"+editFailurePolicy.target("1-31")) {
+	carried := string(tree.read("1-31/patches/" + editFailurePolicy.Name + ".yaml"))
+	if !strings.Contains(carried, "diff --git a/"+editFailurePolicy.Target("1-31")+" b/"+editFailurePolicy.Target("1-31")) {
 		t.Errorf("the carried copy must name 1-31's file from the tree root:\n%s", carried)
 	}
-	if v := tree.read(editFailurePolicy.target("1-31")); !strings.Contains(string(v), "  failurePolicy: Fail\n") || strings.Contains(string(v), "Ignore") {
+	if v := tree.read(editFailurePolicy.Target("1-31")); !strings.Contains(string(v), "  failurePolicy: Fail\n") || strings.Contains(string(v), "Ignore") {
 		t.Errorf("the carried patch did not apply to 1-31:\n%s", v)
 	}
-	tree.checkRecord("1-31", editTemplate.name, editFailurePolicy.name)
+	tree.checkRecord("1-31", editTemplate.Name, editFailurePolicy.Name)
 	tree.runAgain()
 }
 
 // editFailOpen loosens the validator the drift guards wrote.
 var editFailOpen = patchEdit{
-	name:  "failopen-validatingwebhookconfiguration",
-	file:  editFailurePolicy.file,
-	old:   "  failurePolicy: Fail\n",
-	new:   "  failurePolicy: Ignore\n",
-	count: 1,
+	Name:  "failopen-validatingwebhookconfiguration",
+	File:  editFailurePolicy.File,
+	Old:   "  failurePolicy: Fail\n",
+	New:   "  failurePolicy: Ignore\n",
+	Count: 1,
 }
 
 // TestGitPatchOverDriftGuards: with drift guards on (the default) the
@@ -977,9 +931,9 @@ func TestGitPatchOverDriftGuards(t *testing.T) {
 	})
 
 	imported, edited := tree.userPatch(editFailOpen, "1-30")
-	tree.write("1-30/patches/"+editFailOpen.name+".yaml", string(imported))
+	tree.write("1-30/patches/"+editFailOpen.Name+".yaml", string(imported))
 	tree.run()
-	validator := editFailOpen.target("1-30")
+	validator := editFailOpen.Target("1-30")
 	if got := tree.read(validator); !bytes.Equal(got, edited) {
 		t.Errorf("%s is not the user's edit:\n%s", validator, got)
 	}
@@ -988,7 +942,7 @@ func TestGitPatchOverDriftGuards(t *testing.T) {
 	if got := tree.read(dv); !bytes.Equal(got, guarded[dv]) {
 		t.Errorf("%s must stay guarded:\n%s", dv, got)
 	}
-	tree.checkRecord("1-30", editFailOpen.name)
+	tree.checkRecord("1-30", editFailOpen.Name)
 	tree.runAgain()
 	patched := tree.files()
 
@@ -998,18 +952,18 @@ func TestGitPatchOverDriftGuards(t *testing.T) {
 	if d := treetest.Diff(withoutRecords(tree.files(), "1-30"), withoutRecords(patched, "1-30")); d != "" {
 		t.Errorf("regenerating 1-30 from the same output changed the tree:\n%s", d)
 	}
-	tree.checkRecord("1-30", editFailOpen.name)
+	tree.checkRecord("1-30", editFailOpen.Name)
 	treetest.BuildAll(t, tree.dir)
 }
 
 // editImageMirror pulls istiod from the team's registry: a patch tied to
 // 1-30's Istio version, which carrying forward cannot port.
 var editImageMirror = patchEdit{
-	name:  "istiod-image-mirror",
-	file:  "deployment/istiod-REV.yaml",
-	old:   "        image: docker.io/istio/pilot:1.30.2\n",
-	new:   "        image: registry.example.com/istio/pilot:1.30.2\n",
-	count: 1,
+	Name:  "istiod-image-mirror",
+	File:  "deployment/istiod-REV.yaml",
+	Old:   "        image: docker.io/istio/pilot:1.30.2\n",
+	New:   "        image: registry.example.com/istio/pilot:1.30.2\n",
+	Count: 1,
 }
 
 // TestGitPatchCarriedConflict: a carried-forward patch that does not
@@ -1023,20 +977,20 @@ func TestGitPatchCarriedConflict(t *testing.T) {
 	base.commit("istio: revision 1-30")
 	mirror, _ := base.userPatch(editImageMirror, "1-30")
 	failure, _ := base.userPatch(editFailurePolicy, "1-30")
-	base.write("1-30/patches/"+editImageMirror.name+".yaml", string(mirror))
-	base.write("1-30/patches/"+editFailurePolicy.name+".yaml", string(failure))
+	base.write("1-30/patches/"+editImageMirror.Name+".yaml", string(mirror))
+	base.write("1-30/patches/"+editFailurePolicy.Name+".yaml", string(failure))
 	base.run()
-	base.checkRecord("1-30", editImageMirror.name, editFailurePolicy.name)
+	base.checkRecord("1-30", editImageMirror.Name, editFailurePolicy.Name)
 
 	t.Run("context names the old version", func(t *testing.T) {
 		tree := base.clone(t)
 		tree.write("istio-gitops.yaml", patchConfig(false, carry131))
 		tree.source("1-31", "1-31/default.yaml")
-		pf := "1-31/patches/" + editImageMirror.name + ".yaml"
+		pf := "1-31/patches/" + editImageMirror.Name + ".yaml"
 		tree.fail(pf, `GitPatch "istiod-image-mirror"`, `file "1-31/generated/deployment/istiod-1-31.yaml"`,
 			`hunk "`+hunkHeader(t, string(mirror))+`" does not apply`,
 			fmt.Sprintf(`line %d must read "        image: docker.io/istio/pilot:1.30.2", but it reads "        image: docker.io/istio/pilot:1.31.0"`,
-				lineNumber(t, base.on(t).read(editImageMirror.target("1-30")), "        image: registry.example.com/istio/pilot:1.30.2")),
+				lineNumber(t, base.on(t).read(editImageMirror.Target("1-30")), "        image: registry.example.com/istio/pilot:1.30.2")),
 			`it was carried forward from 1-30/patches/istiod-image-mirror.yaml of revision "1-30": port it by hand and save it as `+pf)
 
 		// Ported by hand: the new version in the diff.
@@ -1051,11 +1005,11 @@ func TestGitPatchCarriedConflict(t *testing.T) {
 				t.Errorf("the ported patch must not be carried: %s", r)
 			}
 		}
-		wantResult(t, results, "1-31/patches/"+editFailurePolicy.name+".yaml: carried forward from 1-30/patches/"+editFailurePolicy.name+".yaml")
+		wantResult(t, results, "1-31/patches/"+editFailurePolicy.Name+".yaml: carried forward from 1-30/patches/"+editFailurePolicy.Name+".yaml")
 		if d := string(tree.read("1-31/generated/deployment/istiod-1-31.yaml")); !strings.Contains(d, "        image: registry.example.com/istio/pilot:1.31.0\n") {
 			t.Errorf("1-31's istiod must pull from the mirror:\n%s", d)
 		}
-		tree.checkRecord("1-31", editImageMirror.name, editFailurePolicy.name)
+		tree.checkRecord("1-31", editImageMirror.Name, editFailurePolicy.Name)
 		tree.runAgain()
 	})
 
@@ -1065,7 +1019,7 @@ func TestGitPatchCarriedConflict(t *testing.T) {
 		tree := base.clone(t)
 		tree.write("istio-gitops.yaml", patchConfig(true, carry131))
 		tree.source("1-31", "1-31/default.yaml")
-		tree.fail("1-31/patches/"+editFailurePolicy.name+".yaml", "the file already carries the patch's change",
+		tree.fail("1-31/patches/"+editFailurePolicy.Name+".yaml", "the file already carries the patch's change",
 			`revision "1-31"'s fresh files make the change without 1-30/patches/failure-validatingwebhookconfiguration.yaml, so it must not be carried forward`,
 			`remove patchesFrom from revision "1-31" and copy the patches it still needs into 1-31/patches by hand`)
 	})
@@ -1132,17 +1086,17 @@ func TestGitPatchKptFnEval(t *testing.T) {
 		p.source("1-30", "1-30/default.yaml")
 		p.run()
 		for _, e := range articleEdits {
-			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.name+".yaml"))
+			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.Name+".yaml"))
 		}
 	})
 	step("patch 1-30")
-	viaKpt.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	viaKpt.checkRecord("1-30", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	both(func(p *patchTree) {
 		p.write("istio-gitops.yaml", patchConfig(false, carry131))
 		p.source("1-31", "1-31/default.yaml")
 	})
 	step("add 1-31")
-	viaKpt.checkRecord("1-31", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	viaKpt.checkRecord("1-31", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	if d := treetest.Diff(treetest.Files(t, filepath.Join(viaKpt.dir, "1-31", "patches")), treetest.Files(t, "../../testdata/patch/1-31")); d != "" {
 		t.Errorf("carried under kpt, 1-31/patches/ differs from testdata/patch/1-31:\n%s", d)
 	}
@@ -1155,8 +1109,8 @@ func TestGitPatchKptFnEval(t *testing.T) {
 	}
 
 	// A patch that does not apply: kpt fails, the tree stays.
-	viaKpt.write("1-31/patches/validator-v2.yaml", strings.NewReplacer("name: "+editFailurePolicy.name, "name: validator-v2",
-		"path: /validate\n", "path: /validate/v2\n").Replace(string(viaKpt.read("1-31/patches/"+editFailurePolicy.name+".yaml"))))
+	viaKpt.write("1-31/patches/validator-v2.yaml", strings.NewReplacer("name: "+editFailurePolicy.Name, "name: validator-v2",
+		"path: /validate\n", "path: /validate/v2\n").Replace(string(viaKpt.read("1-31/patches/"+editFailurePolicy.Name+".yaml"))))
 	before = viaKpt.files()
 	out, err := evalKpt()
 	if err == nil {
@@ -1216,7 +1170,7 @@ func TestGitPatchAsFunction(t *testing.T) {
 		p.source("1-30", "1-30/default.yaml")
 		p.run()
 		for _, e := range articleEdits {
-			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.name+".yaml"))
+			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.Name+".yaml"))
 		}
 	}
 	runAsFunction(t, viaFn.dir)
@@ -1224,7 +1178,7 @@ func TestGitPatchAsFunction(t *testing.T) {
 	if d := treetest.Diff(viaFn.files(), viaRunDir.files()); d != "" {
 		t.Errorf("run as a function, the tree differs from RunDir's:\n%s", d)
 	}
-	viaFn.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name, editTemplate.name)
+	viaFn.checkRecord("1-30", editFailurePolicy.Name, editNoKubeSystem.Name, editTemplate.Name)
 	before := viaFn.files()
 	runAsFunction(t, viaFn.dir)
 	if d := treetest.Diff(viaFn.files(), before); d != "" {
@@ -1249,7 +1203,7 @@ func TestGitPatchKeepsHandEditsReported(t *testing.T) {
 	tree.fail(edited + " changed since the last run")
 	tree.write(edited, string(clean))
 	tree.run()
-	tree.checkRecord("1-30", editFailurePolicy.name)
+	tree.checkRecord("1-30", editFailurePolicy.Name)
 	tree.write(edited, string(clean)+"# tuned by hand\n")
 
 	tree.source("1-30", "1-30/default.yaml")
@@ -1273,7 +1227,7 @@ func TestGitPatchDeterministic(t *testing.T) {
 	tree.run()
 	for i, e := range articleEdits {
 		// File order is not name order.
-		treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.name+".yaml"), filepath.Join(tree.dir, "1-30/patches", fmt.Sprintf("%d.yaml", len(articleEdits)-i)))
+		treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(tree.dir, "1-30/patches", fmt.Sprintf("%d.yaml", len(articleEdits)-i)))
 	}
 	tree.write("istio-gitops.yaml", patchConfig(false, carry131))
 	tree.source("1-31", "1-31/default.yaml")
@@ -1380,13 +1334,13 @@ func TestRetireCarriedFrom(t *testing.T) {
 	tree := newPatchTree(t, patchConfig(false, only130))
 	tree.source("1-30", "1-30/default.yaml")
 	tree.run()
-	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editNoKubeSystem.name+".yaml",
-		filepath.Join(tree.dir, "1-30/patches/"+editNoKubeSystem.name+".yaml"))
+	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editNoKubeSystem.Name+".yaml",
+		filepath.Join(tree.dir, "1-30/patches/"+editNoKubeSystem.Name+".yaml"))
 	tree.run()
 	tree.write("istio-gitops.yaml", patchConfig(false, carry131))
 	tree.source("1-31", "1-31/default.yaml")
 	tree.run()
-	carried := "1-31/patches/" + editNoKubeSystem.name + ".yaml"
+	carried := "1-31/patches/" + editNoKubeSystem.Name + ".yaml"
 	if _, ok := tree.files()[carried]; !ok {
 		t.Fatalf("%s was not carried", carried)
 	}
@@ -1404,7 +1358,7 @@ func TestRetireCarriedFrom(t *testing.T) {
 			t.Errorf("%s survived the retirement", f)
 		}
 	}
-	tree.checkRecord("1-31", editNoKubeSystem.name)
+	tree.checkRecord("1-31", editNoKubeSystem.Name)
 	tree.source("1-31", "1-31/default.yaml")
 	tree.fail(`spec.revisions[0].patchesFrom: "1-30" is no longer listed`, "remove patchesFrom")
 }
@@ -1424,7 +1378,7 @@ func TestPatchPullRequestsMerge(t *testing.T) {
 	branch := func(name string, edits ...patchEdit) {
 		tree.git("checkout", "-q", "-b", name, "main")
 		for _, e := range edits {
-			treetest.CopyFile(t, "../../testdata/patch/1-30/"+e.name+".yaml", filepath.Join(tree.dir, "1-30/patches/"+e.name+".yaml"))
+			treetest.CopyFile(t, "../../testdata/patch/1-30/"+e.Name+".yaml", filepath.Join(tree.dir, "1-30/patches/"+e.Name+".yaml"))
 		}
 		tree.run()
 		tree.commit("istio: patch " + name)
@@ -1439,12 +1393,12 @@ func TestPatchPullRequestsMerge(t *testing.T) {
 	if d := treetest.Diff(tree.files(), merged); d != "" {
 		t.Errorf("the merged tree is not what the function writes:\n%s", d)
 	}
-	tree.checkRecord("1-30", editFailurePolicy.name, editNoKubeSystem.name)
+	tree.checkRecord("1-30", editFailurePolicy.Name, editNoKubeSystem.Name)
 
 	// Two patches of one line: the file conflicts, the records do not.
 	tree.git("checkout", "-q", "-b", "reviewed", "main~2")
-	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editFailurePolicy.name+".yaml", filepath.Join(tree.dir, "1-30/patches/reviewed.yaml"))
-	other := strings.NewReplacer("name: "+editFailurePolicy.name, "name: reviewed", "+  failurePolicy: Fail", "+  failurePolicy: Ignore # reviewed").
+	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editFailurePolicy.Name+".yaml", filepath.Join(tree.dir, "1-30/patches/reviewed.yaml"))
+	other := strings.NewReplacer("name: "+editFailurePolicy.Name, "name: reviewed", "+  failurePolicy: Fail", "+  failurePolicy: Ignore # reviewed").
 		Replace(string(tree.read("1-30/patches/reviewed.yaml")))
 	tree.write("1-30/patches/reviewed.yaml", other)
 	tree.run()
@@ -1458,7 +1412,7 @@ func TestPatchPullRequestsMerge(t *testing.T) {
 	}
 	conflicts := strings.Fields(tree.git("diff", "--name-only", "--diff-filter=U"))
 	// The patched file, and the default validator rendered from it.
-	if want := []string{"clusters/prod/istio/" + editFailurePolicy.target("1-30"),
+	if want := []string{"clusters/prod/istio/" + editFailurePolicy.Target("1-30"),
 		"clusters/prod/istio/common/validatingwebhookconfiguration/istiod-default-validator.yaml"}; !slices.Equal(conflicts, want) {
 		t.Errorf("conflicts in %q, want only the patched file and its rendering %q", conflicts, want)
 	}
@@ -1466,7 +1420,7 @@ func TestPatchPullRequestsMerge(t *testing.T) {
 	// know; regenerating applies both patches in name order, and the
 	// second finds its line changed: it names the patch that did.
 	tree.git("checkout", "--theirs", "--", ".")
-	tree.fail(editFailurePolicy.target("1-30")+" changed since the last run", "regenerate it from istioctl output")
+	tree.fail(editFailurePolicy.Target("1-30")+" changed since the last run", "regenerate it from istioctl output")
 	tree.source("1-30", "1-30/default.yaml")
-	tree.fail(`GitPatch "reviewed"`, editFailurePolicy.target("1-30"))
+	tree.fail(`GitPatch "reviewed"`, editFailurePolicy.Target("1-30"))
 }
