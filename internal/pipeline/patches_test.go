@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -61,6 +62,40 @@ func newPatchTree(t *testing.T, cfg string) *patchTree {
 	p := &patchTree{t: t, repo: repo, dir: filepath.Join(repo, "clusters", "prod", "istio")}
 	treetest.Copy(t, filepath.Join(golden("bootstrap"), "input"), p.dir)
 	p.write("istio-gitops.yaml", cfg)
+	return p
+}
+
+// shared130 is the bootstrap tree with revision 1-30 run once: made by
+// the first test that asks for it, copied by every other (see with130).
+var shared130 struct {
+	once sync.Once
+	dir  string
+}
+
+// with130 is the bootstrap tree with revision 1-30 written, a copy of one
+// run shared by the package's tests; commit makes its repository and
+// commits the tree as the article's first pull request does.
+func with130(t *testing.T, commit bool) *patchTree {
+	t.Helper()
+	shared130.once.Do(func() {
+		dir, err := os.MkdirTemp("", "patch-tree-1-30-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &patchTree{t: t, dir: dir}
+		treetest.Copy(t, filepath.Join(golden("bootstrap"), "input"), dir)
+		p.write("istio-gitops.yaml", patchConfig(false, only130))
+		p.source("1-30", "1-30/default.yaml")
+		p.run()
+		shared130.dir = dir
+	})
+	if shared130.dir == "" {
+		t.Fatal("the shared 1-30 tree could not be made: see the first test that failed")
+	}
+	p := (&patchTree{t: t, dir: shared130.dir}).clone(t)
+	if commit {
+		p.commit("istio: revision 1-30")
+	}
 	return p
 }
 
@@ -585,9 +620,7 @@ var editNoKubeSystemV2 = patchEdit{
 // tells the user to regenerate the revision, which then succeeds.
 func TestGitPatchChangedOrRemoved(t *testing.T) {
 	t.Parallel()
-	base := newPatchTree(t, patchConfig(false, only130))
-	base.source("1-30", "1-30/default.yaml")
-	base.run()
+	base := with130(t, false)
 	pristine := base.files()
 	base.commit("istio: revision 1-30")
 	v1, _ := base.userPatch(editNoKubeSystem, "1-30")
@@ -683,9 +716,7 @@ func lineNumber(t testing.TB, b []byte, line string) int {
 // written.
 func TestGitPatchConflicts(t *testing.T) {
 	t.Parallel()
-	base := newPatchTree(t, patchConfig(false, only130))
-	base.source("1-30", "1-30/default.yaml")
-	base.run()
+	base := with130(t, false)
 	pristine := base.files()
 	base.commit("istio: revision 1-30")
 	validator := editFailurePolicy.Target("1-30")
@@ -845,9 +876,7 @@ func TestGitPatchConflicts(t *testing.T) {
 // regenerated and when carried forward.
 func TestGitPatchPathForms(t *testing.T) {
 	t.Parallel()
-	tree := newPatchTree(t, patchConfig(false, only130))
-	tree.source("1-30", "1-30/default.yaml")
-	tree.run()
+	tree := with130(t, false)
 	pristine := tree.files()
 	tree.commit("istio: revision 1-30")
 
@@ -971,10 +1000,7 @@ var editImageMirror = patchEdit{
 // ported by hand into the new revision's patches, it is not carried again.
 func TestGitPatchCarriedConflict(t *testing.T) {
 	t.Parallel()
-	base := newPatchTree(t, patchConfig(false, only130))
-	base.source("1-30", "1-30/default.yaml")
-	base.run()
-	base.commit("istio: revision 1-30")
+	base := with130(t, true)
 	mirror, _ := base.userPatch(editImageMirror, "1-30")
 	failure, _ := base.userPatch(editFailurePolicy, "1-30")
 	base.write("1-30/patches/"+editImageMirror.Name+".yaml", string(mirror))
@@ -1164,11 +1190,8 @@ func readOrFail(t testing.TB, file string) []byte {
 // those orchestrators would keep the old record's field order.
 func TestGitPatchAsFunction(t *testing.T) {
 	t.Parallel()
-	viaFn := newPatchTree(t, patchConfig(false, only130))
-	viaRunDir := newPatchTree(t, patchConfig(false, only130))
+	viaFn, viaRunDir := with130(t, false), with130(t, false)
 	for _, p := range []*patchTree{viaFn, viaRunDir} {
-		p.source("1-30", "1-30/default.yaml")
-		p.run()
 		for _, e := range articleEdits {
 			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.Name+".yaml"))
 		}
@@ -1192,9 +1215,7 @@ func TestGitPatchAsFunction(t *testing.T) {
 // digest; a hand edit is reported when the revision is regenerated.
 func TestGitPatchKeepsHandEditsReported(t *testing.T) {
 	t.Parallel()
-	tree := newPatchTree(t, patchConfig(false, only130))
-	tree.source("1-30", "1-30/default.yaml")
-	tree.run()
+	tree := with130(t, false)
 	edited := "1-30/generated/configmap/istio-1-30.yaml"
 	clean := tree.read(edited)
 	tree.write(edited, string(clean)+"# tuned by hand\n")
@@ -1222,9 +1243,7 @@ func TestGitPatchKeepsHandEditsReported(t *testing.T) {
 // the same items in another order give the same bytes, results included.
 func TestGitPatchDeterministic(t *testing.T) {
 	t.Parallel()
-	tree := newPatchTree(t, patchConfig(false, only130))
-	tree.source("1-30", "1-30/default.yaml")
-	tree.run()
+	tree := with130(t, false)
 	for i, e := range articleEdits {
 		// File order is not name order.
 		treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(tree.dir, "1-30/patches", fmt.Sprintf("%d.yaml", len(articleEdits)-i)))
@@ -1331,9 +1350,7 @@ func exampleFile(file string) string {
 // while patchesFrom names a retired revision is refused.
 func TestRetireCarriedFrom(t *testing.T) {
 	t.Parallel()
-	tree := newPatchTree(t, patchConfig(false, only130))
-	tree.source("1-30", "1-30/default.yaml")
-	tree.run()
+	tree := with130(t, false)
 	treetest.CopyFile(t, "../../testdata/patch/1-30/"+editNoKubeSystem.Name+".yaml",
 		filepath.Join(tree.dir, "1-30/patches/"+editNoKubeSystem.Name+".yaml"))
 	tree.run()
@@ -1371,10 +1388,7 @@ func TestRetireCarriedFrom(t *testing.T) {
 // revision resolves it.
 func TestPatchPullRequestsMerge(t *testing.T) {
 	t.Parallel()
-	tree := newPatchTree(t, patchConfig(false, only130))
-	tree.source("1-30", "1-30/default.yaml")
-	tree.run()
-	tree.commit("istio: revision 1-30")
+	tree := with130(t, true)
 	branch := func(name string, edits ...patchEdit) {
 		tree.git("checkout", "-q", "-b", name, "main")
 		for _, e := range edits {
