@@ -61,15 +61,7 @@ type meshConfig struct {
 
 func (c meshConfig) String() string {
 	var b strings.Builder
-	b.WriteString(`apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-`)
+	b.WriteString(treetest.ConfigHead)
 	for i, r := range c.revisions {
 		fmt.Fprintf(&b, "  - name: %s\n", r)
 		if c.carry && i == 1 {

@@ -166,18 +166,26 @@ func checkAdmission(t *testing.T, c *cluster, failClosed bool) {
 	}
 }
 
+// webhookConfigurations lists the webhook configurations of kind
+// (Mutating or ValidatingWebhookConfiguration) labelled with rev.
+func webhookConfigurations(t *testing.T, c *cluster, kind, rev string) *unstructured.UnstructuredList {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("admissionregistration.k8s.io/v1")
+	list.SetKind(kind + "List")
+	if err := c.srv.Client.List(context.Background(), list, client.MatchingLabels{"istio.io/rev": rev}); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
 // istiodEdits does what istiod of rev does to its webhook configurations
 // and returns the validators whose failurePolicy it flipped.
 func istiodEdits(t *testing.T, c *cluster, rev string) []string {
 	t.Helper()
 	var flipped []string
 	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
-		list := &unstructured.UnstructuredList{}
-		list.SetAPIVersion("admissionregistration.k8s.io/v1")
-		list.SetKind(kind + "List")
-		if err := c.srv.Client.List(context.Background(), list, client.MatchingLabels{"istio.io/rev": rev}); err != nil {
-			t.Fatal(err)
-		}
+		list := webhookConfigurations(t, c, kind, rev)
 		if len(list.Items) == 0 {
 			t.Fatalf("no %s labelled istio.io/rev=%s", kind, rev)
 		}
@@ -221,12 +229,7 @@ func istiodEdits(t *testing.T, c *cluster, rev string) []string {
 func checkIstiodEdits(t *testing.T, c *cluster, rev, policy string) {
 	t.Helper()
 	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
-		list := &unstructured.UnstructuredList{}
-		list.SetAPIVersion("admissionregistration.k8s.io/v1")
-		list.SetKind(kind + "List")
-		if err := c.srv.Client.List(context.Background(), list, client.MatchingLabels{"istio.io/rev": rev}); err != nil {
-			t.Fatal(err)
-		}
+		list := webhookConfigurations(t, c, kind, rev)
 		for _, o := range list.Items {
 			whs, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
 			for _, w := range whs {

@@ -120,7 +120,7 @@ func runBadCase(t *testing.T, dir string) {
 			copyLinks(t, filepath.Join(dir, sub), filepath.Join(work, sub))
 		}
 	}
-	before := snapshotTree(t, work)
+	before := treetest.Snapshot(t, work)
 
 	args := c.Args
 	if len(args) == 0 {
@@ -172,7 +172,7 @@ func runBadCase(t *testing.T, dir string) {
 			t.Errorf("items written with an error:\n%.2000s", stdout.String())
 		}
 	}
-	if d := diffSnapshots(snapshotTree(t, work), before); d != "" {
+	if d := diffSnapshots(treetest.Snapshot(t, work), before); d != "" {
 		t.Errorf("the failed run changed the files:\n%s", d)
 	}
 }
@@ -234,37 +234,6 @@ func copyLinks(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// snapshotTree is every file and folder below dir: contents, links as
-// their targets.
-func snapshotTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "-> " + target
-		case d.IsDir():
-			out[rel+"/"] = ""
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func diffSnapshots(got, want map[string]string) string {

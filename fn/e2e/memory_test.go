@@ -25,16 +25,7 @@ func TestMemoryBudget(t *testing.T) {
 		t.Skip("the memory budget runs with -memory (make test passes it)")
 	}
 	dir := t.TempDir()
-	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(`apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-  - name: 1-31
-`))
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(treetest.Config("1-31")))
 	size, crds := bigOutput(t, filepath.Join(dir, "1-31", "istioctl-output.yaml"), 120<<20)
 	rss, took := measured(t, dir)
 	t.Logf("%d MB of istioctl output (%d CRDs): peak %d MB (%.1fx), %v", size>>20, crds, rss>>20, float64(rss)/float64(size), took)

@@ -56,18 +56,7 @@ With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 						Message: fmt.Sprintf("next: istio-gitops run %s", args[0])})
 				}
 			}
-			if format == output.JSON {
-				doc := RunOutput{Results: output.Results(results)}
-				if err != nil {
-					doc.Error = err.Error()
-				}
-				if werr := output.Write(cmd.OutOrStdout(), doc); werr != nil && err == nil {
-					err = werr
-				}
-				return err
-			}
-			PrintResults(cmd.OutOrStdout(), results)
-			return err
+			return printRun(cmd.OutOrStdout(), format, results, err)
 		},
 	}
 	output.AddFlag(cmd, &format)

@@ -18,16 +18,7 @@ import (
 func generateTree(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(`apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-  - name: 1-31
-`))
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(treetest.Config("1-31")))
 	treetest.Write(t, filepath.Join(dir, "1-31/istio-operator.yaml"), []byte(`apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
 spec:

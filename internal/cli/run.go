@@ -44,18 +44,7 @@ func newRunCommand(ps krm.Processors) *cobra.Command {
 				return err
 			}
 			results, err := withOptions(ps, opts).RunDir(args[0])
-			if format == output.JSON {
-				doc := RunOutput{Results: output.Results(results)}
-				if err != nil {
-					doc.Error = err.Error()
-				}
-				if werr := output.Write(cmd.OutOrStdout(), doc); werr != nil && err == nil {
-					err = werr
-				}
-				return err
-			}
-			PrintResults(cmd.OutOrStdout(), results)
-			return err
+			return printRun(cmd.OutOrStdout(), format, results, err)
 		},
 	}
 	output.AddFlag(cmd, &format)
@@ -109,6 +98,23 @@ func withOptions(ps krm.Processors, opts pipeline.Options) krm.Processors {
 		out[config.Kind] = pipeline.Processor{Options: opts}
 	}
 	return out
+}
+
+// printRun prints a run's results (and error, when it failed) as
+// format asks and returns err, or the printing's error.
+func printRun(w io.Writer, format string, results framework.Results, err error) error {
+	if format != output.JSON {
+		PrintResults(w, results)
+		return err
+	}
+	doc := RunOutput{Results: output.Results(results)}
+	if err != nil {
+		doc.Error = err.Error()
+	}
+	if werr := output.Write(w, doc); werr != nil && err == nil {
+		err = werr
+	}
+	return err
 }
 
 // PrintResults writes one line a result: severity, file, object, message.

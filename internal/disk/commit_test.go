@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -24,36 +26,6 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// snapshot is every file and folder below root, links as "-> target".
-func snapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "-> " + target
-		case d.IsDir():
-			out[rel+"/"] = ""
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func sameTree(t *testing.T, what string, got, want map[string]string) {
@@ -111,7 +83,7 @@ func TestCommit(t *testing.T) {
 	if err := tree.Commit(writes, deletes); err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, "after commit", snapshot(t, root), after)
+	sameTree(t, "after commit", treetest.Snapshot(t, root), after)
 }
 
 // faulty fails the nth change it is asked to make, or every change after
@@ -184,7 +156,7 @@ func TestCommitFaults(t *testing.T) {
 			t.Run(fmt.Sprintf("fail-%d-stop-%v", n, stop), func(t *testing.T) {
 				root := t.TempDir()
 				writeTree(t, root, before)
-				old := snapshot(t, root)
+				old := treetest.Snapshot(t, root)
 				f := &faulty{FS: OS, n: n, stop: stop}
 				tree, err := read(root, f)
 				if err != nil {
@@ -194,15 +166,15 @@ func TestCommitFaults(t *testing.T) {
 				if err == nil {
 					// A failed removal of an emptied folder or of a
 					// leftover is not an error of the commit.
-					sameTree(t, "after a commit that reported no error", withoutEmptyDirs(snapshot(t, root)), after)
+					sameTree(t, "after a commit that reported no error", withoutEmptyDirs(treetest.Snapshot(t, root)), after)
 					return
 				}
 				if !errors.Is(err, syscall.ENOSPC) {
 					t.Fatalf("error %v must wrap the fault", err)
 				}
-				if _, journaled := snapshot(t, root)[JournalFile]; !journaled {
+				if _, journaled := treetest.Snapshot(t, root)[JournalFile]; !journaled {
 					rolledBack++
-					got := snapshot(t, root)
+					got := treetest.Snapshot(t, root)
 					if stop {
 						// The file system refused the clean-up too:
 						// only temporary files and empty folders may stay.
@@ -219,7 +191,7 @@ func TestCommitFaults(t *testing.T) {
 				if err != nil || !ok {
 					t.Fatalf("recover: %v %v", ok, err)
 				}
-				sameTree(t, "after recovery", snapshot(t, root), after)
+				sameTree(t, "after recovery", treetest.Snapshot(t, root), after)
 			})
 		}
 	}
@@ -277,7 +249,7 @@ func TestCommitChecksFirst(t *testing.T) {
 			root := t.TempDir()
 			writeTree(t, root, before)
 			writeTree(t, root, c.extra)
-			old := snapshot(t, root)
+			old := treetest.Snapshot(t, root)
 			tree, err := Read(root)
 			if err != nil {
 				t.Fatal(err)
@@ -286,7 +258,7 @@ func TestCommitChecksFirst(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v must say %q", err, c.want)
 			}
-			sameTree(t, "after a refused commit", snapshot(t, root), old)
+			sameTree(t, "after a refused commit", treetest.Snapshot(t, root), old)
 		})
 	}
 }
@@ -330,13 +302,13 @@ func TestSymlinks(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(root, "b")); err != nil {
 			t.Fatal(err)
 		}
-		old := snapshot(t, root)
+		old := treetest.Snapshot(t, root)
 		err = tree.Commit(writes, deletes)
 		if err == nil || !strings.Contains(err.Error(), "b is a symbolic link") {
 			t.Fatalf("error %v must name the link b", err)
 		}
-		sameTree(t, "after a refused commit", snapshot(t, root), old)
-		sameTree(t, "outside", snapshot(t, outside), map[string]string{"secret.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n", "dir/": "", "dir/x.yaml": "a: 1\n"})
+		sameTree(t, "after a refused commit", treetest.Snapshot(t, root), old)
+		sameTree(t, "outside", treetest.Snapshot(t, outside), map[string]string{"secret.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n", "dir/": "", "dir/x.yaml": "a: 1\n"})
 	})
 }
 
@@ -353,11 +325,11 @@ func TestRecoverRefusesForeignJournal(t *testing.T) {
 		root := t.TempDir()
 		writeTree(t, root, before)
 		writeTree(t, root, map[string]string{JournalFile: j})
-		old := snapshot(t, root)
+		old := treetest.Snapshot(t, root)
 		if _, err := Recover(root); err == nil || !strings.Contains(err.Error(), "restore the tree from Git") {
 			t.Errorf("%s: error %v must refuse it", j, err)
 		}
-		sameTree(t, j, snapshot(t, root), old)
+		sameTree(t, j, treetest.Snapshot(t, root), old)
 	}
 }
 
@@ -377,5 +349,5 @@ func TestLeftoversRemoved(t *testing.T) {
 	if err := tree.Commit(writes, deletes); err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, "after commit", snapshot(t, root), after)
+	sameTree(t, "after commit", treetest.Snapshot(t, root), after)
 }

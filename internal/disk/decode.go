@@ -120,7 +120,7 @@ func decodeDocument(text []byte, offset int, path string, index int) (*yaml.RNod
 	if k := n.YNode().Kind; k != yaml.MappingNode {
 		// kio fails on these too, with a less helpful message.
 		return nil, fmt.Errorf("%s: line %d: document %d must be a mapping (a Kubernetes object), not a %s",
-			path, n.YNode().Line+offset, index, kindName(k))
+			path, n.YNode().Line+offset, index, object.KindName(k))
 	}
 	if offset > 0 {
 		shiftLines(node, offset)
@@ -170,16 +170,4 @@ func shiftLines(n *yaml.Node, offset int) {
 	for _, c := range n.Content {
 		shiftLines(c, offset)
 	}
-}
-
-func kindName(k yaml.Kind) string {
-	switch k {
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.ScalarNode:
-		return "scalar"
-	case yaml.AliasNode:
-		return "alias"
-	}
-	return "document"
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
@@ -196,27 +196,13 @@ func Fingerprint(n *yaml.Node) uint64 {
 func groupByFile(items []*yaml.RNode) map[string][]*yaml.RNode {
 	files := map[string][]*yaml.RNode{}
 	for _, it := range items {
-		p := Path(it)
+		p := object.Path(it)
 		files[p] = append(files[p], it)
 	}
 	for _, nodes := range files {
-		slices.SortStableFunc(nodes, func(a, b *yaml.RNode) int { return Index(a) - Index(b) })
+		slices.SortStableFunc(nodes, func(a, b *yaml.RNode) int { return object.Index(a) - object.Index(b) })
 	}
 	return files
-}
-
-// Path is the file an item was read from or is written to, in slash form
-// ("" when the item carries no path).
-func Path(n *yaml.RNode) string {
-	p, _, _ := kioutil.GetFileAnnotations(n)
-	return p
-}
-
-// Index is an item's document index in its file.
-func Index(n *yaml.RNode) int {
-	_, i, _ := kioutil.GetFileAnnotations(n)
-	v, _ := strconv.Atoi(i)
-	return v
 }
 
 // IsReaderAnnotation reports whether an annotation is one that readers and

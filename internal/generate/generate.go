@@ -115,20 +115,9 @@ func findTree(dir string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfgs []*yaml.RNode
-	for _, f := range fileset.FromTree(dt) {
-		ours, err := f.Mentions(config.Kind)
-		if err != nil {
-			return nil, err
-		}
-		if !ours {
-			continue
-		}
-		objs, err := f.Objects()
-		if err != nil {
-			return nil, err
-		}
-		cfgs = append(cfgs, krm.ConfigsOf(objs, config.Kind)...)
+	cfgs, err := krm.FindConfigs(fileset.FromTree(dt), config.Kind)
+	if err != nil {
+		return nil, err
 	}
 	switch len(cfgs) {
 	case 0:

@@ -96,15 +96,7 @@ func called(t *testing.T, p string) string {
 
 // config is an IstioGitOps listing revs (YAML list items, indented).
 func config(revs string) string {
-	return `apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-` + revs
+	return treetest.ConfigHead + revs
 }
 
 // tree writes files into a new folder.

@@ -94,20 +94,3 @@ func ImageVersion(image string) (string, bool) {
 	}
 	return strings.Join(parts, "."), true
 }
-
-// HasRevision reports whether name carries rev as a dash-separated token:
-// istiod-1-31 and istio-validator-1-31-istio-system do, istiod-1-310 does not.
-func HasRevision(name, rev string) bool {
-	for i := strings.Index(name, rev); i >= 0; {
-		end := i + len(rev)
-		if (i == 0 || name[i-1] == '-') && (end == len(name) || name[end] == '-') {
-			return true
-		}
-		next := strings.Index(name[i+1:], rev)
-		if next < 0 {
-			return false
-		}
-		i += next + 1
-	}
-	return false
-}

@@ -1,7 +1,6 @@
 package istioctl_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -9,28 +8,6 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 )
-
-func TestHasRevision(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		want bool
-	}{
-		{"istiod-1-31", true},
-		{"istio-validator-1-31-istio-system", true},
-		{"1-31", true},
-		{"1-31-x", true},
-		{"istiod-1-310", false},
-		{"istiod-11-31", false},
-		{"istiod-1-3", false},
-		{"istio-reader-service-account", false},
-		{"x1-31", false},
-		{"a-1-311-1-31", true},
-	} {
-		if got := istioctl.HasRevision(c.name, "1-31"); got != c.want {
-			t.Errorf("HasRevision(%q) = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
 
 func TestImageVersion(t *testing.T) {
 	for image, want := range map[string]string{
@@ -75,12 +52,4 @@ func TestVersion(t *testing.T) {
 			t.Errorf("%s: version %q, want %q", file, got, want)
 		}
 	}
-}
-
-func ExampleHasRevision() {
-	fmt.Println(istioctl.HasRevision("istio-validator-1-31-istio-system", "1-31"))
-	fmt.Println(istioctl.HasRevision("istiod-1-310", "1-31"))
-	// Output:
-	// true
-	// false
 }

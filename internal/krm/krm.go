@@ -108,7 +108,7 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		return results, err
 	}
 	in := fileset.FromTree(t)
-	cfgs, err := ps.findConfigs(in)
+	cfgs, err := FindConfigs(in, ps.kinds()...)
 	if err != nil {
 		return results, err
 	}
@@ -139,12 +139,13 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	return results, t.Commit(writes, deletes)
 }
 
-// findConfigs finds the function configs of ours among files without
-// parsing them all: only a file that names one of our kinds is parsed.
-func (ps Processors) findConfigs(in fileset.Set) ([]*yaml.RNode, error) {
+// FindConfigs finds the function configs of ours (objects of our API
+// group of one of kinds) among files without parsing them all: only a
+// file that names one of the kinds is parsed.
+func FindConfigs(in fileset.Set, kinds ...string) ([]*yaml.RNode, error) {
 	var found []*yaml.RNode
 	for _, f := range in {
-		ours, err := f.Mentions(ps.kinds()...)
+		ours, err := f.Mentions(kinds...)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +156,7 @@ func (ps Processors) findConfigs(in fileset.Set) ([]*yaml.RNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		found = append(found, ps.Configs(objs)...)
+		found = append(found, ConfigsOf(objs, kinds...)...)
 	}
 	return found, nil
 }

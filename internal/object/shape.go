@@ -18,7 +18,7 @@ import (
 func CheckShape(o *yaml.RNode) error {
 	n := o.YNode()
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: must be a mapping (a Kubernetes object), not a %s", n.Line, kindName(n.Kind))
+		return fmt.Errorf("line %d: must be a mapping (a Kubernetes object), not a %s", n.Line, KindName(n.Kind))
 	}
 	if err := duplicateKeys(n, ""); err != nil {
 		return err
@@ -36,7 +36,7 @@ func CheckShape(o *yaml.RNode) error {
 		return nil
 	}
 	if meta.Kind != yaml.MappingNode {
-		return fmt.Errorf("metadata (line %d): must be a mapping, not a %s", meta.Line, kindName(meta.Kind))
+		return fmt.Errorf("metadata (line %d): must be a mapping, not a %s", meta.Line, KindName(meta.Kind))
 	}
 	for _, f := range []string{"name", "namespace", "generateName"} {
 		if err := scalarField(meta, f, "metadata."+f); err != nil {
@@ -50,15 +50,15 @@ func CheckShape(o *yaml.RNode) error {
 		}
 		at := "metadata." + f
 		if m.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s (line %d): must be a map of strings, not a %s", at, m.Line, kindName(m.Kind))
+			return fmt.Errorf("%s (line %d): must be a map of strings, not a %s", at, m.Line, KindName(m.Kind))
 		}
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k, v := m.Content[i], m.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
-				return fmt.Errorf("%s (line %d): keys must be strings, not a %s", at, k.Line, kindName(k.Kind))
+				return fmt.Errorf("%s (line %d): keys must be strings, not a %s", at, k.Line, KindName(k.Kind))
 			}
 			if v.Kind != yaml.ScalarNode {
-				return fmt.Errorf("%s[%q] (line %d): must be a string, not a %s", at, k.Value, v.Line, kindName(v.Kind))
+				return fmt.Errorf("%s[%q] (line %d): must be a string, not a %s", at, k.Value, v.Line, KindName(v.Kind))
 			}
 		}
 	}
@@ -132,7 +132,7 @@ func duplicateKeys(n *yaml.Node, at string) error {
 			k := n.Content[i]
 			key := k.Value
 			if k.Kind != yaml.ScalarNode {
-				key = fmt.Sprintf("<%s at line %d>", kindName(k.Kind), k.Line)
+				key = fmt.Sprintf("<%s at line %d>", KindName(k.Kind), k.Line)
 			}
 			if first, dup := seen[key]; dup && k.Kind == yaml.ScalarNode {
 				return &DuplicateKeyError{Path: join(at, key), Line: k.Line, First: first}
@@ -194,14 +194,15 @@ func scalarField(m *yaml.Node, name, at string) error {
 	if v == nil || v.Kind == yaml.ScalarNode {
 		return nil
 	}
-	return fmt.Errorf("%s (line %d): must be a string, not a %s", at, v.Line, kindName(v.Kind))
+	return fmt.Errorf("%s (line %d): must be a string, not a %s", at, v.Line, KindName(v.Kind))
 }
 
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == yaml.NodeTagNull
 }
 
-func kindName(k yaml.Kind) string {
+// KindName names a YAML node kind for error text.
+func KindName(k yaml.Kind) string {
 	switch k {
 	case yaml.SequenceNode:
 		return "list"

@@ -9,16 +9,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
-const minimalConfig = `apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-  - name: 1-30
-`
+var minimalConfig = treetest.Config("1-30")
 
 // TestHandEditedFilesReported: regenerating a revision whose generated
 // files were edited by hand is no error, but each replaced file is named.

@@ -256,14 +256,7 @@ func TestGatewayConfigErrors(t *testing.T) {
 			for _, e := range c.edits {
 				editConfig(t, dir, e[0], e[1])
 			}
-			before := treetest.Files(t, dir)
-			_, err := processors.RunDir(dir)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %v\nmust contain %q", err, c.want)
-			}
-			if d := treetest.Diff(treetest.Files(t, dir), before); d != "" {
-				t.Errorf("a failed run wrote:\n%s", d)
-			}
+			runFails(t, dir, c.want)
 		})
 	}
 }

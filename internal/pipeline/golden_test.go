@@ -70,6 +70,27 @@ func run(t testing.TB, dir string) framework.Results {
 	return results
 }
 
+// runFails runs on dir, wants the run to fail with a message holding each
+// of want, and the tree left as it was, byte for byte.
+func runFails(t testing.TB, dir string, want ...string) error {
+	t.Helper()
+	before := treetest.Files(t, dir)
+	_, err := processors.RunDir(dir)
+	if err == nil {
+		t.Fatal("the run succeeded")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\nmust contain %q", err, w)
+		}
+	}
+	if d := treetest.Diff(treetest.Files(t, dir), before); d != "" {
+		t.Errorf("a failed run wrote:\n%s", d)
+	}
+	t.Logf("the run failed as it must: %v", err)
+	return err
+}
+
 // TestGolden writes each case's tree from the real istioctl fixtures and
 // checks it byte for byte, that a second run changes nothing, that every
 // source object is written once or reported, and that every folder builds

@@ -101,15 +101,7 @@ func with130(t *testing.T, commit bool) *patchTree {
 
 // patchConfig is the tree's config; revisions is the YAML of its list.
 func patchConfig(driftGuards bool, revisions string) string {
-	return fmt.Sprintf(`apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-%s  activeRevision: 1-30
+	return treetest.ConfigHead + fmt.Sprintf(`%s  activeRevision: 1-30
   webhooks:
     driftGuards: %t
 `, revisions, driftGuards)
@@ -164,21 +156,7 @@ func (p *patchTree) runAgain() {
 // and the tree left as it was, byte for byte.
 func (p *patchTree) fail(want ...string) error {
 	p.t.Helper()
-	before := p.files()
-	_, err := processors.RunDir(p.dir)
-	if err == nil {
-		p.t.Fatal("the run succeeded")
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			p.t.Errorf("error %q\nmust contain %q", err, w)
-		}
-	}
-	if d := treetest.Diff(p.files(), before); d != "" {
-		p.t.Errorf("a failed run wrote:\n%s", d)
-	}
-	p.t.Logf("the run failed as it must: %v", err)
-	return err
+	return runFails(p.t, p.dir, want...)
 }
 
 // git runs the real git in the repository, away from the user's and the

@@ -406,31 +406,28 @@ func objectsOf(t *tree, r *revOut, kinds ...string) ([]*yaml.RNode, error) {
 	for _, k := range kinds {
 		folders[strings.ToLower(k)] = true
 	}
-	var objs []*yaml.RNode
-	for _, p := range config.SortedKeys(r.files) {
+	return parseFiles(r, func(p string) bool {
 		rest, ok := strings.CutPrefix(p, layout.Generated+"/")
 		if !ok {
-			continue
+			return false
 		}
 		kind, _, _, ok := layout.Parse(rest)
-		if !ok || !folders[kind] {
-			continue
-		}
-		o, err := r.files[p].Objects()
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, o...)
-	}
-	return objs, nil
+		return ok && folders[kind]
+	})
 }
 
 // nodeAgentObjects are a revision's node agents, as kept in its folder.
 func nodeAgentObjects(r *revOut) ([]*yaml.RNode, error) {
-	var objs []*yaml.RNode
 	prefix := path.Join(layout.Generated, nodeAgentsDir) + "/"
+	return parseFiles(r, func(p string) bool { return strings.HasPrefix(p, prefix) })
+}
+
+// parseFiles parses the revision's files whose path keep accepts, in path
+// order.
+func parseFiles(r *revOut, keep func(path string) bool) ([]*yaml.RNode, error) {
+	var objs []*yaml.RNode
 	for _, p := range config.SortedKeys(r.files) {
-		if !strings.HasPrefix(p, prefix) {
+		if !keep(p) {
 			continue
 		}
 		o, err := r.files[p].Objects()

@@ -22,15 +22,7 @@ import (
 // storyConfig is the IstioGitOps of one step of an upgrade.
 func storyConfig(revisions []string, active string, tags map[string]string) string {
 	var b strings.Builder
-	b.WriteString(`apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-`)
+	b.WriteString(treetest.ConfigHead)
 	for _, r := range revisions {
 		fmt.Fprintf(&b, "  - name: %s\n", r)
 	}

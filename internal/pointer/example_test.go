@@ -15,15 +15,7 @@ import (
 // default revision, point tag prod-stable at it, and guard the webhooks
 // against drift before they are written to common/.
 func Example() {
-	f, err := os.Open("../../testdata/istioctl/1-31/default.yaml")
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
-	if err != nil {
-		panic(err)
-	}
+	objs := fixture("1-31")
 
 	for _, o := range objs {
 		if pointer.IsPointer(o) {
@@ -59,15 +51,7 @@ func Example() {
 // namespaces labelled istio-injection=enabled and pods annotated
 // sidecar.istio.io/inject=true.
 func ExampleTag() {
-	f, err := os.Open("../../testdata/istioctl/1-30/default.yaml")
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
-	if err != nil {
-		panic(err)
-	}
+	objs := fixture("1-30")
 	tag, err := pointer.Tag("istio-system", "default", "1-30", objs)
 	if err != nil {
 		panic(err)
@@ -90,4 +74,18 @@ func ExampleTag() {
 	// namespace.sidecar-injector.istio.io
 	// object.sidecar-injector.istio.io
 	// istiod-revision-tag-default default -> 1-30
+}
+
+// fixture is the objects of a revision's default-profile istioctl output.
+func fixture(rev string) []*yaml.RNode {
+	f, err := os.Open("../../testdata/istioctl/" + rev + "/default.yaml")
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
+	if err != nil {
+		panic(err)
+	}
+	return objs
 }

@@ -194,25 +194,23 @@ func (s *Status) Text(w io.Writer) {
 		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-6s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), mark(r.NodeAgents),
 			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name), s.workloads(r.Name))
 	}
-	if len(s.Namespaces) > 0 {
-		fmt.Fprintln(w, "\nNAMESPACES BY SELECTOR")
-		for _, sel := range s.Namespaces {
-			to := sel.Revision
-			if to == "" {
-				to = "no revision of this tree"
-			}
-			fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
-		}
+	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
+	selectorLines(w, "WORKLOADS THAT PICK A REVISION THEMSELVES", s.Workloads)
+}
+
+// selectorLines writes a titled section of a line per selector: where it
+// leads and what it selects. Nothing when there is no selector.
+func selectorLines(w io.Writer, title string, sels []Selection) {
+	if len(sels) == 0 {
+		return
 	}
-	if len(s.Workloads) > 0 {
-		fmt.Fprintln(w, "\nWORKLOADS THAT PICK A REVISION THEMSELVES")
-		for _, sel := range s.Workloads {
-			to := sel.Revision
-			if to == "" {
-				to = "no revision of this tree"
-			}
-			fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
+	fmt.Fprintln(w, "\n"+title)
+	for _, sel := range sels {
+		to := sel.Revision
+		if to == "" {
+			to = "no revision of this tree"
 		}
+		fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
 	}
 }
 

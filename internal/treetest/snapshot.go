@@ -1,0 +1,68 @@
+package treetest
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Snapshot is every file and folder below dir, by path relative to it:
+// files as their content, folders as "<path>/" with no content, links as
+// "-> <target>" (never followed). Two snapshots that are equal mean that
+// nothing below dir was written, removed or relinked.
+func Snapshot(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "-> " + target
+		case d.IsDir():
+			out[rel+"/"] = ""
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// ConfigHead is an IstioGitOps config up to its list of revisions, for
+// tests that write the rest.
+const ConfigHead = `apiVersion: fn.istio-gitops.dev/v1alpha1
+kind: IstioGitOps
+metadata:
+  name: prod
+  annotations:
+    config.kubernetes.io/local-config: "true"
+spec:
+  revisions:
+`
+
+// Config is an IstioGitOps config listing revs and nothing else.
+func Config(revs ...string) string {
+	s := ConfigHead
+	for _, r := range revs {
+		s += "  - name: " + r + "\n"
+	}
+	return s
+}
