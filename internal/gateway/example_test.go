@@ -2,32 +2,17 @@ package gateway_test
 
 import (
 	"fmt"
-	"os"
 
-	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
-
-// readOutput reads an istioctl output.
-func readOutput(path string) []*yaml.RNode {
-	f, err := os.Open(path)
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
-	if err != nil {
-		panic(err)
-	}
-	return objs
-}
 
 // The default profile's ingress gateway becomes revision 1-31's own set.
 func ExamplePerRevision() {
-	objs := readOutput("../../testdata/istioctl/1-31/default.yaml")
+	objs := treetest.Objects("../../testdata/istioctl/1-31/default.yaml")
 	if err := gateway.PerRevision(objs, "1-31"); err != nil {
 		panic(err)
 	}
@@ -61,7 +46,7 @@ func ExamplePerRevision() {
 // With perRevision false, the pipeline sends the gateway objects to
 // common/ instead, unrenamed.
 func ExampleIsGatewayObject() {
-	objs := readOutput("../../testdata/istioctl/1-30/demo.yaml")
+	objs := treetest.Objects("../../testdata/istioctl/1-30/demo.yaml")
 	comps, err := gateway.Find(objs)
 	if err != nil {
 		panic(err)
@@ -78,7 +63,7 @@ func ExampleIsGatewayObject() {
 
 // The stable Service keeps the gateway's name and follows the live revision.
 func ExampleStableServices() {
-	objs := readOutput("../../testdata/istioctl/1-30/default.yaml")
+	objs := treetest.Objects("../../testdata/istioctl/1-30/default.yaml")
 	if err := gateway.PerRevision(objs, "1-30"); err != nil {
 		panic(err)
 	}
@@ -101,7 +86,7 @@ func ExampleStableServices() {
 // Each revision gets its own Ingress; only the live one keeps cert-manager's
 // annotations.
 func ExampleIngress() {
-	objs := readOutput("../../testdata/istioctl/1-31/default.yaml")
+	objs := treetest.Objects("../../testdata/istioctl/1-31/default.yaml")
 	if err := gateway.PerRevision(objs, "1-31"); err != nil {
 		panic(err)
 	}

@@ -2,12 +2,11 @@ package pointer_test
 
 import (
 	"fmt"
-	"os"
 
-	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
@@ -15,7 +14,7 @@ import (
 // default revision, point tag prod-stable at it, and guard the webhooks
 // against drift before they are written to common/.
 func Example() {
-	objs := fixture("1-31")
+	objs := treetest.Objects("../../testdata/istioctl/1-31/default.yaml")
 
 	for _, o := range objs {
 		if pointer.IsPointer(o) {
@@ -51,7 +50,7 @@ func Example() {
 // namespaces labelled istio-injection=enabled and pods annotated
 // sidecar.istio.io/inject=true.
 func ExampleTag() {
-	objs := fixture("1-30")
+	objs := treetest.Objects("../../testdata/istioctl/1-30/default.yaml")
 	tag, err := pointer.Tag("istio-system", "default", "1-30", objs)
 	if err != nil {
 		panic(err)
@@ -74,18 +73,4 @@ func ExampleTag() {
 	// namespace.sidecar-injector.istio.io
 	// object.sidecar-injector.istio.io
 	// istiod-revision-tag-default default -> 1-30
-}
-
-// fixture is the objects of a revision's default-profile istioctl output.
-func fixture(rev string) []*yaml.RNode {
-	f, err := os.Open("../../testdata/istioctl/" + rev + "/default.yaml")
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
-	if err != nil {
-		panic(err)
-	}
-	return objs
 }

@@ -1,10 +1,14 @@
 package treetest
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // Snapshot is every file and folder below dir, by path relative to it:
@@ -65,4 +69,19 @@ func Config(revs ...string) string {
 		s += "  - name: " + r + "\n"
 	}
 	return s
+}
+
+// Objects reads the objects of a YAML file without reader annotations, for
+// examples and tests; a file that is not there or not YAML panics.
+func Objects(path string) []*yaml.RNode {
+	f, err := os.Open(path)
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	objs, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", path, err))
+	}
+	return objs
 }
