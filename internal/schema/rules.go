@@ -166,7 +166,7 @@ var gitPatchRules = append(header(patch.Kind),
 	rule{"spec", required("diff")},
 	rule{"metadata.name", pattern(dnsSubdomain, 253)},
 	rule{"metadata.annotations", func(s *jsonschema.Schema) {
-		const localConfig = "config.kubernetes.io/local-config"
+		const localConfig = api.LocalConfigAnnotation
 		s.Required = []string{localConfig}
 		s.Properties = jsonschema.NewProperties()
 		s.Properties.Set(localConfig, &jsonschema.Schema{Type: "string", Not: noneOf("false")})
