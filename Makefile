@@ -149,11 +149,12 @@ FUZZ_TESTS := \
 
 .PHONY: fuzz
 fuzz: ## Fuzz each fuzz test for FUZZTIME (default 30s), one at a time; a failing input lands in the package's testdata/fuzz
-	@set -e; for t in $(FUZZ_TESTS); do \
+	@failed=; for t in $(FUZZ_TESTS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
-	done
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$pkg:$$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 .PHONY: lint
 lint: ## gofmt and go vet
