@@ -130,6 +130,33 @@ test: build tools ## Run every test, end-to-end and API server ones included (kp
 	# 120 MB of istioctl output: a run must peak under 4 times its input.
 	ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestMemoryBudget ./fn/e2e/ -memory
 
+# Each fuzz test, as package:name. `make test` runs their seeds (testdata/fuzz
+# and the f.Add calls) as plain tests; `make fuzz` fuzzes each in turn.
+FUZZTIME ?= 30s
+# Go minimizes each new interesting input for up to 60s by default: the
+# whole FUZZTIME of the slow whole-run fuzz test (a tenth of a second an
+# input) would go to minimizing.
+FUZZMINIMIZETIME ?= 3s
+FUZZ_TESTS := \
+	./internal/config:FuzzLoad \
+	./internal/migrate:FuzzLoad \
+	./internal/layout:FuzzObjectFile \
+	./internal/patch:FuzzGitPatch \
+	./internal/patch:FuzzGitPatchObject \
+	./internal/disk:FuzzDecode \
+	./internal/disk:FuzzRead \
+	./internal/object:FuzzCheckShape \
+	./internal/pipeline:FuzzRun
+
+.PHONY: fuzz
+fuzz: ## Fuzz each fuzz test for FUZZTIME (default 30s), one at a time; a failing input lands in the package's testdata/fuzz
+	@failed=; for t in $(FUZZ_TESTS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$pkg:$$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
 .PHONY: lint
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l fn internal); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi

@@ -1,0 +1,103 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/fuzztest"
+)
+
+// FuzzLoad: any bytes read as YAML give, for each document, a config or
+// an error, never a panic; a config loaded is valid, and reloads to the
+// same config from its JSON form.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"spec:\n  revisions:\n  - name: 1-30\n",
+		"spec:\n  revisions: [{name: 1-30}, {name: 1-31, version: 1.31.0, patchesFrom: 1-30}]\n  activeRevision: 1-31\n  tags: {prod-stable: 1-30, prod-canary: 1-31}\n",
+		"spec:\n  namespace: istio-system\n  revisions: [{name: 1-30, source: sources/1-30.yaml, allowRemovals: true}]\n  nodeAgents: {revision: 1-30}\n  webhooks: {driftGuards: false}\n",
+		"spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  gateways: {live: 1-31, perRevision: true, stableServices: true, ingress: {liveOnlyAnnotations: [a/*], template: {apiVersion: networking.k8s.io/v1, kind: Ingress, metadata: {name: x}, spec: {rules: [{host: a, port: 80, weight: 1.5}]}}}}\n",
+		"spec:\n  revisions: [{name: 1-30}]\n  flux: {path: ./x, sourceRef: {kind: GitRepository, name: a, namespace: b}, interval: 1m, timeout: 5m, wait: true, serviceAccountName: sa}\n",
+		"spec:\n  revisions: [{name: 1-30}]\n  activeRevision: 1-30\n  activeRevision: 1-31\n",
+		"spec:\n  revisions: {name: 1-30}\n",
+		"spec:\n  revisions: [{name: default}, {name: 1-31, versoin: x}]\n  activeRevision: 1-29\n  tags: {Bad: 1-31}\n",
+		"spec:\n  revisions: [{name: 1-30, source: ../x.yaml}]\n",
+		"spec: &s\n  revisions: [{name: 1-30}]\n  tags: *s\n",
+		"metadata:\n  labels: [a]\n",
+		"spec:\n  revisions: [{name: 1-30}]\n  gateways:\n    ingress:\n      template: {n: .inf, m: 1e400, i: 12345678901234567890}\n",
+	} {
+		f.Add([]byte(head + s))
+	}
+	f.Add([]byte("- apiVersion: v1\n- kind: IstioGitOps\n"))
+	f.Add([]byte("apiVersion: fn.istio-gitops.dev/v1alpha1\nkind: IstioGitOps\n---\n" + head + "spec: {revisions: [{name: a}]}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzztest.Run(t, fuzztest.Limit, nil, func() error {
+			for _, n := range fuzztest.Documents(b, 8) {
+				if err := checkLoad(n); err != nil {
+					return err
+				}
+			}
+			// As read from a tree file: the decoder checks shapes first. Its
+			// own errors (not YAML, not a mapping) are not Load's.
+			var failed error
+			_ = disk.Decode(bytes.NewReader(b), "istio-gitops.yaml", func(n *yaml.RNode) error {
+				failed = checkLoad(n)
+				return failed
+			})
+			return failed
+		})
+	})
+}
+
+func checkLoad(n *yaml.RNode) error {
+	cfg, err := config.Load(n.Copy())
+	_, err2 := config.Load(n.Copy())
+	if fmt.Sprint(err) != fmt.Sprint(err2) {
+		return fmt.Errorf("Load twice gives two errors:\n%v\n%v", err, err2)
+	}
+	if err != nil {
+		if cfg != nil {
+			return fmt.Errorf("Load returned a config and an error: %v", err)
+		}
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			_ = cerr.Results("istio-gitops.yaml")
+		}
+		return nil
+	}
+	if cfg == nil {
+		return fmt.Errorf("Load returned neither a config nor an error")
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return fmt.Errorf("a loaded config does not validate again: %v", errs.ToAggregate())
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("a loaded config does not marshal to JSON: %v", err)
+	}
+	node, err := yaml.ConvertJSONToYamlNode(string(data))
+	if err != nil {
+		return fmt.Errorf("JSON %s: %v", data, err)
+	}
+	again, err := config.Load(node)
+	if err != nil {
+		return fmt.Errorf("a loaded config does not reload from its JSON %s: %v", data, err)
+	}
+	// Compared by their JSON: an empty list and none are one value.
+	if back, err := json.Marshal(again); err != nil || !bytes.Equal(back, data) {
+		return fmt.Errorf("a config reloads as another from its JSON %s: %s (%v)", data, back, err)
+	}
+	// What the pipeline reads of every config.
+	_ = cfg.RevisionNames()
+	_ = cfg.Newest()
+	_ = cfg.PerRevisionGateways()
+	_ = cfg.DriftGuards()
+	return nil
+}

@@ -1,0 +1,99 @@
+package migrate_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/fuzztest"
+	"github.com/istio-gitops/istio-gitops/internal/migrate"
+)
+
+const migrationHead = `apiVersion: fn.istio-gitops.dev/v1alpha1
+kind: RevisionMigration
+metadata:
+  name: m
+`
+
+// FuzzLoad: any bytes read as YAML give, for each document, a migration
+// or an error, never a panic; a migration loaded is valid, and reloads to
+// the same migration from its JSON form.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: team\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: example.com/team\n  owners: [payments, search]\n  exclude: [kube-system]\n  workloads: true\n",
+		"spec:\n  from: default\n  to: prod-canary\n  ownerKey: team\n  selector:\n    matchLabels: {env: prod}\n    matchExpressions:\n    - {key: tier, operator: In, values: [web, api]}\n    - {key: legacy, operator: DoesNotExist}\n",
+		"spec:\n  from: 1-30\n  to: 1-30\n  ownerKey: team\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: istio.io/rev\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: team\n  owners: [a, a]\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: team\n  selector: {matchExpressions: [{key: a, operator: Exists, values: [x]}]}\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: team\n  workload: true\n",
+		"spec:\n  from: 1-30\n  from: 1-31\n",
+		"spec: [a]\n",
+		"spec:\n  from: 1-30\n  to: 1-31\n  ownerKey: team\n  selector: {matchLabels: {\"\": \"\"}}\n",
+	} {
+		f.Add([]byte(migrationHead + s))
+	}
+	f.Add([]byte("- apiVersion: fn.istio-gitops.dev/v1alpha1\n- kind: RevisionMigration\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fuzztest.Run(t, fuzztest.Limit, nil, func() error {
+			for _, n := range fuzztest.Documents(b, 8) {
+				if err := checkLoad(n); err != nil {
+					return err
+				}
+			}
+			// As read from a tree file: the decoder checks shapes first. Its
+			// own errors (not YAML, not a mapping) are not Load's.
+			var failed error
+			_ = disk.Decode(bytes.NewReader(b), "migrate.yaml", func(n *yaml.RNode) error {
+				failed = checkLoad(n)
+				return failed
+			})
+			return failed
+		})
+	})
+}
+
+func checkLoad(n *yaml.RNode) error {
+	m, err := migrate.Load(n.Copy())
+	_, err2 := migrate.Load(n.Copy())
+	if fmt.Sprint(err) != fmt.Sprint(err2) {
+		return fmt.Errorf("Load twice gives two errors:\n%v\n%v", err, err2)
+	}
+	if err != nil {
+		if m != nil {
+			return fmt.Errorf("Load returned a migration and an error: %v", err)
+		}
+		return nil
+	}
+	if m == nil {
+		return fmt.Errorf("Load returned neither a migration nor an error")
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("a loaded migration does not validate again: %v", err)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("a loaded migration does not marshal to JSON: %v", err)
+	}
+	node, err := yaml.ConvertJSONToYamlNode(string(data))
+	if err != nil {
+		return fmt.Errorf("JSON %s: %v", data, err)
+	}
+	again, err := migrate.Load(node)
+	if err != nil {
+		return fmt.Errorf("a loaded migration does not reload from its JSON %s: %v", data, err)
+	}
+	// Compared by their JSON: an empty list and none are one value.
+	if back, err := json.Marshal(again); err != nil || !bytes.Equal(back, data) {
+		return fmt.Errorf("a migration reloads as another from its JSON %s: %s (%v)", data, back, err)
+	}
+	// What the run reads of the selector.
+	_ = m.Spec.Selector.Matches(map[string]string{"env": "prod", "team": "a"})
+	return nil
+}
