@@ -92,6 +92,28 @@ func TestFunction(t *testing.T) {
 	}
 }
 
+// TestFunctionUnreadable: stdin that is no ResourceList (not YAML, a list
+// for an item) gives a ResourceList with the error as its one result, and
+// exit 1.
+func TestFunctionUnreadable(t *testing.T) {
+	for name, stdin := range map[string]string{
+		"not YAML":      "not: [yaml\n",
+		"a list item":   "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- - apiVersion: v1\n",
+		"a list config": "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig: [a]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := call(t, NewRootCommand(), stdin)
+			if code != ExitUser {
+				t.Errorf("exit %d, want %d: %s", code, ExitUser, errOut)
+			}
+			items, results := readList(t, out)
+			if len(items) != 0 || results == nil || !strings.Contains(results.MustString(), "severity: error") {
+				t.Errorf("stdout must be a ResourceList with the error and no items:\n%s", out)
+			}
+		})
+	}
+}
+
 // panicking is a processor with a bug.
 type panicking struct{}
 

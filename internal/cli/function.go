@@ -27,12 +27,12 @@ func runFunction(p framework.ResourceListProcessor, in io.Reader, out, stderr io
 	rw := &kio.ByteReadWriter{Reader: in, Writer: out, KeepReaderAnnotations: true}
 	items, err := rw.Read()
 	if err != nil {
-		return fmt.Errorf("read the ResourceList on stdin: %w", err)
+		return unreadable(out, fmt.Errorf("read the ResourceList on stdin: %w", err))
 	}
 	rl := &framework.ResourceList{Items: items, FunctionConfig: rw.FunctionConfig}
 	annotations, err := kio.PreprocessResourcesForInternalAnnotationMigration(rl.Items)
 	if err != nil {
-		return fmt.Errorf("read the ResourceList on stdin: %w", err)
+		return unreadable(out, fmt.Errorf("read the ResourceList on stdin: %w", err))
 	}
 	runErr := process(p, rl, stderr)
 	if runErr == nil && rl.Results.ExitCode() != 0 {
@@ -63,6 +63,21 @@ func runFunction(p framework.ResourceListProcessor, in io.Reader, out, stderr io
 		return fmt.Errorf("write the ResourceList on stdout: %w", err)
 	}
 	return runErr
+}
+
+// unreadable writes a ResourceList holding err as its one result, and no
+// items, for an input that is no ResourceList: the orchestrator shows
+// results, not only stderr. It returns err.
+func unreadable(out io.Writer, err error) error {
+	results, rerr := resultsNode(framework.Results{{Severity: framework.Error, Message: err.Error()}})
+	if rerr != nil {
+		return &internalError{rerr}
+	}
+	w := &kio.ByteWriter{Writer: out, WrappingKind: kio.ResourceListKind, WrappingAPIVersion: kio.ResourceListAPIVersion, Results: results}
+	if werr := w.Write(nil); werr != nil {
+		return fmt.Errorf("%w; and write the ResourceList on stdout: %v", err, werr)
+	}
+	return err
 }
 
 // process runs p, turning a panic into an internal error so that the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -179,7 +180,7 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 	cfg := &IstioGitOps{}
 	errs := Decode(node, cfg)
 	if errs.HasFatal() {
-		return nil, &Error{Kind: Kind, Name: node.GetName(), Errs: errs.List}
+		return nil, &Error{Kind: Kind, Name: object.Scalar(node, "metadata", "name"), Errs: errs.List}
 	}
 	cfg.Node = node
 	cfg.Default()

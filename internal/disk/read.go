@@ -123,6 +123,9 @@ func read(root string, fsys FS) (*Tree, error) {
 		return nil, fmt.Errorf("%s: a run was interrupted while it wrote the tree (%s is left): run `istio-gitops run %s` to finish it",
 			root, JournalFile, root)
 	}
+	if err := checkIgnoreFile(root, fsys); err != nil {
+		return nil, err
+	}
 	var problems []string
 	walker := kio.LocalPackageReader{
 		PackagePath: root,
@@ -154,6 +157,60 @@ func read(root string, fsys FS) (*Tree, error) {
 	slices.SortFunc(t.Files, func(a, b *File) int { return strings.Compare(a.Path, b.Path) })
 	slices.Sort(t.temps)
 	return t, nil
+}
+
+// IgnoreFile is the file of patterns of files `kustomize fn run` and a run
+// do not read, at the tree's root.
+const IgnoreFile = ".krmignore"
+
+// maxIgnoreFile bounds what is read of the ignore file.
+const maxIgnoreFile = 1 << 20
+
+// checkIgnoreFile checks the root's .krmignore before kyaml's walker reads
+// it: the walker opens it through a link (out of the tree, or into a pipe
+// that never ends) and its pattern parser panics on a pattern with nothing
+// after "!" and "/".
+func checkIgnoreFile(root string, fsys FS) error {
+	name := filepath.Join(root, IgnoreFile)
+	fi, err := fsys.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read %s: %w", name, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at)", IgnoreFile)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s must be a regular file, not a %s", IgnoreFile, fi.Mode().Type())
+	case fi.Size() > maxIgnoreFile:
+		return fmt.Errorf("%s must be at most %d bytes, it has %d", IgnoreFile, maxIgnoreFile, fi.Size())
+	}
+	r, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxIgnoreFile+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	// The parser's own reading: lines trimmed of spaces, comments and blank
+	// lines skipped, a leading "\" before "#" and one "!" taken off.
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.Trim(strings.TrimSuffix(line, "\r"), " ")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		pattern := line
+		if strings.HasPrefix(pattern, `\#`) {
+			pattern = pattern[1:]
+		}
+		pattern = strings.TrimPrefix(pattern, "!")
+		if strings.TrimPrefix(pattern, "/") == "" {
+			return fmt.Errorf("%s line %d: %q must name files or folders: it has no pattern", IgnoreFile, i+1, line)
+		}
+	}
+	return nil
 }
 
 func matches(rel string) bool {

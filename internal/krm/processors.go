@@ -22,10 +22,10 @@ type Processors map[string]framework.ResourceListProcessor
 
 // IsConfig reports whether node is a function config this binary runs.
 func (ps Processors) IsConfig(node *yaml.RNode) bool {
-	if node == nil || node.GetApiVersion() != api.APIVersion {
+	if node == nil || object.Scalar(node, "apiVersion") != api.APIVersion {
 		return false
 	}
-	_, ok := ps[node.GetKind()]
+	_, ok := ps[object.Scalar(node, "kind")]
 	return ok
 }
 
@@ -34,11 +34,11 @@ func (ps Processors) IsConfig(node *yaml.RNode) bool {
 // passes), it runs every config of ours found among the items, in path order.
 func (ps Processors) Process(rl *framework.ResourceList) error {
 	if ps.IsConfig(rl.FunctionConfig) {
-		return ps[rl.FunctionConfig.GetKind()].Process(rl)
+		return ps[object.Scalar(rl.FunctionConfig, "kind")].Process(rl)
 	}
 	if rl.FunctionConfig != nil && !isEmptyConfigMap(rl.FunctionConfig) {
 		return fmt.Errorf("functionConfig %s %q: kind must be one of %q with apiVersion %q",
-			rl.FunctionConfig.GetKind(), rl.FunctionConfig.GetName(), ps.kinds(), api.APIVersion)
+			object.Scalar(rl.FunctionConfig, "kind"), object.Scalar(rl.FunctionConfig, "metadata", "name"), ps.kinds(), api.APIVersion)
 	}
 	found := ps.Configs(rl.Items)
 	if len(found) == 0 {
@@ -68,7 +68,7 @@ func (ps Processors) Configs(items []*yaml.RNode) []*yaml.RNode {
 func ConfigsOf(items []*yaml.RNode, kinds ...string) []*yaml.RNode {
 	var found []*yaml.RNode
 	for _, it := range items {
-		if it.GetApiVersion() == api.APIVersion && slices.Contains(kinds, it.GetKind()) {
+		if object.Scalar(it, "apiVersion") == api.APIVersion && slices.Contains(kinds, object.Scalar(it, "kind")) {
 			found = append(found, it)
 		}
 	}
@@ -76,10 +76,12 @@ func ConfigsOf(items []*yaml.RNode, kinds ...string) []*yaml.RNode {
 	return found
 }
 
+// isEmptyConfigMap reports whether n is a ConfigMap without data, what
+// `kustomize fn run --exec-path` passes as functionConfig.
 func isEmptyConfigMap(n *yaml.RNode) bool {
-	if n.GetKind() != "ConfigMap" {
+	if object.Scalar(n, "kind") != "ConfigMap" || n.YNode().Kind != yaml.MappingNode {
 		return false
 	}
-	data := n.GetDataMap()
-	return len(data) == 0
+	data := n.Field("data")
+	return data == nil || data.Value.IsNilOrEmpty()
 }

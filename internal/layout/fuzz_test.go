@@ -83,7 +83,7 @@ func FuzzObjectFile(f *testing.F) {
 					if len(seg) > layout.MaxSegment || !strings.HasSuffix(seg, suffix) {
 						return fmt.Errorf("Segment(%q, %q) = %q: %d bytes", s, suffix, seg, len(seg))
 					}
-					if len(s)+len(suffix) <= layout.MaxSegment && seg != s+suffix {
+					if len(s)+len(suffix) < layout.MaxSegment && seg != s+suffix {
 						return fmt.Errorf("Segment(%q, %q) = %q: a short name must be kept", s, suffix, seg)
 					}
 				}

@@ -87,12 +87,14 @@ func ObjectFile(folder string, obj *yaml.RNode, controlPlane string) string {
 // systems (ext4, xfs, btrfs, APFS, NTFS) take.
 const MaxSegment = 255
 
-// Segment is s+suffix as a file or folder name. When that is longer than
-// MaxSegment, s is cut and a dash and the first 16 hex digits of its
+// Segment is s+suffix as a file or folder name. When that is MaxSegment
+// bytes or longer, s is cut and a dash and the first 16 hex digits of its
 // sha256 are added before suffix: stable, readable, and two long names
-// that share a start still get two files.
+// that share a start still get two files. A cut segment is always
+// MaxSegment bytes long and a whole one shorter, so a name spelled like
+// another's cut form never shares its file.
 func Segment(s, suffix string) string {
-	if len(s)+len(suffix) <= MaxSegment {
+	if len(s)+len(suffix) < MaxSegment {
 		return s + suffix
 	}
 	sum := sha256.Sum256([]byte(s))

@@ -83,3 +83,24 @@ func ExampleObjectFile() {
 	fmt.Println(layout.ObjectFile("1-31/generated", o, "istio-system"))
 	// Output: 1-31/generated/service/istiod-1-31.yaml
 }
+
+// TestSegmentCutsAreDisjoint: a name spelled like another's cut form keeps
+// a file of its own.
+func TestSegmentCutsAreDisjoint(t *testing.T) {
+	long := strings.Repeat("a", 253)
+	cut := layout.Segment(long, ".yaml")
+	if len(cut) != layout.MaxSegment {
+		t.Fatalf("cut segment %q has %d bytes, want %d", cut, len(cut), layout.MaxSegment)
+	}
+	spelled := strings.TrimSuffix(cut, ".yaml")
+	if got := layout.Segment(spelled, ".yaml"); got == cut {
+		t.Errorf("the name %q gets the file of the cut name %q", spelled, long)
+	}
+	for n := 240; n <= 253; n++ {
+		s := strings.Repeat("b", n)
+		got := layout.Segment(s, ".yaml")
+		if whole := got == s+".yaml"; whole != (n+len(".yaml") < layout.MaxSegment) {
+			t.Errorf("a %d-byte name: %q", n, got)
+		}
+	}
+}

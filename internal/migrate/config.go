@@ -12,6 +12,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Kind is the kind of the migration's function config.
@@ -62,7 +63,7 @@ func Load(node *yaml.RNode) (*RevisionMigration, error) {
 	}
 	m := &RevisionMigration{}
 	if errs := config.Decode(node, m); len(errs.List) > 0 {
-		return nil, &config.Error{Kind: Kind, Name: node.GetName(), Errs: errs.List}
+		return nil, &config.Error{Kind: Kind, Name: object.Scalar(node, "metadata", "name"), Errs: errs.List}
 	}
 	m.Default()
 	if err := m.Validate(); err != nil {

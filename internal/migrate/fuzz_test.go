@@ -94,6 +94,6 @@ func checkLoad(n *yaml.RNode) error {
 		return fmt.Errorf("a migration reloads as another from its JSON %s: %s (%v)", data, back, err)
 	}
 	// What the run reads of the selector.
-	_ = m.Spec.Selector.Matches(map[string]string{"env": "prod", "team": "a"})
+	_, _ = m.Selects(map[string]string{"env": "prod", "team": "a"})
 	return nil
 }

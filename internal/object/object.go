@@ -22,7 +22,8 @@ type ID struct {
 
 // IDOf is the identity of o.
 func IDOf(o *yaml.RNode) ID {
-	return ID{Group: GroupOf(o.GetApiVersion()), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName()}
+	return ID{Group: GroupOf(Scalar(o, "apiVersion")), Kind: Scalar(o, "kind"),
+		Namespace: Scalar(o, "metadata", "namespace"), Name: Scalar(o, "metadata", "name")}
 }
 
 // String names the object for messages: Kind namespace/name.
@@ -151,9 +152,20 @@ func Scalar(n *yaml.RNode, path ...string) string {
 	if n == nil {
 		return ""
 	}
-	v, err := n.Pipe(yaml.Lookup(path...))
-	if err != nil || v == nil || v.YNode().Kind != yaml.ScalarNode {
+	// Walked by hand: kyaml's accessors take a list of odd length for a
+	// mapping and index past its end.
+	cur := n.YNode()
+	for cur != nil && cur.Kind == yaml.DocumentNode && len(cur.Content) == 1 {
+		cur = cur.Content[0]
+	}
+	for _, p := range path {
+		if cur == nil || cur.Kind != yaml.MappingNode {
+			return ""
+		}
+		cur = field(cur, p)
+	}
+	if cur == nil || cur.Kind != yaml.ScalarNode {
 		return ""
 	}
-	return yaml.GetValue(v)
+	return cur.Value
 }
