@@ -159,13 +159,37 @@ func Scalar(n *yaml.RNode, path ...string) string {
 		cur = cur.Content[0]
 	}
 	for _, p := range path {
-		if cur == nil || cur.Kind != yaml.MappingNode {
+		switch {
+		case cur == nil:
+			return ""
+		case cur.Kind == yaml.MappingNode:
+			cur = field(cur, p)
+		case cur.Kind == yaml.SequenceNode && yaml.IsListIndex(p):
+			cur = element(cur, p)
+		default:
 			return ""
 		}
-		cur = field(cur, p)
 	}
 	if cur == nil || cur.Kind != yaml.ScalarNode {
 		return ""
 	}
 	return cur.Value
+}
+
+// element is the element of a list that a kyaml list selector "[key=value]"
+// names: the first mapping whose key holds that string.
+func element(list *yaml.Node, selector string) *yaml.Node {
+	key, value, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(selector, "["), "]"), "=")
+	if !ok || key == "" {
+		return nil
+	}
+	for _, e := range list.Content {
+		if e.Kind != yaml.MappingNode {
+			continue
+		}
+		if v := field(e, key); v != nil && v.Kind == yaml.ScalarNode && v.Value == value {
+			return e
+		}
+	}
+	return nil
 }

@@ -57,3 +57,44 @@ func ExampleSetAnnotation() {
 	//   annotations:
 	//     fn.istio-gitops.dev/rendered-from: spec.activeRevision
 }
+
+func TestScalar(t *testing.T) {
+	doc := yaml.MustParse(`apiVersion: v1
+kind: Pod
+metadata:
+  name: a
+spec:
+  containers:
+  - name: proxy
+    image: proxyv2
+  - image: no-name
+  - [odd]
+`)
+	for _, c := range []struct {
+		path []string
+		want string
+	}{
+		{[]string{"metadata", "name"}, "a"},
+		{[]string{"spec", "containers", "[name=proxy]", "image"}, "proxyv2"},
+		{[]string{"spec", "containers", "[name=other]", "image"}, ""},
+		{[]string{"spec", "containers", "name"}, ""},
+		{[]string{"spec", "containers"}, ""},
+		{[]string{"metadata", "name", "deeper"}, ""},
+		{[]string{"missing"}, ""},
+	} {
+		if got := object.Scalar(doc, c.path...); got != c.want {
+			t.Errorf("Scalar(%q) = %q, want %q", c.path, got, c.want)
+		}
+	}
+	// kyaml reads a list of odd length as a mapping and indexes past its
+	// end; Scalar must not.
+	for _, src := range []string{"[a]", "- apiVersion: v1\n", "metadata: [a]\n", "metadata: [a, b, c]\n"} {
+		n := yaml.MustParse(src)
+		if got := object.Scalar(n, "metadata", "name"); got != "" {
+			t.Errorf("%q: name %q", src, got)
+		}
+		if id := object.IDOf(n); id != (object.ID{}) {
+			t.Errorf("%q: id %+v", src, id)
+		}
+	}
+}
