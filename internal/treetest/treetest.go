@@ -217,15 +217,18 @@ func BuildAll(t testing.TB, dir string) map[string]int {
 	}
 	counts = map[string]int{}
 	tops := topKustomizations(t, files)
-	flux := fluxCopy(t, dir)
+	flux := fluxTreeOf(t, dir, files)
 	for _, k := range tops {
 		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(dir, k))
 		if err != nil {
 			t.Errorf("kustomize build %s: %v", k, err)
+		}
+		fm := flux.build(t, k)
+		if m == nil || fm == nil {
 			continue
 		}
 		counts[k] = m.Size()
-		if fm := flux.build(t, k); fm != nil && fm.Size() != m.Size() {
+		if fm.Size() != m.Size() {
 			t.Errorf("%s: Flux builds %d objects, kustomize %d", k, fm.Size(), m.Size())
 		}
 	}
@@ -285,17 +288,33 @@ func topKustomizations(t testing.TB, files map[string][]byte) []string {
 	return tops
 }
 
-// fluxTree is one copy of a tree that Flux's generator may write into.
-type fluxTree struct{ root string }
-
-func fluxCopy(t testing.TB, dir string) *fluxTree {
-	t.Helper()
-	tmp := t.TempDir()
-	Copy(t, dir, tmp)
-	return &fluxTree{root: tmp}
+// fluxTree is one copy of a tree, in memory, that Flux's generator may
+// write into: kustomize-controller builds a copy too (its artifact), and
+// the secure file system it builds on denies everything outside the
+// tree, which a copy holding the tree alone does as well.
+type fluxTree struct {
+	root string
+	fs   filesys.FileSystem
 }
 
-// build builds folder rel as kustomize-controller does.
+func fluxTreeOf(t testing.TB, root string, files map[string][]byte) *fluxTree {
+	t.Helper()
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := filesys.MakeFsInMemory()
+	for _, n := range Names(files) {
+		if err := fsys.WriteFile(filepath.Join(abs, filepath.FromSlash(n)), files[n]); err != nil {
+			t.Fatalf("flux copy of %s: %v", n, err)
+		}
+	}
+	return &fluxTree{root: abs, fs: fsys}
+}
+
+// build builds folder rel as kustomize-controller does: its generator's
+// kustomization.yaml (made from the tree on disk, which it only reads),
+// then its build.
 func (f *fluxTree) build(t testing.TB, rel string) resmap.ResMap {
 	t.Helper()
 	ks := unstructured.Unstructured{Object: map[string]any{
@@ -305,11 +324,15 @@ func (f *fluxTree) build(t testing.TB, rel string) resmap.ResMap {
 		"spec":       map[string]any{"path": "./" + rel, "prune": true},
 	}}
 	dirPath := filepath.Join(f.root, rel)
-	if _, err := fluxkustomize.NewGenerator(f.root, ks).WriteFile(dirPath); err != nil {
+	manifest, kfile, _, err := fluxkustomize.NewGenerator(f.root, ks).GenerateManifest(dirPath)
+	if err != nil {
 		t.Errorf("flux generate %s: %v", rel, err)
 		return nil
 	}
-	m, err := fluxkustomize.SecureBuild(f.root, dirPath, false)
+	if err := f.fs.WriteFile(kfile, manifest); err != nil {
+		t.Fatal(err)
+	}
+	m, err := fluxkustomize.Build(f.fs, dirPath)
 	if err != nil {
 		t.Errorf("flux build %s: %v", rel, err)
 		return nil
@@ -347,5 +370,5 @@ func FluxYAML(t testing.TB, root, rel string) []byte {
 
 func fluxBuild(t testing.TB, root, rel string) resmap.ResMap {
 	t.Helper()
-	return fluxCopy(t, root).build(t, rel)
+	return fluxTreeOf(t, root, Files(t, root)).build(t, rel)
 }
