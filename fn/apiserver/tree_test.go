@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/istio-gitops/istio-gitops/fn/apiserver"
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/cli"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
@@ -208,7 +209,7 @@ func fluxKustomizations(t *testing.T, dir string) []fluxKustomization {
 // build builds a folder of the tree as kustomize-controller does.
 func build(t *testing.T, dir, folder string) []*unstructured.Unstructured {
 	t.Helper()
-	b := treetest.FluxYAML(t, dir, folder)
+	b := buildtest.FluxYAML(t, dir, folder)
 	if b == nil {
 		t.FailNow()
 	}

@@ -16,10 +16,14 @@ import (
 // TestVersionStamped builds the binary as `make build` does, with a
 // version stamped through -ldflags, and asks it its version every way.
 func TestVersionStamped(t *testing.T) {
-	const v = "v9.8.7-e2e"
-	bin := filepath.Join(t.TempDir(), "istio-gitops")
-	if err := build(bin, "-trimpath", "-ldflags", "-X github.com/istio-gitops/istio-gitops/internal/version.Version="+v); err != nil {
-		t.Fatal(err)
+	// `make test` passes the binary `make build` stamped, and the version
+	// it stamped; else one is built here the same way.
+	v, bin := os.Getenv("ISTIO_GITOPS_VERSION"), binary
+	if v == "" || os.Getenv("ISTIO_GITOPS") == "" {
+		v, bin = "v9.8.7-e2e", filepath.Join(t.TempDir(), "istio-gitops")
+		if err := build(bin, "-trimpath", "-ldflags", "-X github.com/istio-gitops/istio-gitops/internal/version.Version="+v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	line, err := command(t, ".", nil, bin, "version")
 	if err != nil || !strings.HasPrefix(line, "istio-gitops "+v+" (") || !strings.HasSuffix(line, ")\n") {
@@ -43,14 +47,6 @@ func TestVersionStamped(t *testing.T) {
 	// Where the go command records the commit (not -buildvcs=false), it is shown.
 	if info.Revision != "" && !strings.Contains(line, "revision "+info.Revision) {
 		t.Errorf("version does not show the revision %s: %q", info.Revision, line)
-	}
-
-	// `make test` passes the binary `make build` stamped.
-	if os.Getenv("ISTIO_GITOPS") != "" {
-		out, err := command(t, ".", nil, binary, "version")
-		if err != nil || strings.HasPrefix(out, "istio-gitops devel ") {
-			t.Errorf("make build must stamp a version: %v: %q", err, out)
-		}
 	}
 }
 

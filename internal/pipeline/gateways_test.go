@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
@@ -150,7 +151,7 @@ func TestSwitchLiveGateways(t *testing.T) {
 	if d := treetest.Diff(treetest.Files(t, dir), switched); d != "" {
 		t.Errorf("second run after the switch changed the tree:\n%s", d)
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 
 	// Rollback: revert the config edit.
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), original)
@@ -218,7 +219,7 @@ func TestRetireGatewaySet(t *testing.T) {
 	if d := treetest.Diff(treetest.Files(t, dir), after); d != "" {
 		t.Errorf("second run after the retirement changed the tree:\n%s", d)
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }
 
 // TestGatewayConfigErrors: retiring the revision whose gateways are live,
@@ -352,7 +353,7 @@ func TestGatewaysInOwnNamespace(t *testing.T) {
 	if d := treetest.Diff(treetest.Files(t, dir), first); d != "" {
 		t.Errorf("second run changed the tree:\n%s", d)
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }
 
 // gatewaysInNamespace is the istioctl output file with its gateways

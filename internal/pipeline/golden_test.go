@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
@@ -111,7 +112,7 @@ func TestGolden(t *testing.T) {
 				t.Errorf("second run changed the tree:\n%s", d)
 			}
 			checkConservation(t, dir, sources, results)
-			counts := treetest.BuildAll(t, dir)
+			counts := buildtest.BuildAll(t, dir)
 			// The root deploys every object the function deploys, and the
 			// user's istio-system Namespace.
 			if want := deployedObjects(t, first) + 1; counts["."] != want {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -114,7 +115,7 @@ func TestUserFilesPassThrough(t *testing.T) {
 			t.Errorf("%s lists %s: %v, want %v", c.kustomization, c.entry, got, c.want)
 		}
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 	run(t, dir)
 	if d := treetest.Diff(treetest.Files(t, dir), after); d != "" {
 		t.Errorf("second run changed the tree:\n%s", d)
@@ -145,7 +146,7 @@ func TestNotObjects(t *testing.T) {
 	if k := treetest.Files(t, dir)["kustomization.yaml"]; bytes.Contains(k, []byte("values.yaml")) {
 		t.Errorf("values.yaml listed:\n%s", k)
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 
 	items, err := disk.ReadObjects(dir)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
@@ -551,7 +552,7 @@ func TestGitPatchLifecycle(t *testing.T) {
 		strings.Count(builtObject(t, twin.dir, "1-31", "ConfigMap", "istio-sidecar-injector-1-31"), line); got != was-1 {
 		t.Errorf("the built injection template holds %q %d times, unpatched %d: want one less", line, got, was)
 	}
-	treetest.BuildAll(t, tree.dir)
+	buildtest.BuildAll(t, tree.dir)
 
 	// What the patches change, against the twin, is golden: the GitPatches,
 	// the records and the patched files.
@@ -960,7 +961,7 @@ func TestGitPatchOverDriftGuards(t *testing.T) {
 		t.Errorf("regenerating 1-30 from the same output changed the tree:\n%s", d)
 	}
 	tree.checkRecord("1-30", editFailOpen.Name)
-	treetest.BuildAll(t, tree.dir)
+	buildtest.BuildAll(t, tree.dir)
 }
 
 // editImageMirror pulls istiod from the team's registry: a patch tied to
@@ -1060,8 +1061,7 @@ func TestGitPatchKptFnEval(t *testing.T) {
 		t.Skip("builds the binary and runs kpt: skipped with -short")
 	}
 	bin := istioGitOpsBinary(t)
-	viaKpt := newPatchTree(t, patchConfig(false, only130))
-	viaRunDir := newPatchTree(t, patchConfig(false, only130))
+	viaKpt, viaRunDir := with130(t, false), with130(t, false)
 	evalKpt := func() (string, error) {
 		cmd := exec.Command(kpt, "fn", "eval", viaKpt.dir, "--exec", bin)
 		cmd.Dir = viaKpt.dir
@@ -1087,8 +1087,6 @@ func TestGitPatchKptFnEval(t *testing.T) {
 	// in fn/e2e), and the patches TestGitPatchLifecycle shows a user makes
 	// on it.
 	both(func(p *patchTree) {
-		p.source("1-30", "1-30/default.yaml")
-		p.run()
 		for _, e := range articleEdits {
 			treetest.CopyFile(t, filepath.Join("../../testdata/patch/1-30", e.Name+".yaml"), filepath.Join(p.dir, "1-30/patches", e.Name+".yaml"))
 		}

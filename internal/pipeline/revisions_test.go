@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -49,7 +50,7 @@ func TestTagsInOutputGiveWay(t *testing.T) {
 			t.Errorf("%s is not the rendered tag:\n%s", f, files[f])
 		}
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }
 
 // TestRetireRefusedWhileNamespacesSelect: a revision that Namespaces of the
@@ -110,7 +111,7 @@ func TestRetireReportsEachFile(t *testing.T) {
 			t.Errorf("%s survived", name)
 		}
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }
 
 // TestVersionSkewWarning: Istio upgrades across at most two minors.
@@ -195,7 +196,7 @@ func TestDefaultTagWarning(t *testing.T) {
 	if _, ok := treetest.Files(t, dir)["common/mutatingwebhookconfiguration/istio-revision-tag-default.yaml"]; !ok {
 		t.Error("default tag not rendered")
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }
 
 // TestKustomizationHandEdits: a kustomization.yaml the run owns, edited by
@@ -262,5 +263,5 @@ func TestLongNames(t *testing.T) {
 	if d := treetest.Diff(treetest.Files(t, dir), files); d != "" {
 		t.Errorf("second run changed the tree:\n%s", d)
 	}
-	treetest.BuildAll(t, dir)
+	buildtest.BuildAll(t, dir)
 }

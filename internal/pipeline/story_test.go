@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
+	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -138,7 +139,7 @@ func runStory(t *testing.T, name string, st story) {
 					t.Errorf("a second run said something moved: %s", l)
 				}
 			}
-			treetest.BuildAll(t, dir)
+			buildtest.BuildAll(t, dir)
 			if _, err := os.Stat(filepath.Join(dir, "flux")); err == nil {
 				checkFluxPaths(t, dir)
 			}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
@@ -26,19 +27,35 @@ var revisions = []string{"1-30", "1-31"}
 
 // read parses an istioctl fixture the way the pipeline reads a tree, with
 // kyaml's reader annotations, so tests see that none leak into output.
+// Each file is parsed once; every call gets copies it may change.
 func read(t testing.TB, file string) []*yaml.RNode {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures, file))
-	if err != nil {
-		t.Fatal(err)
+	parsed.Lock()
+	defer parsed.Unlock()
+	objs, ok := parsed.files[file]
+	if !ok {
+		f, err := os.Open(filepath.Join(fixtures, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if objs, err = (&kio.ByteReader{Reader: f}).Read(); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		parsed.files[file] = objs
 	}
-	defer f.Close()
-	objs, err := (&kio.ByteReader{Reader: f}).Read()
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
+	out := make([]*yaml.RNode, len(objs))
+	for i, o := range objs {
+		out[i] = o.Copy()
 	}
-	return objs
+	return out
 }
+
+// parsed are the fixtures read, by file.
+var parsed = struct {
+	sync.Mutex
+	files map[string][]*yaml.RNode
+}{files: map[string][]*yaml.RNode{}}
 
 // get returns the one object of kind and name in objs.
 func get(t testing.TB, objs []*yaml.RNode, kind, name string) *yaml.RNode {

@@ -1,4 +1,4 @@
-package treetest
+package buildtest
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
 // recorder is a testing.TB that keeps the errors a helper reports.
@@ -55,7 +57,7 @@ func TestBuildAll(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for n, b := range c.files {
-				Write(t, filepath.Join(dir, n), []byte(b))
+				treetest.Write(t, filepath.Join(dir, n), []byte(b))
 			}
 			r := &recorder{TB: t}
 			counts := func() (counts map[string]int) {
@@ -83,7 +85,7 @@ func TestBuildAll(t *testing.T) {
 			}
 			if len(r.errs) > 0 {
 				built.Lock()
-				_, cached := built.trees[treeKey(Files(t, dir))]
+				_, cached := built.trees[treeKey(treetest.Files(t, dir))]
 				built.Unlock()
 				if cached {
 					t.Error("a tree that failed is remembered as built")
