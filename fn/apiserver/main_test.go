@@ -12,6 +12,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/istio-gitops/istio-gitops/fn/apiserver"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
 // netnsMarker is set in the environment of the test binary re-run in its
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) {
 	if refuse == nil {
 		refuse = apiserver.PrivateNetwork()
 	}
-	os.Exit(m.Run())
+	os.Exit(treetest.Main(m))
 }
 
 // inPrivateNetwork runs this test binary again, with the same arguments,

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "istio-gitops binary:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := treetest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -2,7 +2,10 @@ package disk_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // kioRead is what `kustomize fn run` reads of one file.
@@ -27,9 +31,19 @@ func kioRead(text string) ([]*yaml.RNode, error) {
 	}).Read()
 }
 
-func decode(text string) ([]*yaml.RNode, error) {
+// decoders are Decode as it reads a small file and as it reads a large
+// one (several goroutines decoding ahead).
+var decoders = []struct {
+	name   string
+	decode func(io.Reader, string, func(*yaml.RNode) error) error
+}{
+	{"in turn", disk.Decode},
+	{"ahead", disk.DecodeAhead},
+}
+
+func decodeWith(decode func(io.Reader, string, func(*yaml.RNode) error) error, text string) ([]*yaml.RNode, error) {
 	var out []*yaml.RNode
-	err := disk.Decode(strings.NewReader(text), "f.yaml", func(n *yaml.RNode) error {
+	err := decode(strings.NewReader(text), "f.yaml", func(n *yaml.RNode) error {
 		out = append(out, n)
 		return nil
 	})
@@ -97,42 +111,89 @@ func FuzzDecode(f *testing.F) {
 
 func compareWithKio(t *testing.T, b []byte) {
 	t.Helper()
+	for _, d := range decoders {
+		compareDecoderWithKio(t, d.name, d.decode, b)
+	}
+	// Both ways, the same objects or the same error.
+	inTurn, err1 := decodeWith(decoders[0].decode, string(b))
+	ahead, err2 := decodeWith(decoders[1].decode, string(b))
+	if fmt.Sprint(err1) != fmt.Sprint(err2) || render(inTurn) != render(ahead) {
+		t.Fatalf("%q: decoded in turn (%v) and ahead (%v) differ", b, err1, err2)
+	}
+}
+
+func compareDecoderWithKio(t *testing.T, name string, decode func(io.Reader, string, func(*yaml.RNode) error) error, b []byte) {
+	t.Helper()
 	want, werr := kioRead(string(b))
-	got, gerr := decode(string(b))
+	got, gerr := decodeWith(decode, string(b))
 	if werr != nil || gerr != nil {
 		// Both must refuse, each in its words; kio also refuses
 		// documents that are not mappings, later.
 		if gerr == nil {
-			t.Fatalf("%q: kio fails (%v), Decode does not", b, werr)
+			t.Fatalf("%s: %q: kio fails (%v), Decode does not", name, b, werr)
 		}
 		// Decode also refuses shapes kyaml's accessors panic on, and keys
 		// written twice.
 		if werr == nil && !strings.Contains(gerr.Error(), "must be") {
-			t.Fatalf("%q: Decode fails (%v), kio does not", b, gerr)
+			t.Fatalf("%s: %q: Decode fails (%v), kio does not", name, b, gerr)
 		}
 		return
 	}
 	if g, w := render(got), render(want); g != w {
-		t.Fatalf("%q:\ngot:\n%s\nwant:\n%s", b, g, w)
+		t.Fatalf("%s: %q:\ngot:\n%s\nwant:\n%s", name, b, g, w)
 	}
 }
 
 // TestDecodeFileLines: line numbers, in nodes and in errors, count from
 // the top of the file.
 func TestDecodeFileLines(t *testing.T) {
-	text := "a: 1\n---\nb: 2\nc: 3\n---\nd: [\n"
-	var bLine int
-	err := disk.Decode(strings.NewReader(text), "f.yaml", func(n *yaml.RNode) error {
-		if f := n.Field("b"); f != nil {
-			bLine = f.Key.YNode().Line
+	for _, d := range decoders {
+		text := "a: 1\n---\nb: 2\nc: 3\n---\nd: [\n---\ne: ]\n"
+		var bLine int
+		err := d.decode(strings.NewReader(text), "f.yaml", func(n *yaml.RNode) error {
+			if f := n.Field("b"); f != nil {
+				bLine = f.Key.YNode().Line
+			}
+			return nil
+		})
+		// The first broken document is the one told.
+		if err == nil || !strings.Contains(err.Error(), "f.yaml: ") || !strings.Contains(err.Error(), "line 6") {
+			t.Errorf("%s: error %v must name f.yaml and line 6", d.name, err)
 		}
-		return nil
-	})
-	if err == nil || !strings.Contains(err.Error(), "f.yaml: ") || !strings.Contains(err.Error(), "line 6") {
-		t.Errorf("error %v must name f.yaml and line 6", err)
+		if bLine != 3 {
+			t.Errorf("%s: b is on line 3 of the file, got %d", d.name, bLine)
+		}
 	}
-	if bLine != 3 {
-		t.Errorf("b is on line 3 of the file, got %d", bLine)
+}
+
+// TestDecodeStops: when fn fails, decoding stops there, with fn's error,
+// and leaves no goroutine behind.
+func TestDecodeStops(t *testing.T) {
+	var b bytes.Buffer
+	for i := range 500 {
+		fmt.Fprintf(&b, "kind: ConfigMap\nmetadata:\n  name: cm-%d\n---\n", i)
+	}
+	before := runtime.NumGoroutine()
+	for _, d := range decoders {
+		stop := errors.New("stop")
+		n := 0
+		err := d.decode(bytes.NewReader(b.Bytes()), "f.yaml", func(*yaml.RNode) error {
+			n++
+			if n == 10 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || n != 10 {
+			t.Errorf("%s: got %v after %d objects, want fn's error after 10", d.name, err, n)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left behind", n-before)
 	}
 }
 
@@ -143,15 +204,17 @@ func TestDecodeLargeFileStreams(t *testing.T) {
 	for i := range 3000 {
 		fmt.Fprintf(&b, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%d\ndata:\n  k: %s\n---\n", i, strings.Repeat("x", 100))
 	}
-	n := 0
-	err := disk.Decode(&b, "big.yaml", func(o *yaml.RNode) error {
-		if want := fmt.Sprintf("cm-%d", n); o.GetName() != want {
-			return fmt.Errorf("object %d is %s, want %s", n, o.GetName(), want)
+	for _, d := range decoders {
+		n := 0
+		err := d.decode(bytes.NewReader(b.Bytes()), "big.yaml", func(o *yaml.RNode) error {
+			if want := fmt.Sprintf("cm-%d", n); o.GetName() != want || object.Index(o) != n {
+				return fmt.Errorf("object %d is %s (index %d), want %s", n, o.GetName(), object.Index(o), want)
+			}
+			n++
+			return nil
+		})
+		if err != nil || n != 3000 {
+			t.Fatalf("%s: decoded %d objects, err %v", d.name, n, err)
 		}
-		n++
-		return nil
-	})
-	if err != nil || n != 3000 {
-		t.Fatalf("decoded %d objects, err %v", n, err)
 	}
 }

@@ -229,16 +229,29 @@ func sortedKeys[V any](m map[string]V) []string {
 // FileBytes makes: the caller owns the object, and its reader annotations
 // are removed from it first.
 func EncodeOwned(n *yaml.RNode) ([]byte, error) {
+	if err := StripReaderAnnotations(n); err != nil {
+		return nil, err
+	}
+	return Encode(n)
+}
+
+// StripReaderAnnotations removes from an object the annotations a file on
+// disk never holds (see IsReaderAnnotation), and an emptied annotations
+// field.
+func StripReaderAnnotations(n *yaml.RNode) error {
 	for k := range n.GetAnnotations() {
 		if IsReaderAnnotation(k) {
 			if _, err := n.Pipe(yaml.ClearAnnotation(k)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := yaml.ClearEmptyAnnotations(n); err != nil {
-		return nil, err
-	}
+	return yaml.ClearEmptyAnnotations(n)
+}
+
+// Encode lays out one object as orchestrators lay out a function's files.
+// It only reads the object: objects may be encoded concurrently.
+func Encode(n *yaml.RNode) ([]byte, error) {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.CompactSeqIndent()

@@ -197,13 +197,18 @@ func (f *File) Mentions(words ...string) (bool, error) {
 	for _, w := range words {
 		longest = max(longest, len(w))
 	}
-	buf := make([]byte, 0, 64<<10+longest)
-	chunk := make([]byte, 64<<10)
+	bufp := chunks.Get().(*[]byte)
+	defer chunks.Put(bufp)
+	buf := *bufp
+	if len(buf) <= 2*longest {
+		buf = make([]byte, 2*longest+len(buf))
+	}
+	kept := 0 // bytes of the last read kept: a word may straddle two reads
 	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		n, err := r.Read(buf[kept:])
+		data := buf[:kept+n]
 		for _, w := range words {
-			if bytes.Contains(buf, []byte(w)) {
+			if bytes.Contains(data, []byte(w)) {
 				return true, nil
 			}
 		}
@@ -213,14 +218,16 @@ func (f *File) Mentions(words ...string) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("read %s: %w", f.Path, err)
 		}
-		// Keep the tail: a word may straddle two chunks.
-		if keep := min(len(buf), longest); keep > 0 {
-			buf = append(buf[:0], buf[len(buf)-keep:]...)
-		} else {
-			buf = buf[:0]
-		}
+		kept = copy(buf, data[len(data)-min(len(data), longest):])
 	}
 }
+
+// chunks are the buffers files on disk are read through, a chunk at a
+// time: a run over thousands of files makes no garbage of them.
+var chunks = sync.Pool{New: func() any {
+	b := make([]byte, 64<<10)
+	return &b
+}}
 
 // Digest is the sha256 of the file's bytes, as a record keeps it. A file
 // on disk is hashed without being kept in memory.
@@ -232,7 +239,11 @@ func (f *File) Digest() (string, error) {
 			return "", err
 		}
 		defer r.Close()
-		if _, err := io.Copy(h, r); err != nil {
+		bufp := chunks.Get().(*[]byte)
+		defer chunks.Put(bufp)
+		// Not io.CopyBuffer: an *os.File's WriteTo would take a buffer of
+		// its own.
+		if _, err := io.CopyBuffer(h, struct{ io.Reader }{r}, *bufp); err != nil {
 			return "", fmt.Errorf("read %s: %w", f.Path, err)
 		}
 	} else {

@@ -3,8 +3,11 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -92,7 +95,33 @@ type gen struct {
 	// by names the object of each file, for collisions (a name, not the
 	// object: a streamed object's YAML must not stay in memory).
 	by map[string]string
+	// pending are objects placed and not yet laid out: they are laid out
+	// a batch at a time, concurrently, while the next batch is read (see
+	// handOff and flush); encoding is the batch being laid out.
+	pending  []placed
+	encoding *encodeBatch
 }
+
+// encodeBatch is a batch of objects being laid out in the background.
+type encodeBatch struct {
+	ps   []placed
+	done chan struct{}
+}
+
+// placed is an object on its way to its file.
+type placed struct {
+	o     *yaml.RNode
+	full  string // its file, as the run names it
+	rel   string // its file, relative to the folder files holds
+	files map[string]*fileset.File
+	keep  bool // keep the object's YAML with the file
+	data  []byte
+	err   error
+}
+
+// flushAt is how many objects wait to be laid out together: enough to
+// keep every core busy, few enough that streamed objects do not pile up.
+const flushAt = 8
 
 // regenerate lays out a revision's fresh istioctl output, replacing its
 // generated files and, for the newest revision, the common ones.
@@ -118,6 +147,9 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	}
 	batch, err := ingest(src, func(o *yaml.RNode) error { return decide(o, facts, g.keepNodes) })
 	if err != nil {
+		return nil, err
+	}
+	if err := g.flush(); err != nil {
 		return nil, err
 	}
 	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return isIstiod(o, rev.Name, ns) }) {
@@ -165,6 +197,9 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 		if err := g.finish(o, dests[o].Destination, true); err != nil {
 			return nil, err
 		}
+	}
+	if err := g.flush(); err != nil {
+		return nil, err
 	}
 
 	out := &revOut{name: rev.Name, version: facts.Version, regenerated: true, files: g.files, applied: map[string]*fileset.File{}}
@@ -229,17 +264,100 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 		folder, files, base = layout.Common, g.common, layout.Common
 	}
 	p := layout.ObjectFile(folder, o, t.cfg.Spec.Namespace)
-	f, err := place(t, o, p, keepNode)
-	if err != nil {
-		return err
-	}
-	rel := strings.TrimPrefix(p, base+"/")
 	if prev, dup := g.by[p]; dup {
 		return fmt.Errorf("%s: %s and %s must not be written to the same file", t.runPath(p), prev, object.Describe(o))
 	}
 	g.by[p] = object.Describe(o)
-	files[rel] = f
+	if err := disk.StripReaderAnnotations(o); err != nil {
+		return fmt.Errorf("%s: %w", t.runPath(p), err)
+	}
+	g.pending = append(g.pending, placed{o: o, full: t.runPath(p), rel: strings.TrimPrefix(p, base+"/"), files: files, keep: keepNode})
+	if len(g.pending) >= flushAt {
+		return g.handOff()
+	}
 	return nil
+}
+
+// handOff puts the batch laid out in the background, if any, in its files
+// and starts laying out the pending batch in the background.
+func (g *gen) handOff() error {
+	if err := g.wait(); err != nil {
+		return err
+	}
+	b := &encodeBatch{ps: g.pending, done: make(chan struct{})}
+	g.pending, g.encoding = make([]placed, 0, flushAt), b
+	go func() {
+		defer close(b.done)
+		encodeAll(b.ps)
+	}()
+	return nil
+}
+
+// wait puts the batch laid out in the background, if any, in its files.
+func (g *gen) wait() error {
+	b := g.encoding
+	if b == nil {
+		return nil
+	}
+	g.encoding = nil
+	<-b.done
+	return store(b.ps)
+}
+
+// flush lays out every object placed so far and puts each in its file; it
+// must run before the files are read.
+func (g *gen) flush() error {
+	if err := g.wait(); err != nil {
+		return err
+	}
+	encodeAll(g.pending)
+	err := store(g.pending)
+	g.pending = g.pending[:0]
+	return err
+}
+
+// store puts laid-out objects in their files, in their order.
+func store(ps []placed) error {
+	for i := range ps {
+		p := &ps[i]
+		if p.err != nil {
+			return fmt.Errorf("%s: %w", p.full, p.err)
+		}
+		if err := object.SetPath(p.o, p.full, 0); err != nil {
+			return err
+		}
+		var o *yaml.RNode
+		if p.keep {
+			o = p.o
+		}
+		p.files[p.rel] = fileset.FromBytes(p.full, p.data, o)
+		*p = placed{}
+	}
+	return nil
+}
+
+// encodeAll encodes the objects of ps concurrently: encoding only reads
+// them.
+func encodeAll(ps []placed) {
+	workers := min(runtime.GOMAXPROCS(0), len(ps))
+	if workers <= 1 {
+		for i := range ps {
+			ps[i].data, ps[i].err = disk.Encode(ps[i].o)
+		}
+		return
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(ps); i = int(next.Add(1) - 1) {
+				ps[i].data, ps[i].err = disk.Encode(ps[i].o)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // place puts an object alone in the file at tree path p, laid out as every
