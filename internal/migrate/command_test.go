@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
 	"github.com/spf13/cobra"
 )
 
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(treetest.Main(m))
 }
 
 // execute runs `migrate args...` and returns its output.
