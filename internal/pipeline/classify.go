@@ -69,7 +69,8 @@ type Decision struct {
 //  3. Anything else: common/, from the newest revision; the older
 //     revisions' copies are dropped.
 //
-// The reason is set for drops.
+// The reason is set for drops. TestClassify, next to this file, is their
+// spec: one row per rule.
 func Classify(o *yaml.RNode, f Facts) (Decision, error) {
 	pinned, why, err := envoyfilter.Pinned(o, f.Version)
 	switch {
