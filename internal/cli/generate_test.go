@@ -213,12 +213,20 @@ func TestGenerateIstioctl(t *testing.T) {
 	}
 
 	// The examples' sources are istioctl's output of their IstioOperators.
-	up := t.TempDir()
-	treetest.Copy(t, filepath.Join(repo, "examples/upgrade"), up)
-	if code, _, errOut := call(t, NewRootCommand(), "", "generate", up, "--revision", "1-31", "--istioctl", ic); code != ExitOK {
-		t.Fatalf("examples/upgrade: exit %d: %s", code, errOut)
+	generatesExample(t, ic, "upgrade", "1-31")
+}
+
+// generatesExample: istioctl ic generates revision rev of an example as
+// the example holds it.
+func generatesExample(t *testing.T, ic, example, rev string) {
+	t.Helper()
+	dir := t.TempDir()
+	treetest.Copy(t, filepath.Join(repo, "examples", example), dir)
+	if code, _, errOut := call(t, NewRootCommand(), "", "generate", dir, "--revision", rev, "--istioctl", ic); code != ExitOK {
+		t.Fatalf("examples/%s: exit %d: %s", example, code, errOut)
 	}
-	sameFile(t, filepath.Join(up, "1-31/istioctl-output.yaml"), filepath.Join(repo, "examples/upgrade/1-31/istioctl-output.yaml"))
+	source := filepath.Join(rev, "istioctl-output.yaml")
+	sameFile(t, filepath.Join(dir, source), filepath.Join(repo, "examples", example, source))
 }
 
 // TestGenerateIstioctlMismatch: the real istioctl 1.30.2 refuses to
@@ -240,10 +248,5 @@ func TestGenerateIstioctlMismatch(t *testing.T) {
 		t.Errorf("nothing must be written:\n%s", d)
 	}
 
-	boot := t.TempDir()
-	treetest.Copy(t, filepath.Join(repo, "examples/bootstrap"), boot)
-	if code, _, errOut := call(t, NewRootCommand(), "", "generate", boot, "--revision", "1-30", "--istioctl", old); code != ExitOK {
-		t.Fatalf("examples/bootstrap: exit %d: %s", code, errOut)
-	}
-	sameFile(t, filepath.Join(boot, "1-30/istioctl-output.yaml"), filepath.Join(repo, "examples/bootstrap/1-30/istioctl-output.yaml"))
+	generatesExample(t, old, "bootstrap", "1-30")
 }

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -451,10 +452,5 @@ func (c *IstioGitOps) DriftGuards() bool { return *c.Spec.Webhooks.DriftGuards }
 // SortedKeys returns m's keys in order, so nothing is built by ranging over
 // a map.
 func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fuzztest"
 )
 
@@ -39,19 +38,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("apiVersion: fn.istio-gitops.dev/v1alpha1\nkind: IstioGitOps\n---\n" + head + "spec: {revisions: [{name: a}]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzztest.Run(t, fuzztest.Limit, nil, func() error {
-			for _, n := range fuzztest.Documents(b, 8) {
-				if err := checkLoad(n); err != nil {
-					return err
-				}
-			}
-			// As read from a tree file: the decoder checks shapes first. Its
-			// own errors (not YAML, not a mapping) are not Load's.
-			var failed error
-			_ = disk.Decode(bytes.NewReader(b), "istio-gitops.yaml", func(n *yaml.RNode) error {
-				failed = checkLoad(n)
-				return failed
-			})
-			return failed
+			return fuzztest.Configs(b, "istio-gitops.yaml", 8, checkLoad)
 		})
 	})
 }

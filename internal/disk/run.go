@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 
@@ -65,7 +66,7 @@ func Run(root string, p framework.ResourceListProcessor, fnConfig *yaml.RNode) (
 func Changes(t *Tree, before, after map[string][]*yaml.RNode, prints map[*yaml.RNode]uint64) ([]Write, []string, error) {
 	now := fingerprints(flatten(after))
 	var changed []string
-	for _, f := range sortedKeys(after) {
+	for _, f := range slices.Sorted(maps.Keys(after)) {
 		if !untouched(before[f], after[f], prints, now) {
 			changed = append(changed, f)
 		}
@@ -100,7 +101,7 @@ func Changes(t *Tree, before, after map[string][]*yaml.RNode, prints map[*yaml.R
 		writes = append(writes, Write{Path: f, Data: layouts[i]})
 	}
 	var deletes []string
-	for _, f := range sortedKeys(before) {
+	for _, f := range slices.Sorted(maps.Keys(before)) {
 		if _, kept := after[f]; !kept {
 			deletes = append(deletes, f)
 		}
@@ -123,7 +124,7 @@ func FileBytes(nodes []*yaml.RNode) ([]byte, error) {
 			}
 		}
 	}
-	w := kio.ByteWriter{Writer: &b, ClearAnnotations: sortedKeys(clear)}
+	w := kio.ByteWriter{Writer: &b, ClearAnnotations: slices.Sorted(maps.Keys(clear))}
 	// ByteWriter works on its own copies of the nodes.
 	if err := w.Write(nodes); err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func FileBytes(nodes []*yaml.RNode) ([]byte, error) {
 
 func flatten(files map[string][]*yaml.RNode) []*yaml.RNode {
 	var all []*yaml.RNode
-	for _, f := range sortedKeys(files) {
+	for _, f := range slices.Sorted(maps.Keys(files)) {
 		all = append(all, files[f]...)
 	}
 	return all
@@ -214,15 +215,6 @@ func IsReaderAnnotation(key string) bool {
 		return true
 	}
 	return strings.HasPrefix(key, "internal.config.kubernetes.io/")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // EncodeOwned lays out one object as FileBytes does, without the copy

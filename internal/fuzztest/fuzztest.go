@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 )
 
 // Limit is how long one input may take. Far above any input's real time,
@@ -67,4 +69,22 @@ func Documents(b []byte, max int) []*yaml.RNode {
 		out = append(out, yaml.NewRNode(node))
 	}
 	return out
+}
+
+// Configs calls check with each of b's first max documents as they are
+// (a function config on stdin may be anything), then with each object of
+// b as read from file, a file of a tree: the reader checks shapes first,
+// and its own errors (not YAML, not a mapping) are not check's.
+func Configs(b []byte, file string, max int, check func(*yaml.RNode) error) error {
+	for _, n := range Documents(b, max) {
+		if err := check(n); err != nil {
+			return err
+		}
+	}
+	var failed error
+	_ = disk.Decode(bytes.NewReader(b), file, func(n *yaml.RNode) error {
+		failed = check(n)
+		return failed
+	})
+	return failed
 }

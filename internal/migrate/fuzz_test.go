@@ -8,7 +8,6 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fuzztest"
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
 )
@@ -42,19 +41,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("- apiVersion: fn.istio-gitops.dev/v1alpha1\n- kind: RevisionMigration\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fuzztest.Run(t, fuzztest.Limit, nil, func() error {
-			for _, n := range fuzztest.Documents(b, 8) {
-				if err := checkLoad(n); err != nil {
-					return err
-				}
-			}
-			// As read from a tree file: the decoder checks shapes first. Its
-			// own errors (not YAML, not a mapping) are not Load's.
-			var failed error
-			_ = disk.Decode(bytes.NewReader(b), "migrate.yaml", func(n *yaml.RNode) error {
-				failed = checkLoad(n)
-				return failed
-			})
-			return failed
+			return fuzztest.Configs(b, "migrate.yaml", 8, checkLoad)
 		})
 	})
 }
