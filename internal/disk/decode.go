@@ -29,8 +29,7 @@ func Decode(r io.Reader, path string, fn func(*yaml.RNode) error) error {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 || sizeOf(r) < parallelFrom {
 		d := &decoder{path: path, fn: fn}
-		err := split(r, path, func(c chunk) error { return d.take(c.decode(path)) })
-		return err
+		return split(r, path, func(c chunk) error { return d.take(c.decode(path)) })
 	}
 	return decodeAhead(r, path, fn, workers)
 }
@@ -142,7 +141,9 @@ func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers i
 	wg.Go(func() {
 		defer close(order)
 		defer close(jobs)
-		err := split(r, path, func(c chunk) error {
+		// What split finds wrong comes as a chunk, in its place; it
+		// returns errStopped alone.
+		_ = split(r, path, func(c chunk) error {
 			j := job{chunk: c, out: make(chan decoded, 1)}
 			select {
 			case order <- j.out:
@@ -156,14 +157,6 @@ func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers i
 				return errStopped
 			}
 		})
-		if err != nil && !errors.Is(err, errStopped) {
-			out := make(chan decoded, 1)
-			out <- decoded{err: err}
-			select {
-			case order <- out:
-			case <-stop:
-			}
-		}
 	})
 	d := &decoder{path: path, fn: fn}
 	var err error
