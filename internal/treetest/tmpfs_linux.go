@@ -30,19 +30,25 @@ func memoryTempDir() string {
 		return ""
 	}
 	removeOrphans(shm)
-	dir, err := os.MkdirTemp(shm, tempDirStart)
+	// Locked under another name, then renamed: no other process may
+	// find the folder before its lock is held.
+	making, err := os.MkdirTemp(shm, "making-"+tempDirStart)
 	if err != nil {
 		return ""
 	}
-	f, err := os.Create(filepath.Join(dir, lockFile))
+	dir := filepath.Join(shm, filepath.Base(making)[len("making-"):])
+	f, err := os.Create(filepath.Join(making, lockFile))
 	if err == nil {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	}
 	if err == nil {
-		err = os.Chmod(dir, 0o1777)
+		err = os.Chmod(making, 0o1777)
+	}
+	if err == nil {
+		err = os.Rename(making, dir)
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(making)
 		return ""
 	}
 	owner = f
@@ -56,7 +62,7 @@ func removeOrphans(root string) {
 	for _, d := range dirs {
 		f, err := os.Open(filepath.Join(d, lockFile))
 		if err != nil {
-			continue // being made, or not ours
+			continue // not ours
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			os.RemoveAll(d)

@@ -8,8 +8,7 @@ import (
 )
 
 // TestRemoveOrphans: a folder whose lock nobody holds is removed, one
-// whose lock is held stays, and so does a folder without a lock (being
-// made).
+// whose lock is held stays, and so does a folder without one.
 func TestRemoveOrphans(t *testing.T) {
 	root := t.TempDir()
 	folder := func(name string, lock bool) string {
@@ -20,7 +19,7 @@ func TestRemoveOrphans(t *testing.T) {
 		}
 		return d
 	}
-	orphan, held, making := folder("orphan", true), folder("held", true), folder("making", false)
+	orphan, held, other := folder("orphan", true), folder("held", true), folder("other", false)
 	f, err := os.Open(filepath.Join(held, lockFile))
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +29,7 @@ func TestRemoveOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeOrphans(root)
-	for d, want := range map[string]bool{orphan: false, held: true, making: true} {
+	for d, want := range map[string]bool{orphan: false, held: true, other: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s: there is %v, want %v", filepath.Base(d), err == nil, want)
 		}
