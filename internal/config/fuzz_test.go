@@ -1,10 +1,7 @@
 package config_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -44,42 +41,13 @@ func FuzzLoad(f *testing.F) {
 }
 
 func checkLoad(n *yaml.RNode) error {
-	cfg, err := config.Load(n.Copy())
-	_, err2 := config.Load(n.Copy())
-	if fmt.Sprint(err) != fmt.Sprint(err2) {
-		return fmt.Errorf("Load twice gives two errors:\n%v\n%v", err, err2)
-	}
-	if err != nil {
-		if cfg != nil {
-			return fmt.Errorf("Load returned a config and an error: %v", err)
-		}
+	cfg, err, wrong := fuzztest.CheckLoader(n, config.Load, func(c *config.IstioGitOps) error { return c.Validate().ToAggregate() })
+	if wrong != nil || cfg == nil {
 		var cerr *config.Error
 		if errors.As(err, &cerr) {
 			_ = cerr.Results("istio-gitops.yaml")
 		}
-		return nil
-	}
-	if cfg == nil {
-		return fmt.Errorf("Load returned neither a config nor an error")
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return fmt.Errorf("a loaded config does not validate again: %v", errs.ToAggregate())
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return fmt.Errorf("a loaded config does not marshal to JSON: %v", err)
-	}
-	node, err := yaml.ConvertJSONToYamlNode(string(data))
-	if err != nil {
-		return fmt.Errorf("JSON %s: %v", data, err)
-	}
-	again, err := config.Load(node)
-	if err != nil {
-		return fmt.Errorf("a loaded config does not reload from its JSON %s: %v", data, err)
-	}
-	// Compared by their JSON: an empty list and none are one value.
-	if back, err := json.Marshal(again); err != nil || !bytes.Equal(back, data) {
-		return fmt.Errorf("a config reloads as another from its JSON %s: %s (%v)", data, back, err)
+		return wrong
 	}
 	// What the pipeline reads of every config.
 	_ = cfg.RevisionNames()

@@ -70,6 +70,9 @@ type decoded struct {
 	// notMapping is the kind of a document that is not a mapping, on line.
 	notMapping yaml.Kind
 	line       int
+	// panicked is a panic of the goroutine that decoded the document,
+	// raised again where fn is called.
+	panicked any
 }
 
 func (c chunk) decode(path string) decoded {
@@ -90,6 +93,17 @@ func (c chunk) decode(path string) decoded {
 	return decoded{node: n, style: yaml.DeriveSeqIndentStyle(string(c.text))}
 }
 
+// decodeRecovering is decode on another goroutine than fn's: a panic is
+// handed over with the document.
+func (c chunk) decodeRecovering(path string) (doc decoded) {
+	defer func() {
+		if r := recover(); r != nil {
+			doc = decoded{panicked: r}
+		}
+	}()
+	return c.decode(path)
+}
+
 // A decoder numbers the decoded documents in the file's order and hands
 // them to fn.
 type decoder struct {
@@ -99,6 +113,9 @@ type decoder struct {
 }
 
 func (d *decoder) take(doc decoded) error {
+	if doc.panicked != nil {
+		panic(doc.panicked)
+	}
 	switch {
 	case doc.err != nil:
 		return doc.err
@@ -134,7 +151,7 @@ func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers i
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				j.out <- j.decode(path)
+				j.out <- j.decodeRecovering(path)
 			}
 		})
 	}

@@ -229,10 +229,16 @@ func isTemp(base string) bool {
 
 // Objects decodes every file of the tree, in path order.
 func (t *Tree) Objects() ([]*yaml.RNode, error) {
-	parsed := make([][]*yaml.RNode, len(t.Files))
-	err := Parallel(len(t.Files), func(i int) error {
-		objs, err := t.Files[i].Objects()
-		parsed[i] = objs
+	return ParallelObjects(len(t.Files), func(i int) ([]*yaml.RNode, error) { return t.Files[i].Objects() })
+}
+
+// ParallelObjects calls objects for 0 to n-1 on every core (see Parallel)
+// and returns all their objects, in the order of i.
+func ParallelObjects(n int, objects func(i int) ([]*yaml.RNode, error)) ([]*yaml.RNode, error) {
+	parsed := make([][]*yaml.RNode, n)
+	err := Parallel(n, func(i int) error {
+		var err error
+		parsed[i], err = objects(i)
 		return err
 	})
 	if err != nil {

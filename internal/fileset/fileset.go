@@ -298,20 +298,7 @@ func (s Set) Sort() {
 // Items returns the objects of every file, by path and index: a
 // ResourceList's items.
 func (s Set) Items() ([]*yaml.RNode, error) {
-	objs := make([][]*yaml.RNode, len(s))
-	err := disk.Parallel(len(s), func(i int) error {
-		o, err := s[i].Objects()
-		objs[i] = o
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var items []*yaml.RNode
-	for _, o := range objs {
-		items = append(items, o...)
-	}
-	return items, nil
+	return disk.ParallelObjects(len(s), func(i int) ([]*yaml.RNode, error) { return s[i].Objects() })
 }
 
 // Processor is a function config's run over files rather than items.

@@ -5,6 +5,7 @@ package fuzztest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"testing"
@@ -87,4 +88,44 @@ func Configs(b []byte, file string, max int, check func(*yaml.RNode) error) erro
 		return failed
 	})
 	return failed
+}
+
+// CheckLoader holds a config loader to what every loader must do with any
+// document n: loading twice gives the same error; an error comes without
+// a value and success with one; a loaded value validates again and
+// reloads from its JSON as the same value (compared by JSON: an empty list
+// and none are one value). It returns the loaded value and load's error,
+// for the caller's own checks, and what the loader did wrong.
+func CheckLoader[T any](n *yaml.RNode, load func(*yaml.RNode) (*T, error), validate func(*T) error) (v *T, loadErr, wrong error) {
+	v, loadErr = load(n.Copy())
+	if _, again := load(n.Copy()); fmt.Sprint(loadErr) != fmt.Sprint(again) {
+		return nil, loadErr, fmt.Errorf("Load twice gives two errors:\n%v\n%v", loadErr, again)
+	}
+	switch {
+	case loadErr != nil && v != nil:
+		return nil, loadErr, fmt.Errorf("Load returned a value and an error: %v", loadErr)
+	case loadErr != nil:
+		return nil, loadErr, nil
+	case v == nil:
+		return nil, nil, fmt.Errorf("Load returned neither a value nor an error")
+	}
+	if err := validate(v); err != nil {
+		return v, nil, fmt.Errorf("a loaded value does not validate again: %v", err)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return v, nil, fmt.Errorf("a loaded value does not marshal to JSON: %v", err)
+	}
+	node, err := yaml.ConvertJSONToYamlNode(string(data))
+	if err != nil {
+		return v, nil, fmt.Errorf("JSON %s: %v", data, err)
+	}
+	reloaded, err := load(node)
+	if err != nil {
+		return v, nil, fmt.Errorf("a loaded value does not reload from its JSON %s: %v", data, err)
+	}
+	if back, err := json.Marshal(reloaded); err != nil || !bytes.Equal(back, data) {
+		return v, nil, fmt.Errorf("a value reloads as another from its JSON %s: %s (%v)", data, back, err)
+	}
+	return v, nil, nil
 }

@@ -1,9 +1,6 @@
 package migrate_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -47,38 +44,9 @@ func FuzzLoad(f *testing.F) {
 }
 
 func checkLoad(n *yaml.RNode) error {
-	m, err := migrate.Load(n.Copy())
-	_, err2 := migrate.Load(n.Copy())
-	if fmt.Sprint(err) != fmt.Sprint(err2) {
-		return fmt.Errorf("Load twice gives two errors:\n%v\n%v", err, err2)
-	}
-	if err != nil {
-		if m != nil {
-			return fmt.Errorf("Load returned a migration and an error: %v", err)
-		}
-		return nil
-	}
-	if m == nil {
-		return fmt.Errorf("Load returned neither a migration nor an error")
-	}
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("a loaded migration does not validate again: %v", err)
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("a loaded migration does not marshal to JSON: %v", err)
-	}
-	node, err := yaml.ConvertJSONToYamlNode(string(data))
-	if err != nil {
-		return fmt.Errorf("JSON %s: %v", data, err)
-	}
-	again, err := migrate.Load(node)
-	if err != nil {
-		return fmt.Errorf("a loaded migration does not reload from its JSON %s: %v", data, err)
-	}
-	// Compared by their JSON: an empty list and none are one value.
-	if back, err := json.Marshal(again); err != nil || !bytes.Equal(back, data) {
-		return fmt.Errorf("a migration reloads as another from its JSON %s: %s (%v)", data, back, err)
+	m, _, wrong := fuzztest.CheckLoader(n, migrate.Load, (*migrate.RevisionMigration).Validate)
+	if wrong != nil || m == nil {
+		return wrong
 	}
 	// What the run reads of the selector.
 	_, _ = m.Selects(map[string]string{"env": "prod", "team": "a"})

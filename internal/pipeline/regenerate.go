@@ -3,11 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -106,6 +103,9 @@ type gen struct {
 type encodeBatch struct {
 	ps   []placed
 	done chan struct{}
+	// panicked is a panic of the batch's goroutine, raised again by wait
+	// in the run's goroutine, where the command's last-resort recover is.
+	panicked any
 }
 
 // placed is an object on its way to its file.
@@ -288,6 +288,7 @@ func (g *gen) handOff() error {
 	g.pending, g.encoding = make([]placed, 0, flushAt), b
 	go func() {
 		defer close(b.done)
+		defer func() { b.panicked = recover() }()
 		encodeAll(b.ps)
 	}()
 	return nil
@@ -301,6 +302,9 @@ func (g *gen) wait() error {
 	}
 	g.encoding = nil
 	<-b.done
+	if b.panicked != nil {
+		panic(b.panicked)
+	}
 	return store(b.ps)
 }
 
@@ -336,28 +340,13 @@ func store(ps []placed) error {
 	return nil
 }
 
-// encodeAll encodes the objects of ps concurrently: encoding only reads
+// encodeAll encodes the objects of ps on every core: encoding only reads
 // them.
 func encodeAll(ps []placed) {
-	workers := min(runtime.GOMAXPROCS(0), len(ps))
-	if workers <= 1 {
-		for i := range ps {
-			ps[i].data, ps[i].err = disk.Encode(ps[i].o)
-		}
-		return
-	}
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(ps); i = int(next.Add(1) - 1) {
-				ps[i].data, ps[i].err = disk.Encode(ps[i].o)
-			}
-		})
-	}
-	wg.Wait()
+	_ = disk.Parallel(len(ps), func(i int) error {
+		ps[i].data, ps[i].err = disk.Encode(ps[i].o)
+		return nil
+	})
 }
 
 // place puts an object alone in the file at tree path p, laid out as every

@@ -98,20 +98,29 @@ func Is(node *yaml.RNode, kind string) bool {
 // edited in place.
 func Read(node *yaml.RNode) (*State, error) {
 	st := &State{}
-	if errs := config.Decode(node, st); len(errs.List) > 0 {
-		return nil, &config.Error{Kind: node.GetKind(), Name: node.GetName(), Errs: errs.List}
+	if err := read(node, st, &st.Metadata, &st.Spec.Files); err != nil {
+		return nil, err
 	}
-	if st.Spec.Files == nil {
-		st.Spec.Files = map[string]string{}
+	return st, nil
+}
+
+// read decodes a record strictly into v, then tidies its metadata and
+// files, which point into v.
+func read(node *yaml.RNode, v any, meta *Metadata, files *map[string]string) error {
+	if errs := config.Decode(node, v); len(errs.List) > 0 {
+		return &config.Error{Kind: node.GetKind(), Name: node.GetName(), Errs: errs.List}
+	}
+	if *files == nil {
+		*files = map[string]string{}
 	}
 	// The reader's and orchestrators' annotations belong to the item, not
 	// to the record: a record written again must not carry them.
-	for k := range st.Metadata.Annotations {
+	for k := range meta.Annotations {
 		if layout.IsReaderAnnotation(k) {
-			delete(st.Metadata.Annotations, k)
+			delete(meta.Annotations, k)
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // Node encodes the record; map keys come out sorted.
@@ -191,16 +200,8 @@ func NewApplied(name, digest string) *Applied {
 // ReadApplied decodes a patch record strictly.
 func ReadApplied(node *yaml.RNode) (*Applied, error) {
 	a := &Applied{}
-	if errs := config.Decode(node, a); len(errs.List) > 0 {
-		return nil, &config.Error{Kind: node.GetKind(), Name: node.GetName(), Errs: errs.List}
-	}
-	if a.Spec.Files == nil {
-		a.Spec.Files = map[string]string{}
-	}
-	for k := range a.Metadata.Annotations {
-		if layout.IsReaderAnnotation(k) {
-			delete(a.Metadata.Annotations, k)
-		}
+	if err := read(node, a, &a.Metadata, &a.Spec.Files); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
