@@ -101,7 +101,7 @@ func TestOutputJSON(t *testing.T) {
 		if r.Severity == "" || r.Message == "" {
 			t.Errorf("result without severity or message: %+v", r)
 		}
-		if strings.Contains(r.Message, "objects written") {
+		if strings.Contains(r.Message, "files added, from") {
 			written = true
 		}
 	}

@@ -1,6 +1,7 @@
 package krm
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
@@ -50,17 +51,32 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		}
 		results = append(results, res...)
 		if err != nil {
-			return results, err
+			return Unwritten(results), err
 		}
 	}
 	if results.ExitCode() != 0 {
-		return results, fmt.Errorf("the run reported errors; nothing was written")
+		return Unwritten(results), fmt.Errorf("the run reported errors; nothing was written")
 	}
 	writes, deletes, err := fileset.Changes(in, cur)
-	if err != nil {
-		return results, err
+	if err == nil {
+		err = t.Commit(writes, deletes)
 	}
-	return results, t.Commit(writes, deletes)
+	if err != nil {
+		return Unwritten(results), err
+	}
+	return results, nil
+}
+
+// Unwritten are the results of a run that wrote nothing: those that say
+// what it writes (tagged api.WritesTag) do not hold.
+func Unwritten(results framework.Results) framework.Results {
+	var out framework.Results
+	for _, r := range results {
+		if _, writes := r.Tags[api.WritesTag]; !writes {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // FindConfigs finds the function configs of ours (objects of our API
@@ -78,6 +94,10 @@ func FindConfigs(in fileset.Set, kinds ...string) ([]*yaml.RNode, error) {
 		}
 		objs, err := f.Objects()
 		if err != nil {
+			var ce *disk.ConflictError
+			if errors.As(err, &ce) && ce.Advice == "" {
+				ce.Advice = disk.Yours + "; if it is the function config, where the two sides moved different pointers, keep both moves"
+			}
 			return nil, err
 		}
 		found = append(found, ConfigsOf(objs, kinds...)...)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -59,6 +61,9 @@ type tree struct {
 	patches map[string][]*fileset.File
 	// retired are the files of revision folders no longer listed.
 	retired map[string][]*fileset.File
+	// rendered names the config field each file the last run rendered
+	// was rendered from, by run-relative path (set by the check stage).
+	rendered map[string]string
 }
 
 // folder is a folder of generated files: a revision's generated/ or the
@@ -187,9 +192,39 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		}
 	}
 	if err := t.readRecords(); err != nil {
-		return nil, err
+		return t, err
 	}
 	return t, t.checkUserFiles()
+}
+
+// advise words the error of a file holding merge-conflict markers for the
+// file: one the run writes is derived (take either side, run again), one
+// of the user's is theirs to resolve.
+func (t *tree) advise(err error) error {
+	var ce *disk.ConflictError
+	if !errors.As(err, &ce) || ce.Advice != "" {
+		return err
+	}
+	ce.Advice = disk.Yours
+	p, in := t.rel(ce.Path)
+	if !in {
+		return err
+	}
+	parts := strings.Split(p, "/")
+	top, n := parts[0], len(parts)
+	_, listed := t.cfg.Revision(top)
+	_, retiring := t.retired[top]
+	switch {
+	case p == t.cfgFile:
+		ce.Advice = disk.Yours + "; it is the function config: where the two sides moved different pointers, keep both moves"
+	case top == layout.Common && n >= 2, top == layout.Flux && n == 2:
+		ce.Advice = disk.Derived
+	case (listed || retiring) && n >= 3 && parts[1] == layout.Generated:
+		ce.Advice = disk.Derived
+	case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Flux || listed)):
+		ce.Advice = disk.Derived
+	}
+	return err
 }
 
 // findRoot sets the tree root: the folder of the config among the files.

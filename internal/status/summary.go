@@ -22,8 +22,10 @@ type RevisionRow struct {
 	Generated bool `json:"generated"`
 	Active    bool `json:"active"`
 	Live      bool `json:"live"`
-	// NodeAgents says the ambient node agents run from this revision.
-	NodeAgents bool `json:"nodeAgents"`
+	// NodeAgents says ambient node agents run from this revision; Agents
+	// which of them (istio-cni, ztunnel).
+	NodeAgents bool     `json:"nodeAgents"`
+	Agents     []string `json:"agents"`
 	// Tags point at the revision.
 	Tags []string `json:"tags"`
 	// Namespaces counts the namespaces that end on the revision;
@@ -58,8 +60,12 @@ func (s *Status) Summary() Summary {
 		if tags == nil {
 			tags = []string{}
 		}
+		agents := r.Agents
+		if agents == nil {
+			agents = []string{}
+		}
 		out.Revisions = append(out.Revisions, RevisionRow{
-			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents,
+			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents, Agents: agents,
 			Tags: tags, Namespaces: s.count(r.Name), Workloads: s.workloads(r.Name),
 		})
 	}
