@@ -22,7 +22,7 @@ type ConflictError struct {
 // Derived and Yours are the two ways to resolve a conflict: in a file the
 // run writes, and in a file of the user's.
 const (
-	Derived = "it is derived: the run writes it from the config and the revisions' files, so take either side (git checkout --ours -- %[1]s, or --theirs) and run again, and the run writes it anew (for a revision's generated files or records: if the run then says they do not match their record, regenerate the revision, writing its istioctl output, and run)"
+	Derived = "it is derived: the run writes it from the config and the revisions' files, so take either side (git checkout --ours -- FILE, or --theirs) and run again, and the run writes it anew (for a revision's generated files or records: if the run then says they do not match their record, regenerate the revision, writing its istioctl output, and run)"
 	Yours   = "it is yours (the run reads it and never writes it): resolve it by hand, keeping what both sides meant (both changes, where they touch different fields), delete the marker lines, then run again"
 )
 
@@ -37,7 +37,7 @@ func (e *ConflictError) Error() string {
 			"; if it is yours (the config, a GitPatch, your own objects), " + strings.TrimPrefix(Yours, "it is yours (the run reads it and never writes it): ")
 	}
 	return fmt.Sprintf("%s holds merge-conflict markers (line %s): a merge or revert stopped on a conflict in it, unresolved; %s",
-		e.Path, strings.Join(lines, ", "), fmt.Sprintf(advice, e.Path))
+		e.Path, strings.Join(lines, ", "), strings.ReplaceAll(advice, "FILE", e.Path))
 }
 
 // ConflictLines are the 1-based lines of b that are merge-conflict markers

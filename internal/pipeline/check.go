@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -165,6 +166,14 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 		}
 		r, err := isRendered(f)
 		if err != nil {
+			var ce *disk.ConflictError
+			if errors.As(err, &ce) {
+				// A file of a folder the run owns: derived.
+				if ce.Advice == "" {
+					ce.Advice = disk.Derived
+				}
+				return nil, err
+			}
 			if kept {
 				return nil, fmt.Errorf("%w: %s", err, repair)
 			}

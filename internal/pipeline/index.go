@@ -200,16 +200,24 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 // advise words the error of a file holding merge-conflict markers for the
 // file: one the run writes is derived (take either side, run again), one
 // of the user's is theirs to resolve.
-func (t *tree) advise(err error) error {
+func (t *tree) advise(err error) (_ error) {
 	var ce *disk.ConflictError
 	if !errors.As(err, &ce) || ce.Advice != "" {
 		return err
 	}
-	ce.Advice = disk.Yours
+	// A message that wraps the error holds its text already: the text is
+	// replaced.
+	said := ce.Error()
+	defer func() {
+		if ce.Advice != "" {
+			err = &advised{msg: strings.Replace(err.Error(), said, ce.Error(), 1), err: err}
+		}
+	}()
 	p, in := t.rel(ce.Path)
 	if !in {
 		return err
 	}
+	ce.Advice = disk.Yours
 	parts := strings.Split(p, "/")
 	top, n := parts[0], len(parts)
 	_, listed := t.cfg.Revision(top)
@@ -358,3 +366,12 @@ func sortedFiles(fs []*fileset.File) []*fileset.File {
 	slices.SortFunc(out, func(a, b *fileset.File) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
+
+// advised is an error told again with advice.
+type advised struct {
+	msg string
+	err error
+}
+
+func (e *advised) Error() string { return e.msg }
+func (e *advised) Unwrap() error { return e.err }

@@ -189,7 +189,7 @@ func causeOf(t *tree, revs map[string]*revOut, field, p string, b renderedFile, 
 	case !hadIt:
 		return field + " (newly rendered)"
 	case !b.sealed:
-		return field + " (its record moved onto the object: a tree written by an older istio-gitops)"
+		return "records moved onto the rendered objects (a tree written by an older istio-gitops)"
 	}
 	src := a.pointsAt
 	if field == fieldIngress {

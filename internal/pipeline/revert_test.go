@@ -1,0 +1,363 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/patch"
+	"github.com/istio-gitops/istio-gitops/internal/treetest"
+)
+
+// The independent steps of an upgrade, each a commit of its own, on a tree
+// of Istio's Helm charts (istiod, gateway, cni and ztunnel) for 1-30 and
+// 1-31, with a tag, stable gateway Services, an Ingress per revision and
+// Flux: promote, move a tag, switch the live gateways, move istio-cni,
+// move ztunnel, a patch, a namespace move. `git revert` of any one of them
+// must apply without a conflict whatever was committed after it, the next
+// run must change nothing, and the tree must be the one a run of the
+// config as reverted writes.
+//
+// The config keeps the lines the steps change apart (a comment between
+// two of them): git takes changes to adjacent lines for a conflict, and the
+// config is the user's file.
+const revertConfig = `apiVersion: fn.istio-gitops.dev/v1alpha1
+kind: IstioGitOps
+metadata:
+  name: prod
+  annotations:
+    config.kubernetes.io/local-config: "true"
+spec:
+  revisions:
+  - name: 1-30
+  - name: 1-31
+  # the default revision
+  activeRevision: 1-30
+  tags:
+    # the stable tag
+    prod-stable: 1-30
+  gateways:
+    # whose gateways take public traffic
+    live: 1-30
+    stableServices: true
+    ingress:
+      liveOnlyAnnotations: ["external-dns.alpha.kubernetes.io/*"]
+      template:
+        apiVersion: networking.k8s.io/v1
+        kind: Ingress
+        metadata:
+          name: public
+          annotations:
+            external-dns.alpha.kubernetes.io/hostname: www.example.com
+        spec:
+          defaultBackend:
+            service:
+              name: istio-ingress
+              port:
+                name: http2
+  nodeAgents:
+    # istio-cni moves first
+    cni: 1-30
+    # then ztunnel
+    ztunnel: 1-30
+  flux:
+    path: ./clusters/prod/istio
+    sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}
+`
+
+// revertStep is one step: an edit of the tree's input (the config, a
+// GitPatch, a team's Namespace) that a run then carries out.
+type revertStep struct {
+	name string
+	// file is the input file the step edits; old and new its text before
+	// and after ("" old: the step adds the file).
+	file, old, new string
+}
+
+// patchedFile and patchedLine are what the patch step changes: 1-30's
+// istiod memory request.
+const (
+	patchedFile = "1-30/generated/deployment/istiod-1-30.yaml"
+	patchedLine = "            memory: 2048Mi\n"
+)
+
+const payments = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: payments
+  labels:
+    istio.io/rev: %s
+    team: payments
+`
+
+func revertSteps(gitPatch string) []revertStep {
+	return []revertStep{
+		{name: "promote", file: "istio-gitops.yaml", old: "  activeRevision: 1-30\n", new: "  activeRevision: 1-31\n"},
+		{name: "tag", file: "istio-gitops.yaml", old: "    prod-stable: 1-30\n", new: "    prod-stable: 1-31\n"},
+		{name: "live", file: "istio-gitops.yaml", old: "    live: 1-30\n", new: "    live: 1-31\n"},
+		{name: "istio-cni", file: "istio-gitops.yaml", old: "    cni: 1-30\n", new: "    cni: 1-31\n"},
+		{name: "patch", file: "1-30/patches/istiod-memory.yaml", new: gitPatch},
+		{name: "namespace", file: "payments.yaml", old: fmt.Sprintf(payments, "1-30"), new: fmt.Sprintf(payments, "1-31")},
+		{name: "ztunnel", file: "istio-gitops.yaml", old: "    ztunnel: 1-30\n", new: "    ztunnel: 1-31\n"},
+	}
+}
+
+// revertRepo is a Git repository holding the tree, reused by every order
+// tried: each goes back to a commit with git reset.
+type revertRepo struct {
+	t     testing.TB
+	repo  string
+	dir   string
+	steps []revertStep
+	base  string // the commit of the tree before any step
+	// fresh caches, by set of steps, the tree a run writes for their
+	// inputs laid over the base tree.
+	fresh    map[uint]map[string][]byte
+	baseTree map[string][]byte
+	reverts  int
+}
+
+func newRevertRepo(t testing.TB) *revertRepo {
+	t.Helper()
+	repo := t.TempDir()
+	r := &revertRepo{t: t, repo: repo, dir: filepath.Join(repo, "clusters", "prod", "istio"), fresh: map[uint]map[string][]byte{}}
+	r.write("istio-gitops.yaml", revertConfig)
+	r.write("istio-system.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: istio-system\n")
+	r.write("istio-ingress.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: istio-ingress\n")
+	r.write("payments.yaml", fmt.Sprintf(payments, "1-30"))
+	for _, rev := range []string{"1-30", "1-31"} {
+		treetest.CopyFile(t, filepath.Join("../../testdata/helm", rev, "all.yaml"), filepath.Join(r.dir, rev, "istioctl-output.yaml"))
+	}
+	run(t, r.dir)
+	r.git("init", "-q", "-b", "main")
+	r.git("add", "-A")
+	r.git("commit", "-q", "-m", "istio: 1-30 and 1-31")
+	r.base = r.head()
+	r.baseTree = treetest.Files(t, r.dir)
+
+	// The patch step's GitPatch, made as a user makes one: edit the
+	// written file, git diff, patch import.
+	b, err := os.ReadFile(filepath.Join(r.dir, patchedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(b, []byte(patchedLine)) != 1 {
+		t.Fatalf("%s must hold %q once", patchedFile, patchedLine)
+	}
+	r.write(patchedFile, string(bytes.Replace(b, []byte(patchedLine), []byte("            memory: 3072Mi\n"), 1)))
+	diff := r.git("diff")
+	r.git("checkout", "--", ".")
+	gp, err := patch.Import(strings.NewReader(diff), "1-30", "istiod-memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := layout.FileBytes(gp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.steps = revertSteps(string(data))
+	return r
+}
+
+func (r *revertRepo) write(rel, content string) {
+	r.t.Helper()
+	treetest.Write(r.t, filepath.Join(r.dir, filepath.FromSlash(rel)), []byte(content))
+}
+
+func (r *revertRepo) git(args ...string) string {
+	r.t.Helper()
+	return treetest.Git(r.t, r.repo, args...)
+}
+
+func (r *revertRepo) head() string {
+	r.t.Helper()
+	return strings.TrimSpace(r.git("rev-parse", "HEAD"))
+}
+
+// edit lays step i's input over the tree at dir.
+func (r *revertRepo) edit(dir string, i int) {
+	r.t.Helper()
+	s := r.steps[i]
+	p := filepath.Join(dir, filepath.FromSlash(s.file))
+	if s.old == "" {
+		treetest.Write(r.t, p, []byte(s.new))
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if bytes.Count(b, []byte(s.old)) != 1 {
+		r.t.Fatalf("step %s: %s must hold %q once:\n%s", s.name, s.file, s.old, b)
+	}
+	treetest.Write(r.t, p, bytes.Replace(b, []byte(s.old), []byte(s.new), 1))
+}
+
+// apply makes step i a commit: the edit, a run, git commit.
+func (r *revertRepo) apply(i int, done uint) string {
+	r.t.Helper()
+	r.edit(r.dir, i)
+	run(r.t, r.dir)
+	r.git("add", "-A")
+	r.git("commit", "-q", "-m", "istio: "+r.steps[i].name)
+	r.check(done|1<<i, "after step "+r.steps[i].name)
+	return r.head()
+}
+
+// revert reverts the commit of step i (at commit c), wants it to apply
+// without a conflict and the next run to change nothing, and returns the
+// new head.
+func (r *revertRepo) revert(i int, c string, left uint, what string) string {
+	r.t.Helper()
+	r.reverts++
+	cmd := treetest.GitCmd(r.repo, "revert", "--no-edit", c)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		conflicted := r.git("diff", "--name-only", "--diff-filter=U")
+		r.t.Fatalf("%s: git revert of step %s does not apply: %v\n%s\nconflicts in: %s\n%s", what, r.steps[i].name, err, out, conflicted, r.git("diff"))
+	}
+	results := run(r.t, r.dir)
+	if st := r.git("status", "--porcelain"); st != "" {
+		r.t.Fatalf("%s: the run after the revert of step %s changed the tree:\n%s%s", what, r.steps[i].name, st, r.git("diff"))
+	}
+	for _, l := range resultLines(results) {
+		if strings.Contains(l, " -> ") {
+			r.t.Errorf("%s: the run after the revert of step %s said something moved: %s", what, r.steps[i].name, l)
+		}
+	}
+	r.check(left, what)
+	return r.head()
+}
+
+// check compares the tree with the one a run writes for the inputs of
+// the steps in set over the base tree.
+func (r *revertRepo) check(set uint, what string) {
+	r.t.Helper()
+	want := r.freshTree(set)
+	if d := treetest.Diff(treetest.Files(r.t, r.dir), want); d != "" {
+		r.t.Fatalf("%s: the tree is not the one a run writes for steps %q:\n%s", what, r.names(set), d)
+	}
+}
+
+func (r *revertRepo) freshTree(set uint) map[string][]byte {
+	r.t.Helper()
+	if tree, ok := r.fresh[set]; ok {
+		return tree
+	}
+	dir := r.t.TempDir()
+	for _, n := range treetest.Names(r.baseTree) {
+		treetest.Write(r.t, filepath.Join(dir, n), r.baseTree[n])
+	}
+	for i := range r.steps {
+		if set&(1<<i) != 0 {
+			r.edit(dir, i)
+		}
+	}
+	run(r.t, dir)
+	tree := treetest.Files(r.t, dir)
+	r.fresh[set] = tree
+	if err := os.RemoveAll(dir); err != nil {
+		r.t.Fatal(err)
+	}
+	return tree
+}
+
+func (r *revertRepo) names(set uint) []string {
+	var out []string
+	for i, s := range r.steps {
+		if set&(1<<i) != 0 {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// reset goes back to commit c, the working tree with it.
+func (r *revertRepo) reset(c string) {
+	r.t.Helper()
+	r.git("reset", "-q", "--hard", c)
+}
+
+// TestRevertPairs: for every ordered pair of the steps, a then b
+// committed, reverting a (under b) applies cleanly and leaves the tree a
+// run of the config as reverted writes; then reverting b leaves the tree
+// as it was before both.
+func TestRevertPairs(t *testing.T) {
+	t.Parallel()
+	r := newRevertRepo(t)
+	n := len(r.steps)
+	for a := range n {
+		r.reset(r.base)
+		ca := r.apply(a, 0)
+		for b := range n {
+			if b == a {
+				continue
+			}
+			r.reset(ca)
+			cb := r.apply(b, 1<<a)
+			what := fmt.Sprintf("%s then %s", r.steps[a].name, r.steps[b].name)
+			r.revert(a, ca, 1<<b, what+", revert "+r.steps[a].name)
+			r.revert(b, cb, 0, what+", revert both")
+		}
+	}
+	t.Logf("%d steps, %d ordered pairs, %d reverts", n, n*(n-1), r.reverts)
+}
+
+// TestRevertOrders commits the first six steps one after the other and
+// reverts them in every order: 720 orders, 1956 reverts (the orders share
+// their beginnings: the search goes back with git reset). Each revert
+// applies cleanly, the next run changes nothing, and the tree is the one
+// a run writes for the steps left. It takes minutes: it runs with
+// ISTIO_GITOPS_REVERTS=all (make test-reverts, which .ci/run runs);
+// TestRevertPairs runs in every go test.
+func TestRevertOrders(t *testing.T) {
+	if os.Getenv("ISTIO_GITOPS_REVERTS") != "all" {
+		t.Skip("the 720 orders run with ISTIO_GITOPS_REVERTS=all (make test-reverts)")
+	}
+	t.Parallel()
+	start := time.Now()
+	r := newRevertRepo(t)
+	const six = 6
+	k := six
+	commits := make([]string, six)
+	var done uint
+	for i := range six {
+		commits[i] = r.apply(i, done)
+		done |= 1 << i
+	}
+	top := r.head()
+	orders := 0
+	var search func(at string, left uint, order []int)
+	search = func(at string, left uint, order []int) {
+		if len(order) == k {
+			orders++
+			return
+		}
+		for i := range six {
+			if left&(1<<i) == 0 || slices.Contains(order, i) {
+				continue
+			}
+			r.reset(at)
+			var names []string
+			for _, j := range append(slices.Clone(order), i) {
+				names = append(names, r.steps[j].name)
+			}
+			head := r.revert(i, commits[i], left&^(1<<i), "revert "+strings.Join(names, ", "))
+			search(head, left&^(1<<i), append(order, i))
+		}
+	}
+	search(top, done, nil)
+	want := 1
+	for i := range k {
+		want *= six - i
+	}
+	if orders != want {
+		t.Errorf("%d orders tried, want %d", orders, want)
+	}
+	t.Logf("%d orders of the %d steps, %d reverts, %d trees written fresh, in %s", orders, six, r.reverts, len(r.fresh), time.Since(start).Round(time.Second))
+}
