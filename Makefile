@@ -130,6 +130,10 @@ test: build tools ## Run every test, end-to-end and API server ones included (kp
 	# 120 MB of istioctl output: a run must peak under 4 times its input.
 	ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestMemoryBudget ./fn/e2e/ -memory
 
+.PHONY: test-reverts
+test-reverts: ## Revert six committed upgrade steps in each of their 720 orders with the real git (minutes; CI runs it)
+	ISTIO_GITOPS_REVERTS=all $(GO) test -count=1 -timeout 60m -run '^TestRevertOrders$$' -v ./internal/pipeline/
+
 # Each fuzz test, as package:name. `make test` runs their seeds (testdata/fuzz
 # and the f.Add calls) as plain tests; `make fuzz` fuzzes each in turn.
 FUZZTIME ?= 30s
