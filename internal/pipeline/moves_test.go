@@ -202,3 +202,24 @@ func TestNodeAgentsOrder(t *testing.T) {
 	editConfig(t, dir, "    revision: 1-30\n", "    revision: 1-30\n    cni: 1-31\n")
 	said(t, run(t, dir), []string{"info nodeAgents.cni 1-30 -> 1-31"}, []string{"warning", "nodeAgents.ztunnel"})
 }
+
+// TestFailedRunSaysNothingWritten: a run that regenerates two revisions and
+// then fails (the node agents' revision is not set) says nothing of what
+// it would have written: only the error.
+func TestFailedRunSaysNothingWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(treetest.ConfigHead+"  - name: 1-30\n  - name: 1-31\n"))
+	for _, rev := range []string{"1-30", "1-31"} {
+		treetest.CopyFile(t, filepath.Join(fixtures, rev, "ambient.yaml"), filepath.Join(dir, rev, "istioctl-output.yaml"))
+	}
+	results, err := processors.RunDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "spec.nodeAgents.revision: must be set once two revisions are listed") {
+		t.Fatalf("error %v, want the node agents' revision unset", err)
+	}
+	for _, l := range resultLines(results) {
+		if strings.Contains(l, "files added") || strings.Contains(l, "changed, from") || strings.Contains(l, "objects written") {
+			t.Errorf("a failed run says %q", l)
+		}
+	}
+}
