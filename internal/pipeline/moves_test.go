@@ -134,7 +134,7 @@ func TestOlderTreeMigrated(t *testing.T) {
 		{"default profile", "story/2-add-1-31",
 			"  pointers:\n    activeRevision: 1-30\n    gatewaysLive: 1-30\n    tags:\n      prod-canary: 1-31\n      prod-stable: 1-30\n",
 			"  activeRevision: 1-30\n", "  activeRevision: 1-31\n",
-			[]string{"info activeRevision 1-30 -> 1-31: common/service/istiod.yaml, common/validatingwebhookconfiguration/istiod-default-validator.yaml"}},
+			[]string{"info activeRevision 1-30 -> 1-31: common/mutatingwebhookconfiguration/istio-revision-tag-default.yaml, common/service/istiod-revision-tag-default.yaml, common/service/istiod.yaml, common/validatingwebhookconfiguration/istiod-default-validator.yaml"}},
 		{"ambient", "ambient/2-add-1-31",
 			"  pointers:\n    activeRevision: 1-30\n    nodeAgents: 1-30\n",
 			"    revision: 1-30\n", "    revision: 1-31\n",
