@@ -115,7 +115,7 @@ func TestOutputJSON(t *testing.T) {
 			Revisions    []struct {
 				Name, Version                       string
 				Generated, Active, Live, NodeAgents bool
-				Tags                                []string
+				Agents, Tags                        []string
 				Namespaces, Workloads               int
 			}
 			Tags                 []struct{ Name, Revision string }
