@@ -124,7 +124,7 @@ fixtures: $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG
 
 .PHONY: test
 test: build tools ## Run every test, end-to-end and API server ones included (kpt tests skip where kpt is absent)
-	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ISTIO_GITOPS_VERSION=$(VERSION) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -count=1 ./...
+	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ISTIO_GITOPS_VERSION=$(VERSION) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) $(GO) test -count=1 -timeout 30m ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 	# 120 MB of istioctl output: a run must peak under 4 times its input.
