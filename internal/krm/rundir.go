@@ -6,6 +6,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -15,19 +16,12 @@ import (
 // files whose objects are no longer emitted are deleted, files a run
 // passed through keep their bytes, the others are laid out as kustomize
 // and kpt lay them out. A processor that runs over files (our pipeline)
-// reads only the files it needs; the others get every object. A commit an
-// interrupted run left unfinished is finished first.
+// reads only the files it needs; the others get every object. The tree is
+// locked from the read to the commit, and a commit an interrupted command
+// left is finished or undone first (disk.Open).
 func (ps Processors) RunDir(root string) (framework.Results, error) {
-	var results framework.Results
-	recovered, err := disk.Recover(root)
-	if err != nil {
-		return nil, err
-	}
-	if recovered {
-		results = append(results, &framework.Result{Severity: framework.Warning,
-			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
-	}
-	t, err := disk.Read(root)
+	t, lock, results, err := disk.Open(root)
+	defer lock.Unlock()
 	if err != nil {
 		return results, err
 	}
@@ -39,6 +33,10 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	if len(cfgs) == 0 {
 		return results, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
 			root, ps.kinds(), api.APIVersion)
+	}
+	t.Origin.Command = "run"
+	for _, cfg := range cfgs {
+		t.Origin.Configs = append(t.Origin.Configs, object.Path(cfg))
 	}
 	cur := in
 	for _, cfg := range cfgs {
