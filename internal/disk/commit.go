@@ -383,11 +383,13 @@ func (t *Tree) stage(j *journal, writes []Write) error {
 	return t.syncFolders(dirs)
 }
 
-// syncFolders syncs folders, by slash path in the tree.
+// syncFolders syncs folders, by slash path in the tree. A folder removed
+// since (emptied by later deletions) is passed over: the folder above it
+// that holds its removal is among them.
 func (t *Tree) syncFolders(dirs map[string]bool) error {
 	list := slices.Sorted(maps.Keys(dirs))
 	return SyncParallel(len(list), func(i int) error {
-		if err := t.fs.Sync(t.full(list[i])); err != nil {
+		if err := t.fs.Sync(t.full(list[i])); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("sync %s: %w", list[i], err)
 		}
 		return nil

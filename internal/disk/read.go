@@ -16,6 +16,7 @@
 package disk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"strings"
 
+	gitignore "github.com/monochromegane/go-gitignore"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -59,6 +61,8 @@ type Tree struct {
 	seen map[string]fs.FileInfo
 	// byPath indexes Files.
 	byPath map[string]*File
+	// ignore matches the patterns of the root's .krmignore.
+	ignore gitignore.IgnoreMatcher
 }
 
 // File is one YAML or JSON file of a tree.
@@ -138,8 +142,12 @@ func read(root string, fsys FS) (*Tree, error) {
 			return nil, interrupted(root, name)
 		}
 	}
-	if err := checkIgnoreFile(root, fsys); err != nil {
+	ignores, err := checkIgnoreFile(root, fsys)
+	if err != nil {
 		return nil, err
+	}
+	if ignores != nil {
+		t.ignore = gitignore.NewGitIgnoreFromReader("/", bytes.NewReader(ignores))
 	}
 	var problems []string
 	walker := kio.LocalPackageReader{
@@ -209,30 +217,30 @@ const maxIgnoreFile = 1 << 20
 // checkIgnoreFile checks the root's .krmignore before kyaml's walker reads
 // it: the walker opens it through a link (out of the tree, or into a pipe
 // that never ends) and its pattern parser panics on a pattern with nothing
-// after "!" and "/".
-func checkIgnoreFile(root string, fsys FS) error {
+// after "!" and "/". It returns the file's bytes (nil without one).
+func checkIgnoreFile(root string, fsys FS) ([]byte, error) {
 	name := filepath.Join(root, IgnoreFile)
 	fi, err := fsys.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at)", IgnoreFile)
+		return nil, fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at)", IgnoreFile)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s must be a regular file, not a %s", IgnoreFile, fi.Mode().Type())
+		return nil, fmt.Errorf("%s must be a regular file, not a %s", IgnoreFile, fi.Mode().Type())
 	case fi.Size() > maxIgnoreFile:
-		return fmt.Errorf("%s must be at most %d bytes, it has %d", IgnoreFile, maxIgnoreFile, fi.Size())
+		return nil, fmt.Errorf("%s must be at most %d bytes, it has %d", IgnoreFile, maxIgnoreFile, fi.Size())
 	}
 	r, err := fsys.Open(name)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer r.Close()
 	b, err := io.ReadAll(io.LimitReader(r, maxIgnoreFile+1))
 	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	// The parser's own reading: lines trimmed of spaces, comments and blank
 	// lines skipped, a leading "\" before "#" and one "!" taken off.
@@ -247,10 +255,26 @@ func checkIgnoreFile(root string, fsys FS) error {
 		}
 		pattern = strings.TrimPrefix(pattern, "!")
 		if strings.TrimPrefix(pattern, "/") == "" {
-			return fmt.Errorf("%s line %d: %q must name files or folders: it has no pattern", IgnoreFile, i+1, line)
+			return nil, fmt.Errorf("%s line %d: %q must name files or folders: it has no pattern", IgnoreFile, i+1, line)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// Hidden reports whether the root's .krmignore hides the file or folder
+// at rel (a slash path in the tree) from the reader, by a pattern that
+// matches it or a folder above it.
+func (t *Tree) Hidden(rel string, dir bool) bool {
+	if t.ignore == nil {
+		return false
+	}
+	parts := strings.Split(rel, "/")
+	for i := 1; i < len(parts); i++ {
+		if t.ignore.Match("/"+strings.Join(parts[:i], "/"), true) {
+			return true
+		}
+	}
+	return t.ignore.Match("/"+rel, dir)
 }
 
 func matches(rel string) bool {

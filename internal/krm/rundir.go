@@ -41,10 +41,14 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	cur := in
 	for _, cfg := range cfgs {
 		var res framework.Results
-		if fp, ok := ps[cfg.GetKind()].(fileset.Processor); ok {
+		p := ps[cfg.GetKind()]
+		if hp, ok := p.(hiddenChecker); ok {
+			p = hp.WithHidden(t.Hidden)
+		}
+		if fp, ok := p.(fileset.Processor); ok {
 			cur, res, err = fp.ProcessFiles(cur, cfg)
 		} else {
-			cur, res, err = fileset.ProcessItems(ps[cfg.GetKind()], cur, cfg, nil)
+			cur, res, err = fileset.ProcessItems(p, cur, cfg, nil)
 		}
 		results = append(results, res...)
 		if err != nil {
@@ -59,6 +63,12 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		return results, err
 	}
 	return results, t.Commit(writes, deletes)
+}
+
+// hiddenChecker is a processor that refuses a tree whose .krmignore hides
+// what it owns, when it is told what the ignore file hides.
+type hiddenChecker interface {
+	WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor
 }
 
 // FindConfigs finds the function configs of ours (objects of our API
