@@ -275,7 +275,7 @@ func (t *Tree) checkPaths(j *journal) []string {
 	bad := func(p string, err error) {
 		problems = append(problems, fmt.Sprintf("%q: %v", p, err))
 	}
-	if len(j.ID) != 2*idBytes || strings.Trim(j.ID, "0123456789abcdef") != "" {
+	if !validID(j.ID) {
 		return []string{fmt.Sprintf("id %q must be %d hexadecimal digits", j.ID, 2*idBytes)}
 	}
 	t.seen = map[string]fs.FileInfo{}
@@ -390,10 +390,14 @@ func (t *Tree) refuse(j *journal, problems []string) error {
 		more = fmt.Sprintf("; and %d more", len(problems)-maxListed)
 		problems = problems[:maxListed]
 	}
+	temps := tempPrefix + "*" + tempSuffix
+	if validID(j.ID) {
+		temps = tempPrefix + j.ID + "-*" + tempSuffix
+	}
 	return fmt.Errorf("%s: an earlier %s was interrupted while it wrote this tree, and its changes cannot be proven safe to finish: %s%s. Nothing was changed. "+
 		"Restore the tree from Git (git checkout -- %s, and remove the new files git status lists), delete %s and its temporary files "+
-		"(find %s -name '%s%s-*%s' -delete), then run again",
-		t.Root, commandOf(j), strings.Join(problems, "; "), more, t.Root, t.full(JournalFile), t.Root, tempPrefix, j.ID, tempSuffix)
+		"(find %s -name '%s' -delete), then run again",
+		t.Root, commandOf(j), strings.Join(problems, "; "), more, t.Root, t.full(JournalFile), t.Root, temps)
 }
 
 func (t *Tree) refuseStaging(problems []string) error {
@@ -406,6 +410,10 @@ func (t *Tree) refuseStaging(problems []string) error {
 
 // maxListed bounds the problems one error lists.
 const maxListed = 8
+
+func validID(id string) bool {
+	return len(id) == 2*idBytes && strings.Trim(id, "0123456789abcdef") == ""
+}
 
 // checkFolder makes sure p, a folder a journal creates, has no link on the
 // way and is a folder or nothing.

@@ -157,7 +157,7 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 	}
 	if kept && fo.record == nil && len(fo.files) > 0 {
 		return nil, fmt.Errorf("%s holds %d generated files but no record %s (deleted, hidden, or lost with an interrupted write): the run must not take the folder as it stands (Flux would prune what is missing); %s",
-			t.runPath(where)+"/", len(fo.files), t.runPath(recordPath(fo)), repair)
+			t.runPath(path.Dir(recordPath(fo)))+"/", len(fo.files), t.runPath(recordPath(fo)), repair)
 	}
 	if !kept || fo.record == nil {
 		return rendered, nil
