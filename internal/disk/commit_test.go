@@ -338,4 +338,3 @@ func TestSymlinks(t *testing.T) {
 		sameTree(t, "outside", treetest.Snapshot(t, outside), map[string]string{"secret.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n", "dir/": "", "dir/x.yaml": "a: 1\n"})
 	})
 }
-

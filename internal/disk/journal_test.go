@@ -284,7 +284,7 @@ func TestRecoverRefusesForeignJournal(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, journal, want string
-		setup                func(t *testing.T, root string)
+		setup               func(t *testing.T, root string)
 	}{
 		{name: "outside", journal: journalOf(nil, "../outside.yaml"), want: "must be a clean relative path inside the tree"},
 		{name: "rename outside", journal: journalOf([]journalWrite{{Path: "../../etc/passwd", Temp: tmp("a", 0)}}), want: "inside the tree"},
@@ -379,13 +379,13 @@ func TestStagingAbandoned(t *testing.T) {
 			if err := tree.Commit(writes, deletes); err != nil {
 				t.Fatal(err)
 			}
-			want := maps_with(after, stray, "not named by a journal")
+			want := withFile(after, stray, "not named by a journal")
 			sameTree(t, "after the next commit", treetest.Snapshot(t, root), want)
 		})
 	}
 }
 
-func maps_with(m map[string]string, k, v string) map[string]string {
+func withFile(m map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
 	for a, b := range m {
 		out[a] = b
