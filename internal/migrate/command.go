@@ -176,7 +176,7 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format stri
 // sum when not nil.
 func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, sum *Summary) error {
 	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
-	results, err := disk.Run(dir, s, node)
+	results, err := disk.RunCommand("migrate", dir, s, node)
 	printResults(out, results)
 	rep := s.Report
 	if sum != nil {
