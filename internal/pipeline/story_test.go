@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/buildtest"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -72,6 +73,10 @@ type storyStep struct {
 	// they must not.
 	Results   []string `json:"results"`
 	NoResults []string `json:"noResults"`
+	// DNS maps a name to the revision whose Ingress load balancer it must
+	// resolve to, by the external-dns annotations of the tree's Ingresses
+	// (fn/externaldns checks the same with external-dns's own code).
+	DNS map[string]string `json:"dns"`
 }
 
 // TestStories walks each story's tree through its steps on the real
@@ -139,6 +144,9 @@ func runStory(t *testing.T, name string, st story) {
 					t.Errorf("a second run said something moved: %s", l)
 				}
 			}
+			if s.DNS != nil {
+				checkDNS(t, tree, s.DNS)
+			}
 			buildtest.BuildAll(t, dir)
 			if _, err := os.Stat(filepath.Join(dir, "flux")); err == nil {
 				checkFluxPaths(t, dir)
@@ -171,6 +179,47 @@ func runStory(t *testing.T, name string, st story) {
 		})
 		if !ok {
 			return
+		}
+	}
+}
+
+// checkDNS resolves each name of want through the hosts the tree's
+// Ingresses publish (external-dns.alpha.kubernetes.io/hostname with the
+// hostname source annotation-only): the name itself, else a wildcard one
+// label up. Each must lead to exactly the revision want names, and no
+// name may be published from two revisions' Ingresses.
+func checkDNS(t *testing.T, tree map[string][]byte, want map[string]string) {
+	t.Helper()
+	published := map[string][]string{}
+	for _, f := range treetest.Names(tree) {
+		rev, rest, _ := strings.Cut(f, "/")
+		if !strings.HasPrefix(rest, "generated/ingress/") {
+			continue
+		}
+		objs, err := (&kio.ByteReader{Reader: bytes.NewReader(tree[f]), OmitReaderAnnotations: true}).Read()
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("%s: %v", f, err)
+		}
+		hosts, ok := gateway.PublishedHosts(objs[0])
+		if !ok {
+			t.Errorf("%s: external-dns must publish only its hostname annotation (ingress-hostname-source: annotation-only)", f)
+		}
+		for _, h := range hosts {
+			published[h] = append(published[h], rev)
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(published)) {
+		if len(published[h]) != 1 {
+			t.Errorf("%s is published from the Ingresses of %q: it must be one", h, published[h])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		revs, ok := published[name]
+		if _, rest, found := strings.Cut(name, "."); !ok && found {
+			revs = published["*."+rest]
+		}
+		if !slices.Equal(revs, []string{want[name]}) {
+			t.Errorf("%s resolves to the load balancers of %q, want %s's", name, revs, want[name])
 		}
 	}
 }
