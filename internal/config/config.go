@@ -206,6 +206,13 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 	cfg := &IstioGitOps{}
 	errs := Decode(node, cfg)
 	if errs.HasFatal() {
+		// JSON's type errors lose map keys (a revision's Ingress values
+		// written as a list): say where the value is.
+		if len(errs.List) == 1 && errs.List[0].Type == field.ErrorTypeTypeInvalid {
+			if shape := ingressShapes(node); len(shape) > 0 {
+				errs.List = shape
+			}
+		}
 		return nil, &Error{Kind: Kind, Name: object.Scalar(node, "metadata", "name"), Errs: errs.List}
 	}
 	cfg.Node = node

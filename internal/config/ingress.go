@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -303,4 +304,70 @@ func (c *IstioGitOps) checkTemplateShape(s IngressSpec) error {
 		return nil
 	}
 	return object.CheckShape(n)
+}
+
+// ingressShapes checks the shapes of the Ingress entries' maps, as
+// object.CheckShape checks labels and annotations: perRevision a map of
+// revisions to values, each value's annotations and labels maps of
+// strings, hosts a map of strings.
+func ingressShapes(node *yaml.RNode) field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("spec", "gateways")
+	stringMap := func(m *yaml.Node, at *field.Path) {
+		var se *object.ShapeError
+		if err := object.CheckStringMap(m, at.String()); errors.As(err, &se) {
+			if se.Key != "" {
+				at = at.Key(se.Key)
+			}
+			errs = append(errs, field.Invalid(at, nil, fmt.Sprintf("%s (line %d)", se.Msg, se.Line)))
+		}
+	}
+	check := func(entry *yaml.Node, at *field.Path) {
+		if entry == nil || entry.Kind != yaml.MappingNode {
+			return
+		}
+		stringMap(mapField(entry, "hosts"), at.Child("hosts"))
+		per := mapField(entry, "perRevision")
+		if per == nil || per.Kind == yaml.ScalarNode && per.Tag == yaml.NodeTagNull {
+			return
+		}
+		if per.Kind != yaml.MappingNode {
+			errs = append(errs, field.Invalid(at.Child("perRevision"), nil, fmt.Sprintf("must be a map of revisions to values, not a %s (line %d)", object.KindName(per.Kind), per.Line)))
+			return
+		}
+		for i := 0; i+1 < len(per.Content); i += 2 {
+			rev, v := per.Content[i].Value, per.Content[i+1]
+			vp := at.Child("perRevision").Key(rev)
+			if v.Kind != yaml.MappingNode {
+				errs = append(errs, field.Invalid(vp, nil, fmt.Sprintf("must be a map holding annotations and labels, not a %s (line %d)", object.KindName(v.Kind), v.Line)))
+				continue
+			}
+			for _, f := range []string{"annotations", "labels"} {
+				stringMap(mapField(v, f), vp.Child(f))
+			}
+		}
+	}
+	gw := mapField(node.YNode(), "spec")
+	gw = mapField(gw, "gateways")
+	check(mapField(gw, "ingress"), p.Child("ingress"))
+	if list := mapField(gw, "ingresses"); list != nil && list.Kind == yaml.SequenceNode {
+		for i, e := range list.Content {
+			check(e, p.Child("ingresses").Index(i))
+		}
+	}
+	return errs
+}
+
+// mapField is the value of key in the mapping m; nil when m is not a
+// mapping or has no such key.
+func mapField(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
