@@ -160,3 +160,45 @@ spec:
 	fmt.Println(cfg.RevisionNames(), cfg.Spec.ActiveRevision, cfg.Spec.Revisions[1].Source)
 	// Output: [1-30 1-31] 1-30 1-31/istioctl-output.yaml
 }
+
+// TestHostsOf: listed hosts go to their revision, the other hosts of the
+// rules (wildcards included) to the live one, none without hosts.
+func TestHostsOf(t *testing.T) {
+	cfg, err := load(t, ingressSpec("hosts: {beta.apps.example.com: 1-31}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Ingresses()[0]
+	if got, want := in.HostsOf("1-30", "1-30"), []string{"*.apps.example.com", "www.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("live 1-30 publishes %q, want %q", got, want)
+	}
+	if got, want := in.HostsOf("1-31", "1-30"), []string{"beta.apps.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("1-31 publishes %q, want %q", got, want)
+	}
+	if got := in.HostsOf("1-30", "1-31"); got != nil {
+		t.Errorf("1-30, no longer live, publishes %q", got)
+	}
+	cfg, err = load(t, ingressSpec(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := cfg.Ingresses()[0]; in.ManagesDNS() || in.HostsOf("1-30", "1-30") != nil {
+		t.Error("an Ingress without hosts must not manage DNS")
+	}
+	for _, c := range []struct {
+		rule, host string
+		want       bool
+	}{
+		{"www.example.com", "www.example.com", true},
+		{"*.example.com", "shop.example.com", true},
+		{"*.example.com", "a.shop.example.com", false},
+		{"*.example.com", "example.com", false},
+		{"*.example.com", "*.example.com", true},
+		{"*.example.com", "*.shop.example.com", false},
+		{"shop.example.com", "*.example.com", false},
+	} {
+		if got := config.RuleCovers(c.rule, c.host); got != c.want {
+			t.Errorf("RuleCovers(%q, %q) = %v, want %v", c.rule, c.host, got, c.want)
+		}
+	}
+}
