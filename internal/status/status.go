@@ -227,11 +227,14 @@ func (s *Status) Text(w io.Writer) {
 }
 
 // hostsOf are the hosts rev's Ingresses publish, each named with its
-// Ingress template where the tree has more than one.
+// Ingress template where two templates publish it.
 func (s *Status) hostsOf(rev string, markdown bool) []string {
-	templates := map[string]bool{}
+	templates := map[string]map[string]bool{}
 	for _, h := range s.Hosts {
-		templates[h.Ingress] = true
+		if templates[h.Name] == nil {
+			templates[h.Name] = map[string]bool{}
+		}
+		templates[h.Name][h.Ingress] = true
 	}
 	var out []string
 	for _, h := range s.Hosts {
@@ -242,7 +245,7 @@ func (s *Status) hostsOf(rev string, markdown bool) []string {
 		if markdown {
 			name = "`" + name + "`"
 		}
-		if len(templates) > 1 {
+		if len(templates[h.Name]) > 1 {
 			name += " (" + h.Ingress + ")"
 		}
 		out = append(out, name)
