@@ -53,6 +53,19 @@ type storyFile struct {
 	} `json:"steps"`
 }
 
+func readStory(t *testing.T) storyFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repo, "testdata", "stories", story+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st storyFile
+	if err := yaml.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // clients give the sources a Kubernetes client; the Ingress source asks
 // for no other (the embedded nil generator would panic if it did).
 type clients struct {
@@ -280,14 +293,7 @@ func wantAddress(t *testing.T, ingresses []ingress, addr map[string]string, name
 // and changes only at a step that moves its name; a second loop at each
 // step changes nothing (no flapping).
 func TestCutover(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repo, "testdata", "stories", story+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st storyFile
-	if err := yaml.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
+	st := readStory(t)
 	if len(st.Steps) < 5 {
 		t.Fatalf("the story has %d steps", len(st.Steps))
 	}
@@ -396,14 +402,7 @@ func checkTXT(t *testing.T, prev, now map[string]string, changes *plan.Changes) 
 // so a host cannot resolve to one revision. It shows that TestCutover's
 // checks can fail, and why the annotation is there.
 func TestWithoutAnnotationOnly(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repo, "testdata", "stories", story+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st storyFile
-	if err := yaml.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
+	st := readStory(t)
 	addr := addresses(t, st)
 	const step = "3-move-shop"
 	ingresses := readIngresses(t, step)

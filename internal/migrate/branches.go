@@ -116,19 +116,7 @@ func migrateTeams(out io.Writer, dir string, node *yaml.RNode, opts TeamOptions,
 		return hide(err)
 	}
 	rep := all.Report
-	var teams []string
-	for _, e := range rep.Namespaces {
-		if e.Moved {
-			teams = append(teams, e.Owner)
-		}
-	}
-	for _, w := range rep.Workloads {
-		if w.Moved {
-			teams = append(teams, w.Owner)
-		}
-	}
-	slices.Sort(teams)
-	teams = slices.Compact(teams)
+	teams := rep.MovedOwners()
 	if reportFile != "" {
 		if err := os.WriteFile(reportFile, rep.Markdown(), 0o644); err != nil {
 			return fmt.Errorf("--report: %w", err)
