@@ -143,7 +143,7 @@ type Ingress struct {
 	// external-dns.alpha.kubernetes.io/ingress-hostname-source:
 	// annotation-only and, when it publishes any,
 	// external-dns.alpha.kubernetes.io/hostname with its hosts.
-	Hosts map[string]string `json:"hosts,omitempty"`
+	Hosts map[string]string `json:"hosts,omitzero"`
 }
 
 // IngressValues are values for one revision's Ingress.
