@@ -142,17 +142,21 @@ func renderIngresses(t *tree, revs map[string]*revOut, out *rendered, res *resul
 	}
 	var ingresses []*yaml.RNode
 	fieldOf := map[*yaml.RNode]string{}
+	templates := make([]*yaml.RNode, len(specs))
+	for i, s := range specs {
+		tmpl, err := s.TemplateNode(t.cfg)
+		if err != nil {
+			return err
+		}
+		templates[i] = tmpl
+	}
 	for _, rev := range t.cfg.RevisionNames() {
 		objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
 		if err != nil {
 			return err
 		}
-		for _, s := range specs {
-			tmpl, err := s.TemplateNode(t.cfg)
-			if err != nil {
-				return err
-			}
-			in, err := gateway.Ingress(tmpl, rev, gateway.IngressOptions{
+		for i, s := range specs {
+			in, err := gateway.Ingress(templates[i], rev, gateway.IngressOptions{
 				Live:     rev == gw.Live,
 				LiveOnly: s.LiveOnlyAnnotations,
 				Values:   s.PerRevision[rev],
