@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/external-dns/registry"
 	"sigs.k8s.io/external-dns/registry/txt"
 	"sigs.k8s.io/external-dns/source"
+	"sigs.k8s.io/external-dns/source/annotations"
 	"sigs.k8s.io/external-dns/source/wrappers"
 	"sigs.k8s.io/yaml"
 )
@@ -153,13 +154,15 @@ type externalDNS struct {
 
 func newExternalDNS(t *testing.T) *externalDNS {
 	t.Helper()
+	// The configuration as external-dns's command line makes it. Its
+	// default record types (A, AAAA, CNAME) are given: ParseFlags leaves
+	// them out.
 	cfg := externaldns.NewConfig()
-	cfg.Sources = []string{"ingress"}
-	cfg.Provider = "inmemory"
-	cfg.InMemoryZones = []string{zone}
-	cfg.Registry = "txt"
-	cfg.TXTOwnerID = ownerID
-	cfg.Policy = "sync"
+	if err := cfg.ParseFlags([]string{"--source=ingress", "--provider=inmemory", "--inmemory-zone=" + zone,
+		"--registry=txt", "--txt-owner-id=" + ownerID, "--policy=sync",
+		"--managed-record-types=A", "--managed-record-types=AAAA", "--managed-record-types=CNAME"}); err != nil {
+		t.Fatal(err)
+	}
 	p := inmemory.NewInMemoryProvider(inmemory.InMemoryInitZones(cfg.InMemoryZones))
 	reg, err := txt.New(cfg, p)
 	if err != nil {
@@ -402,19 +405,52 @@ func checkTXT(t *testing.T, prev, now map[string]string, changes *plan.Changes) 
 // so a host cannot resolve to one revision. It shows that TestCutover's
 // checks can fail, and why the annotation is there.
 func TestWithoutAnnotationOnly(t *testing.T) {
-	st := readStory(t)
-	addr := addresses(t, st)
-	const step = "3-move-shop"
-	ingresses := readIngresses(t, step)
-	dns := newExternalDNS(t)
-	src := dns.source(t, cluster(ingresses, addr, func(in *networkingv1.Ingress) {
-		delete(in.Annotations, "external-dns.alpha.kubernetes.io/ingress-hostname-source")
-	}))
-	if _, err := dns.reconcile(t.Context(), src); err != nil {
-		t.Fatal(err)
-	}
-	got := resolve(dns.zoneRecords(t), "shop.example.com")
+	got := resolveShop(t, func(in *networkingv1.Ingress) {
+		for _, p := range prefixes {
+			delete(in.Annotations, p+"ingress-hostname-source")
+		}
+	})
 	if !strings.Contains(got, ",") {
 		t.Errorf("without annotation-only, shop.example.com resolves to %q: want the addresses of both revisions' load balancers", got)
 	}
+}
+
+// prefixes are external-dns's annotation prefixes: external-dns v0.22 and
+// later read the second, and the first only with
+// --enable-legacy-annotation-prefix.
+var prefixes = []string{annotations.LegacyAnnotationPrefix, annotations.DefaultAnnotationPrefix}
+
+// TestAnnotationPrefixes: the Ingresses carry external-dns's annotations
+// under both prefixes because this version reads only its own by default:
+// with the alpha ones alone it publishes the rules' hosts from every load
+// balancer, unless --enable-legacy-annotation-prefix is given.
+func TestAnnotationPrefixes(t *testing.T) {
+	alphaOnly := func(in *networkingv1.Ingress) {
+		for k := range in.Annotations {
+			if strings.HasPrefix(k, annotations.DefaultAnnotationPrefix) {
+				delete(in.Annotations, k)
+			}
+		}
+	}
+	if got := resolveShop(t, alphaOnly); !strings.Contains(got, ",") {
+		t.Errorf("with the alpha annotations alone, by default, shop.example.com resolves to %q: want both load balancers (the default prefix changed in v0.22)", got)
+	}
+	annotations.SetLegacyAnnotationPrefix(annotations.LegacyAnnotationPrefix)
+	t.Cleanup(func() { annotations.SetLegacyAnnotationPrefix("") })
+	if got, want := resolveShop(t, alphaOnly), "192.0.2.11"; got != want {
+		t.Errorf("with the alpha annotations and --enable-legacy-annotation-prefix, shop.example.com resolves to %q, want 1-31's %q", got, want)
+	}
+}
+
+// resolveShop runs external-dns once over the Ingresses of the step that
+// moved shop.example.com to 1-31, each edited, and resolves the host.
+func resolveShop(t *testing.T, edit func(*networkingv1.Ingress)) string {
+	t.Helper()
+	addr := addresses(t, readStory(t))
+	dns := newExternalDNS(t)
+	src := dns.source(t, cluster(readIngresses(t, "3-move-shop"), addr, edit))
+	if _, err := dns.reconcile(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	return resolve(dns.zoneRecords(t), "shop.example.com")
 }

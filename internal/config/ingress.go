@@ -24,6 +24,29 @@ const (
 	AnnotationOnly           = "annotation-only"
 )
 
+// DNSAnnotationPrefixes are the prefixes of external-dns's annotations:
+// external-dns.alpha.kubernetes.io/ until v0.21, external-dns.kubernetes.io/
+// from v0.22 on (which reads the first only with
+// --enable-legacy-annotation-prefix). The function writes its
+// annotations under both, with the same values, so that every version
+// reads them.
+var DNSAnnotationPrefixes = []string{"external-dns.alpha.kubernetes.io/", "external-dns.kubernetes.io/"}
+
+// DNSAnnotations are an external-dns annotation's keys under each prefix,
+// such as DNSAnnotations("hostname").
+func DNSAnnotations(name string) []string {
+	out := make([]string, 0, len(DNSAnnotationPrefixes))
+	for _, p := range DNSAnnotationPrefixes {
+		out = append(out, p+name)
+	}
+	return out
+}
+
+// IsDNSAnnotation reports whether an annotation is external-dns's.
+func IsDNSAnnotation(key string) bool {
+	return slices.ContainsFunc(DNSAnnotationPrefixes, func(p string) bool { return strings.HasPrefix(key, p) })
+}
+
 // Config fields that render Ingresses, as the rendered-from annotation
 // names them.
 const (
@@ -259,7 +282,7 @@ func (c *IstioGitOps) validateIngress(p *field.Path, s IngressSpec) field.ErrorL
 	}
 	// The function writes these once hosts is set; one written by hand
 	// too would be silently replaced.
-	owned := []string{HostnameAnnotation, HostnameSourceAnnotation}
+	owned := append(DNSAnnotations("hostname"), DNSAnnotations("ingress-hostname-source")...)
 	annotations, _ := nested(in.Template, "metadata", "annotations").(map[string]any)
 	for _, k := range owned {
 		if _, ok := annotations[k]; ok {

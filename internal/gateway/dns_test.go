@@ -37,12 +37,16 @@ func TestIngressDNS(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := in.GetAnnotations()
-			if a[config.HostnameSourceAnnotation] != config.AnnotationOnly {
-				t.Errorf("%s = %q, want %q", config.HostnameSourceAnnotation, a[config.HostnameSourceAnnotation], config.AnnotationOnly)
-			}
-			got, ok := a[config.HostnameAnnotation]
-			if got != c.annotated || ok != (c.annotated != "") {
-				t.Errorf("%s = %q (present %v), want %q", config.HostnameAnnotation, got, ok, c.annotated)
+			// Under both prefixes: external-dns before v0.22 reads the
+			// alpha one, later versions the other.
+			for _, p := range []string{"external-dns.alpha.kubernetes.io/", "external-dns.kubernetes.io/"} {
+				if a[p+"ingress-hostname-source"] != config.AnnotationOnly {
+					t.Errorf("%singress-hostname-source = %q, want %q", p, a[p+"ingress-hostname-source"], config.AnnotationOnly)
+				}
+				got, ok := a[p+"hostname"]
+				if got != c.annotated || ok != (c.annotated != "") {
+					t.Errorf("%shostname = %q (present %v), want %q", p, got, ok, c.annotated)
+				}
 			}
 			if _, ok := a["external-dns.alpha.kubernetes.io/ttl"]; ok != c.live {
 				t.Errorf("the live-only ttl annotation present = %v on a live=%v Ingress", ok, c.live)

@@ -202,28 +202,42 @@ func setValues(in *yaml.RNode, opts IngressOptions) error {
 	if !opts.DNS {
 		return nil
 	}
-	if err := object.SetAnnotation(in, config.HostnameSourceAnnotation, config.AnnotationOnly); err != nil {
-		return fmt.Errorf("metadata.annotations[%q]: %w", config.HostnameSourceAnnotation, err)
-	}
-	hosts := slices.Sorted(slices.Values(opts.Hosts))
-	if len(hosts) == 0 {
-		return in.PipeE(yaml.ClearAnnotation(config.HostnameAnnotation))
-	}
-	if err := object.SetAnnotation(in, config.HostnameAnnotation, strings.Join(slices.Compact(hosts), ",")); err != nil {
-		return fmt.Errorf("metadata.annotations[%q]: %w", config.HostnameAnnotation, err)
+	hosts := slices.Compact(slices.Sorted(slices.Values(opts.Hosts)))
+	sources, names := config.DNSAnnotations("ingress-hostname-source"), config.DNSAnnotations("hostname")
+	for i := range sources {
+		if err := object.SetAnnotation(in, sources[i], config.AnnotationOnly); err != nil {
+			return fmt.Errorf("metadata.annotations[%q]: %w", sources[i], err)
+		}
+		if len(hosts) == 0 {
+			if err := in.PipeE(yaml.ClearAnnotation(names[i])); err != nil {
+				return fmt.Errorf("metadata.annotations[%q]: %w", names[i], err)
+			}
+			continue
+		}
+		if err := object.SetAnnotation(in, names[i], strings.Join(hosts, ",")); err != nil {
+			return fmt.Errorf("metadata.annotations[%q]: %w", names[i], err)
+		}
 	}
 	return nil
 }
 
 // PublishedHosts are the hosts external-dns publishes from an Ingress the
-// function rendered with DNS: its hostname annotation, split. ok is false
-// when the Ingress does not restrict external-dns to that annotation.
+// function rendered with DNS: its hostname annotation, split (under the
+// first prefix that restricts external-dns to it). ok is false when the
+// Ingress does not restrict external-dns to that annotation.
 func PublishedHosts(in *yaml.RNode) (hosts []string, ok bool) {
-	a := in.GetAnnotations(config.HostnameSourceAnnotation, config.HostnameAnnotation)
-	if a[config.HostnameSourceAnnotation] != config.AnnotationOnly {
+	a := in.GetAnnotations()
+	name := ""
+	for _, p := range config.DNSAnnotationPrefixes {
+		if a[p+"ingress-hostname-source"] == config.AnnotationOnly {
+			name = p + "hostname"
+			break
+		}
+	}
+	if name == "" {
 		return nil, false
 	}
-	for _, h := range strings.Split(a[config.HostnameAnnotation], ",") {
+	for _, h := range strings.Split(a[name], ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			hosts = append(hosts, h)
 		}

@@ -228,7 +228,7 @@ func warnDNSLiveOnly(s config.IngressSpec, res *results) {
 		return
 	}
 	for _, k := range s.TemplateAnnotations() {
-		if strings.HasPrefix(k, "external-dns.alpha.kubernetes.io/") && gateway.MatchesAny(k, s.LiveOnlyAnnotations) {
+		if config.IsDNSAnnotation(k) && gateway.MatchesAny(k, s.LiveOnlyAnnotations) {
 			res.note(framework.Warning, fmt.Sprintf("%s.template: the annotation %s is live-only (liveOnlyAnnotations), so the hosts that %s.hosts puts on other revisions are published without it; drop it from liveOnlyAnnotations, or set it per revision",
 				s.Field, k, s.Field))
 		}
