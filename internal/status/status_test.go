@@ -215,6 +215,7 @@ func TestStatusDefaultInjection(t *testing.T) {
 		t.Errorf("only search may count on a revision, got %d", got)
 	}
 }
+
 // TestStatusHosts: the hosts each revision's Ingresses publish in DNS, as
 // the config assigns them (listed hosts, the others on the live revision),
 // in the text, the Markdown and the summary.
