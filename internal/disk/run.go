@@ -41,24 +41,33 @@ func RunCommand(command, root string, p framework.ResourceListProcessor, fnConfi
 			t.Origin.Config = Digest([]byte(s))
 		}
 	}
-	items, err := t.Objects()
+	more, writes, deletes, err := t.Plan(p, fnConfig)
+	results = append(results, more...)
 	if err != nil {
 		return results, err
 	}
+	return results, t.Commit(writes, deletes)
+}
+
+// Plan runs p over the tree's objects as Run does, and returns what Run
+// would write and delete, writing nothing. Each call reads the files
+// again: a plan never sees another's edits.
+func (t *Tree) Plan(p framework.ResourceListProcessor, fnConfig *yaml.RNode) (framework.Results, []Write, []string, error) {
+	items, err := t.Objects()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	before := groupByFile(items)
 	prints := fingerprints(items)
-	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig, Results: results}
+	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig}
 	if err := p.Process(rl); err != nil {
-		return rl.Results, err
+		return rl.Results, nil, nil, err
 	}
 	if rl.Results.ExitCode() != 0 {
-		return rl.Results, fmt.Errorf("the run reported errors; nothing was written")
+		return rl.Results, nil, nil, fmt.Errorf("the run reported errors; nothing was written")
 	}
 	writes, deletes, err := Changes(t, before, groupByFile(rl.Items), prints)
-	if err != nil {
-		return rl.Results, err
-	}
-	return rl.Results, t.Commit(writes, deletes)
+	return rl.Results, writes, deletes, err
 }
 
 // Open begins a command that writes the tree at root: it takes the tree's
