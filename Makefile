@@ -38,7 +38,15 @@ ETCD_VERSION   := v3.6.13
 KUBE_VERSION   := v1.37.2
 ETCD           := $(TOOLS)/etcd-$(ETCD_VERSION)
 KUBE_APISERVER := $(TOOLS)/kube-apiserver-$(KUBE_VERSION)
-IMAGE     ?= istio-gitops:dev
+# A local image's name needs a registry part: kpt and kustomize would
+# otherwise look for istio-gitops:dev on a public registry.
+IMAGE     ?= localhost/istio-gitops:dev
+# The container engine: podman where installed (hack/podman.sh installs
+# it), else docker.
+ENGINE    ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE_DIR := out/image
+# The image's size limit, in bytes.
+IMAGE_MAX := 25000000
 DEMO      := out/demo
 
 .DEFAULT_GOAL := help
@@ -182,8 +190,13 @@ bench: build tools ## Time adding a revision against kustomize build of the resu
 	$(GO) test -run '^$$' -bench 10k -benchtime 3x -benchmem ./internal/migrate/
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## Build the container image IMAGE offline, FROM scratch, from a static binary (podman or docker)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_DIR)/istio-gitops $(MAIN)
+	hack/image-rootfs.sh $(IMAGE_DIR)/rootfs $(IMAGE_DIR)/istio-gitops LICENSE
+	$(ENGINE) build --build-arg VERSION=$(VERSION) -f image/Containerfile -t $(IMAGE) $(IMAGE_DIR)
+	@size=$$($(ENGINE) image inspect --format '{{.Size}}' $(IMAGE)); \
+		echo "$(IMAGE): $$size bytes"; \
+		if [ "$$size" -gt $(IMAGE_MAX) ]; then echo "image larger than $(IMAGE_MAX) bytes"; exit 1; fi
 
 .PHONY: clean
 clean: ## Remove build output

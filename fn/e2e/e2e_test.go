@@ -100,9 +100,23 @@ var runners = []runner{
 		return command(t, dir, nil, tool, "fn", "eval", dir, "--exec", binary)
 	}},
 	{name: "kpt-fn-render", tool: kptTool, run: func(t *testing.T, tool, dir string) (string, error) {
-		kptfile := filepath.Join(dir, "Kptfile")
-		if _, err := os.Stat(kptfile); err != nil {
-			treetest.Write(t, kptfile, []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
+		kptfile(t, dir, "exec: "+binary)
+		return command(t, dir, nil, tool, "fn", "render", dir, "--allow-exec")
+	}},
+	// The image (image_test.go), as users run it.
+	{name: "kpt-fn-eval-image", tool: kptTool, run: runKptEvalImage},
+	{name: "kpt-fn-render-image", tool: kptTool, run: runKptRenderImage},
+	{name: "kustomize-fn-run-container", tool: kustomizeTool, run: runKustomizeContainer},
+}
+
+// kptfile writes a Kptfile whose pipeline runs the function fn (exec: or
+// image:) with the tree's config, unless the tree has one.
+func kptfile(t *testing.T, dir, fn string) {
+	kptfile := filepath.Join(dir, "Kptfile")
+	if _, err := os.Stat(kptfile); err == nil {
+		return
+	}
+	treetest.Write(t, kptfile, []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
 kind: Kptfile
 metadata:
   name: mesh
@@ -110,12 +124,9 @@ metadata:
     config.kubernetes.io/local-config: "true"
 pipeline:
   mutators:
-  - exec: %s
+  - %s
     configPath: istio-gitops.yaml
-`, binary)))
-		}
-		return command(t, dir, nil, tool, "fn", "render", dir, "--allow-exec")
-	}},
+`, fn)))
 }
 
 func command(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
