@@ -167,7 +167,7 @@ fuzz: ## Fuzz each fuzz test for FUZZTIME (default 30s), one at a time; a failin
 
 .PHONY: lint
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l fn internal); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@out=$$(gofmt -l fn internal test); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 
 .PHONY: demo
@@ -188,6 +188,26 @@ bench: build tools ## Time adding a revision against kustomize build of the resu
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/pipeline/
 	$(GO) test -count=1 -run TestBudget10k -v ./internal/migrate/ -budget | grep -E 'ratio|ok|FAIL'
 	$(GO) test -run '^$$' -bench 10k -benchtime 3x -benchmem ./internal/migrate/
+
+# The Argo CD tests (test/argocd) are a Go module of their own: Argo CD
+# v3.2.12 pins the Kubernetes libraries to v0.34. Their test binary takes
+# about 11 minutes to build cold on 2 cores, so it is kept in bin/tools
+# under a name keyed by the module's go.mod, go.sum and sources, and built
+# again only when one of them changes. The control plane is the main
+# module's (fn/apiserver/controlplane).
+ARGOCD_DIR   := test/argocd
+ARGOCD_KEY    = $(shell cat $(ARGOCD_DIR)/go.mod $(ARGOCD_DIR)/go.sum $(ARGOCD_DIR)/*.go | sha256sum | cut -c1-16)
+ARGOCD_TEST   = $(TOOLS)/argocd-test-$(ARGOCD_KEY)
+CONTROLPLANE := bin/controlplane
+
+.PHONY: argocd-test
+argocd-test: build tools ## Sync the Argo CD story with Argo CD's own code against kube-apiserver (test/argocd; its test binary is cached in bin/tools)
+	@if [ -x $(ARGOCD_TEST) ]; then echo "$(ARGOCD_TEST): cached"; else \
+		echo "building $(ARGOCD_TEST) (about 11 minutes cold)"; \
+		cd $(ARGOCD_DIR) && GOWORK=off $(GO) vet . && GOWORK=off $(GO) test -c -o $(ARGOCD_TEST).tmp . && mv $(ARGOCD_TEST).tmp $(ARGOCD_TEST); fi
+	CGO_ENABLED=0 $(GO) build -o $(CONTROLPLANE) ./fn/apiserver/controlplane
+	cd $(ARGOCD_DIR) && KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) \
+		$(CURDIR)/$(CONTROLPLANE) run -- $(ARGOCD_TEST) -test.v -test.timeout 30m
 
 .PHONY: image
 image: ## Build the container image IMAGE offline, FROM scratch, from a static binary (podman or docker)
