@@ -10,10 +10,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
-	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"

@@ -156,7 +156,7 @@ func TestDriftGuardsOff(t *testing.T) {
 	}
 	write(t, filepath.Join(tree, "istio-gitops.yaml"), cfg)
 	for src, dst := range map[string]string{
-		filepath.Join(first, "istio-system.yaml"):                    "istio-system.yaml",
+		filepath.Join(first, "istio-system.yaml"):                  "istio-system.yaml",
 		filepath.Join(repo, "testdata/istioctl/1-30/default.yaml"): "1-30/istioctl-output.yaml",
 	} {
 		b, err := os.ReadFile(src)
