@@ -35,23 +35,45 @@ var image struct {
 	once sync.Once
 	// engine is podman or docker; name the image.
 	engine, name string
-	// skip says why no image can run here; err why the image failed to
-	// build.
-	skip string
-	err  error
+	// err says why the image failed to build.
+	err error
+}
+
+var engine struct {
+	once sync.Once
+	name string
+}
+
+// engineTool is the container engine, or why there is none: CI must have
+// one (.ci/run installs podman with hack/podman.sh).
+func engineTool() (string, error) {
+	engine.once.Do(func() { engine.name = findEngine() })
+	if engine.name == "" {
+		return "", errMissing{"no container engine: neither podman nor docker runs here (`hack/podman.sh` installs podman); image tests skipped", os.Getenv("CI") != ""}
+	}
+	return engine.name, nil
+}
+
+// withEngine is tool, for a runner that also needs a container engine.
+func withEngine(tool func() (string, error)) func() (string, error) {
+	return func() (string, error) {
+		if _, err := engineTool(); err != nil {
+			return "", err
+		}
+		return tool()
+	}
 }
 
 // containerImage returns the container engine and the image to run,
-// skipping the test where no engine works (failing in CI, which installs
-// one: hack/podman.sh).
-func containerImage(t *testing.T) (engine, name string) {
+// skipping the test where no engine works (failing in CI).
+func containerImage(t *testing.T) (string, string) {
 	t.Helper()
+	e, err := engineTool()
+	if err != nil {
+		skipOrFail(t, err)
+	}
 	image.once.Do(func() {
-		image.engine = findEngine()
-		if image.engine == "" {
-			image.skip = "no container engine: neither podman nor docker runs here (`hack/podman.sh` installs podman); image tests skipped"
-			return
-		}
+		image.engine = e
 		if image.name = os.Getenv(envImage); image.name != "" {
 			return
 		}
@@ -61,12 +83,7 @@ func containerImage(t *testing.T) (engine, name string) {
 			image.err = fmt.Errorf("make image: %v\n%s", err, out)
 		}
 	})
-	switch {
-	case image.skip != "" && os.Getenv("CI") != "":
-		t.Fatalf("%s; CI must run them: .ci/run installs podman", image.skip)
-	case image.skip != "":
-		t.Skip(image.skip)
-	case image.err != nil:
+	if image.err != nil {
 		t.Fatal(image.err)
 	}
 	return image.engine, image.name
@@ -90,21 +107,21 @@ func findEngine() string {
 // runKptEvalImage: `kpt fn eval --image`, the function finding its config
 // among the resources.
 func runKptEvalImage(t *testing.T, tool, dir string) (string, error) {
-	engine, img := containerImage(t)
-	return command(t, dir, kptRuntime(engine), tool, "fn", "eval", dir, "--image", img)
+	e, img := containerImage(t)
+	return command(t, dir, kptRuntime(e), tool, "fn", "eval", dir, "--image", img)
 }
 
 // runKptRenderImage: a Kptfile pipeline with the image.
 func runKptRenderImage(t *testing.T, tool, dir string) (string, error) {
-	engine, img := containerImage(t)
+	e, img := containerImage(t)
 	kptfile(t, dir, "image: "+img)
-	return command(t, dir, kptRuntime(engine), tool, "fn", "render", dir)
+	return command(t, dir, kptRuntime(e), tool, "fn", "render", dir)
 }
 
 // runKustomizeContainer: `kustomize fn run` with the config's function
 // annotation naming the image (`container: {image: ...}`).
 func runKustomizeContainer(t *testing.T, tool, dir string) (string, error) {
-	engine, img := containerImage(t)
+	e, img := containerImage(t)
 	// The config names the image instead of the binary; the run gives it
 	// back as it was, so the tree compares with the golden one.
 	cfg := filepath.Join(dir, "istio-gitops.yaml")
@@ -118,7 +135,7 @@ func runKustomizeContainer(t *testing.T, tool, dir string) (string, error) {
 		return "", fmt.Errorf("%s: no %q annotation to replace", cfg, exec)
 	}
 	treetest.Write(t, cfg, bytes.Replace(b, []byte(exec), []byte(container), 1))
-	out, runErr := command(t, dir, []string{"PATH=" + dockerShim(t, engine) + ":" + os.Getenv("PATH")}, tool, "fn", "run", dir)
+	out, runErr := command(t, dir, []string{"PATH=" + dockerShim(t, e) + ":" + os.Getenv("PATH")}, tool, "fn", "run", dir)
 	b, err = os.ReadFile(cfg)
 	if err != nil {
 		return out, err
@@ -130,16 +147,16 @@ func runKustomizeContainer(t *testing.T, tool, dir string) (string, error) {
 	return out, runErr
 }
 
-// kptRuntime is the environment that makes kpt run functions with engine.
-func kptRuntime(engine string) []string {
-	return []string{"KPT_FN_RUNTIME=" + engine}
+// kptRuntime is the environment that makes kpt run functions with e.
+func kptRuntime(e string) []string {
+	return []string{"KPT_FN_RUNTIME=" + e}
 }
 
 // dockerShim is a folder whose `docker` is engine: kustomize runs container
 // functions with `docker`.
-func dockerShim(t *testing.T, engine string) string {
+func dockerShim(t *testing.T, e string) string {
 	t.Helper()
-	p, err := exec.LookPath(engine)
+	p, err := exec.LookPath(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +172,7 @@ func dockerShim(t *testing.T, engine string) string {
 // into the same bytes as the binary, for a run that writes a revision and
 // for one that fails.
 func TestImageResourceList(t *testing.T) {
-	engine, img := containerImage(t)
+	e, img := containerImage(t)
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden, "bootstrap", "want"), dir)
 	treetest.Copy(t, filepath.Join(repo, "examples", "upgrade"), dir)
@@ -171,7 +188,7 @@ func TestImageResourceList(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, wantErr := pipe(t, tc.input, binary)
-			got, gotErr := pipe(t, tc.input, engine, "run", "--rm", "-i", "--read-only", "--network", "none", "--cap-drop", "ALL",
+			got, gotErr := pipe(t, tc.input, e, "run", "--rm", "-i", "--read-only", "--network", "none", "--cap-drop", "ALL",
 				"--security-opt", "no-new-privileges", img)
 			if (wantErr != nil) != tc.fails || (gotErr != nil) != tc.fails {
 				t.Fatalf("want the binary and the image to fail: %v; binary: %v, image: %v\n%s", tc.fails, wantErr, gotErr, got)
@@ -205,7 +222,7 @@ func pipe(t *testing.T, input []byte, name string, args ...string) ([]byte, erro
 // is what hack/image-rootfs.sh lays out, and the Dockerfile's final stage
 // is the same as image/Containerfile.
 func TestImage(t *testing.T) {
-	engine, img := containerImage(t)
+	e, img := containerImage(t)
 	var info []struct {
 		Size   int64
 		Config struct {
@@ -214,9 +231,9 @@ func TestImage(t *testing.T) {
 			Labels     map[string]string
 		}
 	}
-	out, err := exec.Command(engine, "image", "inspect", img).Output()
+	out, err := exec.Command(e, "image", "inspect", img).Output()
 	if err != nil || json.Unmarshal(out, &info) != nil || len(info) != 1 {
-		t.Fatalf("%s image inspect %s: %v\n%s", engine, img, err, out)
+		t.Fatalf("%s image inspect %s: %v\n%s", e, img, err, out)
 	}
 	c := info[0].Config
 	if c.User != "65532:65532" || !slices.Equal(c.Entrypoint, []string{"/usr/local/bin/istio-gitops"}) {
@@ -233,13 +250,13 @@ func TestImage(t *testing.T) {
 	}
 
 	// The files of the image, with their modes, against the layout.
-	id, err := exec.Command(engine, "create", img).Output()
+	id, err := exec.Command(e, "create", img).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	container := strings.TrimSpace(string(id))
-	defer exec.Command(engine, "rm", container).Run()
-	tarball, err := exec.Command(engine, "export", container).Output()
+	defer exec.Command(e, "rm", container).Run()
+	tarball, err := exec.Command(e, "export", container).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
