@@ -115,7 +115,7 @@ type cluster struct {
 	kubectl   *kube.KubectlCmd
 	cache     cache.ClusterCache
 	overrides map[string]v1alpha1.ResourceOverride
-	compare   *settings.ResourcesCompareOptions
+	compare   settings.ArgoCDDiffOptions
 }
 
 // startCluster starts a control plane (controlplane serve), installs Argo
@@ -205,7 +205,7 @@ func startCluster(t *testing.T) *cluster {
 	if err := c.cache.EnsureSynced(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.cache.Invalidate)
+	t.Cleanup(func() { c.cache.Invalidate() })
 	return c
 }
 
@@ -330,7 +330,7 @@ func apps(t *testing.T, tree string) map[string]app {
 			t.Fatalf("%s: path %q is not in the tree", f, p)
 		}
 		if a.Spec.SyncPolicy == nil || a.Spec.SyncPolicy.Automated == nil || !a.Spec.SyncPolicy.SyncOptions.HasOption(synccommon.SyncOptionServerSideApply) ||
-			a.Spec.SyncPolicy.Automated.Prune == nil || !*a.Spec.SyncPolicy.Automated.Prune {
+			!a.Spec.SyncPolicy.Automated.Prune {
 			t.Errorf("%s: want automated sync with pruning by server-side apply: %+v", f, a.Spec.SyncPolicy)
 		}
 		if len(a.Spec.IgnoreDifferences) > 0 {
