@@ -126,14 +126,10 @@ var runners = []runner{
 	{name: "kustomize-fn-run-container", tool: withEngine(kustomizeTool), run: runKustomizeContainer},
 }
 
-// kptfile writes a Kptfile whose pipeline runs the function fn (exec: or
-// image:) with the tree's config, unless the tree has one.
+// kptfile writes the Kptfile whose pipeline runs the function fn (exec:
+// or image:) with the tree's config, replacing another runner's.
 func kptfile(t *testing.T, dir, fn string) {
-	kptfile := filepath.Join(dir, "Kptfile")
-	if _, err := os.Stat(kptfile); err == nil {
-		return
-	}
-	treetest.Write(t, kptfile, []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
+	treetest.Write(t, filepath.Join(dir, "Kptfile"), []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
 kind: Kptfile
 metadata:
   name: mesh
