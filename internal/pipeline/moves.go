@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
@@ -46,12 +49,15 @@ func readRendered(f *fileset.File) (renderedFile, bool) {
 		return renderedFile{}, false
 	}
 	r := renderedFile{file: f, data: b, field: field, pointsAt: a[api.PointsAtAnnotation]}
-	if field == fieldIngress {
+	if isIngress(field) {
 		r.live = a[api.LiveRevisionAnnotation]
 	}
 	_, _, r.sealed = state.Sealed(b)
 	return r, true
 }
+
+// isIngress reports whether a field renders a revision's Ingresses.
+func isIngress(field string) bool { return field == fieldIngress || field == fieldIngresses }
 
 // isPointer reports whether a field points at one revision.
 func isPointer(field string) bool {
@@ -107,7 +113,7 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 				rf.pointsAt = p.NodeAgents
 			case strings.HasPrefix(rf.field, fieldTags+"."):
 				rf.pointsAt = p.Tags[strings.TrimPrefix(rf.field, fieldTags+".")]
-			case rf.field == fieldIngress && p.GatewaysLive != "" && revisionOf(t, path) == p.GatewaysLive:
+			case isIngress(rf.field) && p.GatewaysLive != "" && revisionOf(t, path) == p.GatewaysLive:
 				rf.live = p.GatewaysLive
 			}
 			before[path] = rf
@@ -146,14 +152,19 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 	for _, field := range pointerOrder(moved) {
 		res.note(framework.Info, fmt.Sprintf("%s %s -> %s: %s", pointerName(field), orNone(strings.Join(was[field], ",")), orNone(strings.Join(now[field], ",")), strings.Join(moved[field], ", ")))
 	}
+	// A host moved is said by itself, with its Ingresses.
+	hosts := hostMoves(t, o, r, res)
 	for _, c := range config.SortedKeys(causes) {
-		res.note(framework.Info, fmt.Sprintf("%s: %s", c, strings.Join(causes[c], ", ")))
+		files := slices.DeleteFunc(causes[c], func(p string) bool { return hosts[p] })
+		if len(files) > 0 {
+			res.note(framework.Info, fmt.Sprintf("%s: %s", c, strings.Join(files, ", ")))
+		}
 	}
 }
 
 // moveOf is the pointer whose move changed a file, or "".
 func moveOf(field string, b renderedFile, hadIt bool, a renderedFile, hasIt bool, was, now map[string][]string) string {
-	if field == fieldIngress {
+	if isIngress(field) {
 		// The live-only annotations go with spec.gateways.live.
 		if hadIt && hasIt && (b.live == "") != (a.live == "") {
 			return fieldLive
@@ -192,7 +203,7 @@ func causeOf(t *tree, revs map[string]*revOut, field, p string, b renderedFile, 
 		return "records moved onto the rendered objects (a tree written by an older istio-gitops)"
 	}
 	src := a.pointsAt
-	if field == fieldIngress {
+	if isIngress(field) {
 		src = revisionOf(t, p)
 	}
 	if ro := revs[src]; ro != nil {
@@ -244,7 +255,7 @@ func oldPointers(t *tree, o *old) map[string][]string {
 			continue
 		}
 		switch {
-		case rf.field == fieldIngress:
+		case isIngress(rf.field):
 			add(fieldLive, rf.live)
 		case isPointer(rf.field):
 			add(rf.field, rf.pointsAt)
@@ -276,7 +287,7 @@ func newPointers(t *tree, after map[string]renderedFile) map[string][]string {
 	now := map[string][]string{}
 	for _, rf := range after {
 		field, rev := rf.field, rf.pointsAt
-		if field == fieldIngress {
+		if isIngress(field) {
 			field, rev = fieldLive, rf.live
 		}
 		if rev != "" && isPointer(field) && !slices.Contains(now[field], rev) {
@@ -323,4 +334,143 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// hostMoves says, one line a host, which hosts external-dns now publishes
+// from another revision's Ingress than when the tree was last written,
+// with the Ingress files that changed. Where each host was is read from
+// the Ingresses rendered then (their hostname annotations), not from a
+// record: each host's state lives on the Ingress that publishes it, so
+// that a git revert of a move reverts it too. Nothing is said on a tree's
+// first run.
+func hostMoves(t *tree, o *old, r *rendered, res *results) map[string]bool {
+	said := map[string]bool{}
+	before, after := publishedHosts(t, o.rendered), publishedHosts(t, r.files)
+	if len(before) == 0 {
+		return said
+	}
+	type key struct{ template, host string }
+	was, now := map[key][]string{}, map[key][]string{}
+	// The Ingress templates publishing each host.
+	templates := map[string]map[string]bool{}
+	for _, side := range []struct {
+		ings []ingressHosts
+		at   map[key][]string
+	}{{before, was}, {after, now}} {
+		for _, in := range side.ings {
+			for _, h := range in.hosts {
+				if templates[h] == nil {
+					templates[h] = map[string]bool{}
+				}
+				templates[h][in.template] = true
+				k := key{in.template, h}
+				side.at[k] = append(side.at[k], in.rev)
+			}
+		}
+	}
+	changed := map[string]bool{}
+	old := map[string][]byte{}
+	for _, in := range before {
+		old[in.path] = in.bytes
+	}
+	for _, in := range after {
+		changed[in.path] = !bytes.Equal(old[in.path], in.bytes)
+	}
+	keys := map[key]bool{}
+	for k := range was {
+		keys[k] = true
+	}
+	for k := range now {
+		keys[k] = true
+	}
+	sorted := slices.SortedFunc(maps.Keys(keys), func(a, b key) int {
+		return cmp.Or(strings.Compare(a.host, b.host), strings.Compare(a.template, b.template))
+	})
+	// A name no Ingress publishes itself may still resolve through a
+	// published wildcard: say so.
+	resolve := func(at map[key][]string, k key) (revs, through string) {
+		if r := at[k]; len(r) > 0 {
+			return revList(r), ""
+		}
+		if _, rest, ok := strings.Cut(k.host, "."); ok && !strings.HasPrefix(k.host, "*") {
+			w := key{k.template, "*." + rest}
+			if r := at[w]; len(r) > 0 {
+				return revList(r), w.host
+			}
+		}
+		return "", ""
+	}
+	say := func(revs, through string) string {
+		if through != "" {
+			return fmt.Sprintf("%s (through %s)", revs, through)
+		}
+		return orNone(revs)
+	}
+	for _, k := range sorted {
+		fromRevs, fromVia := resolve(was, k)
+		toRevs, toVia := resolve(now, k)
+		if fromRevs == toRevs {
+			continue
+		}
+		from, to := say(fromRevs, fromVia), say(toRevs, toVia)
+		var files []string
+		for _, in := range append(slices.Clone(before), after...) {
+			if in.template == k.template && changed[in.path] && (slices.Contains(was[k], in.rev) || slices.Contains(now[k], in.rev)) {
+				files = append(files, in.path)
+			}
+		}
+		slices.Sort(files)
+		for _, f := range files {
+			said[f] = true
+		}
+		name := "host " + k.host
+		if len(templates[k.host]) > 1 {
+			name += fmt.Sprintf(" (Ingress %s)", k.template)
+		}
+		res.note(framework.Info, fmt.Sprintf("%s %s -> %s: %s", name, from, to, strings.Join(slices.Compact(files), ", ")))
+	}
+	return said
+}
+
+// ingressHosts is a rendered Ingress that publishes hosts in DNS.
+type ingressHosts struct {
+	path, rev, template string
+	hosts               []string
+	bytes               []byte
+}
+
+// publishedHosts reads the hosts each rendered Ingress among files
+// publishes (with the hostname source annotation-only).
+func publishedHosts(t *tree, files []*fileset.File) []ingressHosts {
+	var out []ingressHosts
+	for _, f := range files {
+		rel, ok := t.rel(f.Path)
+		rev, _, _ := strings.Cut(rel, "/")
+		if !ok || rev == layout.Common {
+			continue
+		}
+		objs, err := f.Objects()
+		if err != nil || len(objs) != 1 || objs[0].GetKind() != "Ingress" {
+			continue
+		}
+		in := objs[0]
+		if from := in.GetAnnotations()[api.RenderedFromAnnotation]; from != fieldIngress && from != fieldIngresses {
+			continue
+		}
+		hosts, ok := gateway.PublishedHosts(in)
+		if !ok {
+			continue
+		}
+		b, err := f.Bytes()
+		if err != nil {
+			continue
+		}
+		out = append(out, ingressHosts{path: f.Path, rev: rev, template: strings.TrimSuffix(in.GetName(), "-"+rev), hosts: hosts, bytes: b})
+	}
+	return out
+}
+
+func revList(revs []string) string {
+	slices.Sort(revs)
+	return strings.Join(slices.Compact(revs), ",")
 }

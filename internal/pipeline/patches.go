@@ -308,8 +308,8 @@ func (a *applier) alreadyApplied(p gitPatch, file string, content []byte, by str
 // field.
 func renderedInstead(field string) string {
 	switch field {
-	case fieldIngress:
-		return "change spec.gateways.ingress (its template, or liveOnlyAnnotations) instead"
+	case fieldIngress, fieldIngresses:
+		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", field)
 	case fieldFlux:
 		return "change spec.flux instead"
 	}
