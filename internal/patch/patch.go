@@ -36,6 +36,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 const (
@@ -324,7 +325,7 @@ const localConfig = filters.LocalConfigAnnotation
 // tree path it resolves to, under the revision's generated/ folder.
 func renderedHint(name, target, under string) string {
 	if rest, ok := strings.CutPrefix(target, under); ok && strings.HasPrefix(rest, "ingress/") {
-		return "is rendered from the config (spec.gateways.ingress), not generated from istioctl output, and every run renders it again: change spec.gateways.ingress (its template, or liveOnlyAnnotations) instead"
+		return "is rendered from the config (spec.gateways.ingress, or an entry of spec.gateways.ingresses), not generated from istioctl output, and every run renders it again: change that entry (its template, liveOnlyAnnotations, perRevision or hosts) instead"
 	}
 	if strings.HasPrefix(target, under) {
 		return ""
@@ -334,8 +335,10 @@ func renderedHint(name, target, under string) string {
 		switch {
 		case seg == "common" && len(parts)-i >= 3:
 			return "is in common/, which every run writes again: its objects are rendered from the config (the istiod Service, the default validator, the tags, the stable gateway Services, the node agents) or taken from the newest revision's istioctl output; patch the file of the revision's generated/ folder it comes from instead (a node agent's is under <rev>/generated/node-agents/, and spec.nodeAgents picks the revision)"
-		case seg == "flux" && len(parts)-i == 2:
+		case seg == layout.Flux && len(parts)-i == 2:
 			return "is rendered from the config (spec.flux), and every run renders it again: change spec.flux instead"
+		case seg == layout.ArgoCD && len(parts)-i == 2:
+			return "is rendered from the config (spec.argocd), and every run renders it again: change spec.argocd instead"
 		}
 	}
 	return ""
