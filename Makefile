@@ -159,7 +159,7 @@ test-externaldns: $(EXTERNALDNS_TEST) ## Run external-dns's own code over the DN
 	cd $(EXTERNALDNS_DIR) && $(EXTERNALDNS_TEST) -test.count=1
 
 .PHONY: test-reverts
-test-reverts: ## Revert six committed upgrade steps in each of their 720 orders with the real git (minutes; CI runs it)
+test-reverts: ## Revert six committed upgrade steps in each of their 720 orders with the real git (each step from each set of steps left once: 192 reverts; CI runs it)
 	ISTIO_GITOPS_REVERTS=all $(GO) test -count=1 -timeout 60m -run '^TestRevertOrders$$' -v ./internal/pipeline/
 
 # Each fuzz test, as package:name. `make test` runs their seeds (testdata/fuzz
