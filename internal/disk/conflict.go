@@ -33,7 +33,7 @@ func (e *ConflictError) Error() string {
 	}
 	advice := e.Advice
 	if advice == "" {
-		advice = "if it is a file the run writes (under generated/ or common/, in flux/, a kustomization.yaml or a state.yaml), " + strings.TrimPrefix(Derived, "it is derived: ") +
+		advice = "if it is a file the run writes (under generated/ or common/, in flux/ or argocd/, a kustomization.yaml or a state.yaml), " + strings.TrimPrefix(Derived, "it is derived: ") +
 			"; if it is yours (the config, a GitPatch, your own objects), " + strings.TrimPrefix(Yours, "it is yours (the run reads it and never writes it): ")
 	}
 	return fmt.Sprintf("%s holds merge-conflict markers (line %s): a merge or revert stopped on a conflict in it, unresolved; %s",
