@@ -226,11 +226,14 @@ func (t *tree) advise(err error) (_ error) {
 	switch {
 	case p == t.cfgFile:
 		ce.Advice = disk.Yours + "; it is the function config: where the two sides moved different pointers, keep both moves"
-	case top == layout.Common && n >= 2, top == layout.Flux && n == 2:
+	// common/<kind>/ and its record are the run's; a file at the top of
+	// common/ is the user's own object.
+	case top == layout.Common && (n >= 3 || n == 2 && parts[1] == layout.StateFile),
+		(top == layout.Flux || top == layout.ArgoCD) && n == 2:
 		ce.Advice = disk.Derived
 	case (listed || retiring) && n >= 3 && parts[1] == layout.Generated:
 		ce.Advice = disk.Derived
-	case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Flux || listed)):
+	case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Flux || top == layout.ArgoCD || top == layout.Common || listed)):
 		ce.Advice = disk.Derived
 	}
 	return err
