@@ -286,6 +286,12 @@ func (t *tree) checkUserFiles() error {
 			if err := object.CheckShape(o); err != nil {
 				return fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
 			}
+			if object.IsList(o) {
+				if err := checkListItems(f, o); err != nil {
+					return err
+				}
+				continue
+			}
 			switch {
 			case o.GetApiVersion() == api.APIVersion && o.GetKind() == config.Kind && path.Dir(p) == path.Dir(t.cfgFile) &&
 				(p != t.cfgFile || o.GetName() != t.cfg.Metadata.Name):
@@ -299,6 +305,23 @@ func (t *tree) checkUserFiles() error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkListItems checks the items of a List among the user's files: their
+// shapes, as every reader of Namespaces and workloads unwraps it, and no
+// config of ours, which kustomize, kpt and the run look for only as
+// documents of their own.
+func checkListItems(f *fileset.File, list *yaml.RNode) error {
+	err := object.Items(list, func(it *yaml.RNode, at string) error {
+		if object.IsOurs(it) {
+			return fmt.Errorf("%s: %s %q must not be inside a List: kustomize, kpt and istio-gitops look for it only as a document of its own", at, it.GetKind(), it.GetName())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: document %d (%s): %w", f.Path, object.Index(list), list.GetKind(), err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -36,18 +35,13 @@ func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, e
 	var take func(o *yaml.RNode, where string) error
 	take = func(o *yaml.RNode, where string) error {
 		n++
-		if isList(o) {
-			items, err := o.Pipe(yaml.Lookup("items"))
-			if err != nil || items == nil || items.YNode().Kind != yaml.SequenceNode {
-				return fmt.Errorf("%s: %s: items must be a list of objects", src.Path, where)
+		if object.IsList(o) {
+			items, err := object.ListItems(o)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", src.Path, where, err)
 			}
-			for i, it := range items.Content() {
-				item := yaml.NewRNode(it)
-				at := fmt.Sprintf("%s items[%d]", where, i)
-				if err := object.CheckShape(item); err != nil {
-					return fmt.Errorf("%s: %s: %w", src.Path, at, err)
-				}
-				if err := take(item, at); err != nil {
+			for i, item := range items {
+				if err := take(item, fmt.Sprintf("%s items[%d]", where, i)); err != nil {
 					return err
 				}
 			}
@@ -94,11 +88,6 @@ func checkSourceObject(o *yaml.RNode) error {
 		return fmt.Errorf("%s is not istioctl output: the run reads and deletes its source, so it must hold only istioctl's objects", object.Describe(o))
 	}
 	return nil
-}
-
-func isList(o *yaml.RNode) bool {
-	k := o.GetKind()
-	return (k == "List" || strings.HasSuffix(k, "List")) && o.GetApiVersion() == "v1" && o.Field("items") != nil
 }
 
 // describeLoose names an object that may lack a kind or a name.

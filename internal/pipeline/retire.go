@@ -47,6 +47,10 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 		if err != nil {
 			return err
 		}
+		// `kubectl get ns -o yaml` writes a List.
+		if objs, err = object.Unwrap(objs); err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
 		for _, o := range objs {
 			sel, isNamespace, ok := revision.ObjectSelects(o)
 			if !ok || retired[f] && !isNamespace {

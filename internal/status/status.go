@@ -117,7 +117,12 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
 			continue
 		}
-		theirs = append(theirs, it)
+		// `kubectl get ns -o yaml` writes a List.
+		objs, err := object.Unwrap([]*yaml.RNode{it})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", object.Path(it), err)
+		}
+		theirs = append(theirs, objs...)
 	}
 	s.Namespaces, s.Workloads = selections(cfg, theirs)
 	return s, nil
