@@ -20,25 +20,33 @@ const (
 
 // IngressTemplate returns the Ingress template of the config
 // (spec.gateways.ingress.template) as a copy of the node it was read from,
-// so its order and comments survive; nil when the config has none.
+// so its order and comments survive; nil when the config has none. Its
+// shape is checked as every object's is (object.CheckShape): metadata, its
+// labels and annotations must be mappings, its name and namespace strings.
 func IngressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
 	in := cfg.Spec.Gateways.Ingress
 	if in == nil || len(in.Template) == 0 {
 		return nil, nil
 	}
+	field := fmt.Sprintf("IstioGitOps %q: spec.gateways.ingress.template", cfg.Metadata.Name)
+	var t *yaml.RNode
 	if cfg.Node != nil {
-		t, err := cfg.Node.Pipe(yaml.Lookup("spec", "gateways", "ingress", "template"))
-		if err != nil {
-			return nil, fmt.Errorf("IstioGitOps %q: spec.gateways.ingress.template: %w", cfg.Metadata.Name, err)
-		}
-		if t != nil {
-			return t.Copy(), nil
+		var err error
+		if t, err = cfg.Node.Pipe(yaml.Lookup("spec", "gateways", "ingress", "template")); err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 	}
-	// A config built in code has no node: its comments are gone anyway.
-	t, err := yaml.FromMap(in.Template)
-	if err != nil {
-		return nil, fmt.Errorf("IstioGitOps %q: spec.gateways.ingress.template: %w", cfg.Metadata.Name, err)
+	if t != nil {
+		t = t.Copy()
+	} else {
+		// A config built in code has no node: its comments are gone anyway.
+		var err error
+		if t, err = yaml.FromMap(in.Template); err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	if err := object.CheckShape(t); err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	return t, nil
 }
