@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -40,6 +42,10 @@ type badCase struct {
 	// folder. Default: run TREE. "stdin" sends the tree as a ResourceList
 	// to the function.
 	Args []string `json:"args"`
+	// Paths moves items of the ResourceList "stdin" sends to other paths
+	// (their path annotations, both), by path: what an orchestrator or a
+	// hand-made ResourceList may hand over.
+	Paths map[string]string `json:"paths"`
 	// Want are substrings of what the binary prints (stderr, and stdout).
 	Want []string `json:"want"`
 	// Exit is the exit code (default 1).
@@ -130,7 +136,7 @@ func runBadCase(t *testing.T, dir string) {
 	if args[0] == "stdin" {
 		// stdin.yaml is a hand-made ResourceList; else the tree's.
 		if stdin, err = os.ReadFile(filepath.Join(dir, "stdin.yaml")); err != nil {
-			stdin = resourceList(t, tree)
+			stdin = resourceList(t, tree, c.Paths)
 		}
 		args = args[1:]
 	}
@@ -253,12 +259,32 @@ func diffSnapshots(got, want map[string]string) string {
 	return strings.Join(out, "\n")
 }
 
-// resourceList is the tree as kustomize fn run hands it to a function.
-func resourceList(t *testing.T, tree string) []byte {
+// resourceList is the tree as kustomize fn run hands it to a function,
+// with the items of the files moves names moved to other paths.
+func resourceList(t *testing.T, tree string, moves map[string]string) []byte {
 	t.Helper()
 	items, err := (&kio.LocalPackageReader{PackagePath: tree, MatchFilesGlob: kio.MatchAll, PreserveSeqIndent: true}).Read()
 	if err != nil {
 		t.Fatalf("read %s: %v", tree, err)
+	}
+	moved := map[string]bool{}
+	for _, it := range items {
+		p, _, _ := kioutil.GetFileAnnotations(it)
+		to, ok := moves[p]
+		if !ok {
+			continue
+		}
+		moved[p] = true
+		for _, k := range []string{kioutil.PathAnnotation, kioutil.LegacyPathAnnotation} {
+			if err := it.PipeE(yaml.SetAnnotation(k, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for p := range moves {
+		if !moved[p] {
+			t.Fatalf("paths: the tree has no file %s", p)
+		}
 	}
 	var b bytes.Buffer
 	if err := (kio.ByteWriter{Writer: &b, KeepReaderAnnotations: true,

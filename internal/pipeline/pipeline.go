@@ -61,6 +61,9 @@ type Processor struct {
 // Process implements framework.ResourceListProcessor.
 func (p Processor) Process(rl *framework.ResourceList) error {
 	in := fileset.FromItems(rl.Items)
+	if err := in.CheckPaths(); err != nil {
+		return err
+	}
 	if err := in.CheckShapes(); err != nil {
 		return err
 	}
