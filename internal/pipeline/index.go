@@ -166,7 +166,7 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 			return nil, fmt.Errorf("%s: istioctl output for a revision that spec.revisions does not list: spec.revisions[].source must name it (sources: %q)",
 				f.Path, config.SortedKeys(bySource))
 		case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Common || top == layout.Flux || listed[top])):
-			t.kustomizations[path.Dir(p)] = f
+			t.kustomizations[folderOf(p)] = f
 		case top == layout.Flux && n == 2:
 			t.flux = append(t.flux, f)
 		case top == layout.Common && n == 2 && parts[1] == layout.StateFile:
@@ -190,6 +190,14 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		return nil, err
 	}
 	return t, t.checkUserFiles()
+}
+
+// folderOf is the folder of a tree path, "" for the tree root.
+func folderOf(p string) string {
+	if d := path.Dir(p); d != "." {
+		return d
+	}
+	return ""
 }
 
 // findRoot sets the tree root: the folder of the config among the files.
