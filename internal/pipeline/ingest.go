@@ -101,10 +101,3 @@ func describeLoose(o *yaml.RNode) string {
 	}
 	return object.Describe(o)
 }
-
-// isIstiod reports whether o is the revision's istiod Deployment: what
-// every profile of istioctl's output, and Istio's istiod chart, holds.
-func isIstiod(o *yaml.RNode, rev, namespace string) bool {
-	return o.GetKind() == "Deployment" && object.GroupOf(o.GetApiVersion()) == "apps" &&
-		o.GetName() == "istiod-"+rev && o.GetNamespace() == namespace
-}

@@ -152,7 +152,7 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	if err := g.flush(); err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return isIstiod(o, rev.Name, ns) }) {
+	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return istioctl.IsIstiod(o, rev.Name, ns) }) {
 		return nil, fmt.Errorf("%s: must hold revision %q's control plane (Deployment %s/istiod-%s), as every istioctl profile and Istio's istiod chart do: is the output truncated, for another revision (--set revision=%s), or for another namespace?",
 			src.Path, rev.Name, ns, rev.Name, rev.Name)
 	}
