@@ -51,8 +51,8 @@ func byReference(o *yaml.RNode) bool {
 // it), with a kind, a name and a namespace that can become a path, no YAML
 // alias, not labelled for another revision than rev, and an identity no
 // other object of the output shares. A List is unwrapped into its items.
-// Objects that are not held are handed to stream at once; the others are
-// returned for the stages that look across them.
+// Its comments are dropped. Objects that are not held are handed to stream
+// at once; the others are returned for the stages that look across them.
 func ingest(src *fileset.File, rev string, stream func(*yaml.RNode) error) ([]*yaml.RNode, error) {
 	var (
 		batch []*yaml.RNode
@@ -82,6 +82,9 @@ func ingest(src *fileset.File, rev string, stream func(*yaml.RNode) error) ([]*y
 			return fmt.Errorf("%s: objects %d and %d must not share the identity %s", src.Path, first, n, id)
 		}
 		seen[id] = n
+		// Comments would not reach every mode alike (see
+		// object.ClearComments): the files are the same bytes in all.
+		object.ClearComments(o)
 		if !held(o) {
 			return stream(o)
 		}
@@ -110,8 +113,8 @@ func checkSourceObject(o *yaml.RNode, rev string) error {
 		return err
 	}
 	if other := istioctl.OtherRevision(o, rev); other != "" {
-		return fmt.Errorf("%s is labelled %s=%s: revision %q's output must hold only its own objects; is it the output of revision %q (--set revision=%s), or two outputs in one?",
-			object.Describe(o), api.RevisionLabel, other, rev, other, rev)
+		return fmt.Errorf("%s is labelled %s=%s: revision %q's output must hold only its own objects: is it revision %q's output, or two outputs in one file? Generate revision %q's with --set revision=%s",
+			object.Describe(o), api.RevisionLabel, other, rev, other, rev, rev)
 	}
 	switch {
 	case object.IsLocalConfig(o):
