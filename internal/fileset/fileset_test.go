@@ -74,8 +74,8 @@ func TestCheckPaths(t *testing.T) {
 		`a\b.yaml`:                          "must be a clean relative path inside the tree",
 		"README.md":                         "must be a .yaml, .yml or .json file",
 		"common":                            "must be a .yaml, .yml or .json file",
-		".git/x.yaml":                       "must not be inside .git",
-		"a/.git/x.yaml":                     "must not be inside .git",
+		".git/x.yaml":                       "must not write in Git's own folder .git",
+		"a/.git/x.yaml":                     "must not write in Git's own folder .git",
 		disk.JournalFile:                    "is the name of istio-gitops's temporary files",
 		"x/" + disk.JournalFile + "/y.yaml": "is the name of istio-gitops's temporary files",
 	} {
