@@ -84,29 +84,22 @@ func (c *IstioGitOps) Ingresses() []IngressSpec {
 
 // TemplateNode is the template as read, so that its order and comments
 // survive: a copy of the config's node, or, for a config built in code,
-// a node made from Template. Its shape is checked as every object's is
-// (object.CheckShape): metadata, its labels and annotations must be
-// mappings, its name and namespace strings.
+// a node made from Template.
 func (s IngressSpec) TemplateNode(cfg *IstioGitOps) (*yaml.RNode, error) {
 	if len(s.Template) == 0 {
 		return nil, nil
 	}
-	var n *yaml.RNode
 	if cfg.Node != nil {
-		var err error
-		if n, err = s.lookup(cfg.Node); err != nil {
+		n, err := s.lookup(cfg.Node)
+		if err != nil {
 			return nil, fmt.Errorf("%s %q: %s.template: %w", Kind, cfg.Metadata.Name, s.Field, err)
 		}
-	}
-	if n != nil {
-		n = n.Copy()
-	} else {
-		var err error
-		if n, err = yaml.FromMap(s.Template); err != nil {
-			return nil, fmt.Errorf("%s %q: %s.template: %w", Kind, cfg.Metadata.Name, s.Field, err)
+		if n != nil {
+			return n.Copy(), nil
 		}
 	}
-	if err := object.CheckShape(n); err != nil {
+	n, err := yaml.FromMap(s.Template)
+	if err != nil {
 		return nil, fmt.Errorf("%s %q: %s.template: %w", Kind, cfg.Metadata.Name, s.Field, err)
 	}
 	return n, nil

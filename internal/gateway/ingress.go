@@ -21,8 +21,8 @@ const (
 // IngressTemplate returns the Ingress template of the config
 // (spec.gateways.ingress.template) as a copy of the node it was read from,
 // so its order and comments survive; nil when the config has none. Its
-// shape is checked as every object's is (object.CheckShape): metadata, its
-// labels and annotations must be mappings, its name and namespace strings.
+// shape was checked with the config's (object.CheckShape): metadata, its
+// labels and annotations are mappings, its name and namespace strings.
 func IngressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
 	for _, s := range cfg.Ingresses() {
 		if s.Field == config.FieldIngress {
