@@ -39,7 +39,8 @@ type badCase struct {
 	Delete []string `json:"delete"`
 	Empty  []string `json:"empty"`
 	// Args are the command's arguments; "TREE" stands for the tree's
-	// folder. Default: run TREE. "stdin" sends the tree as a ResourceList
+	// folder, "OUTSIDE" for outside/ (a stub istioctl for generate).
+	// Default: run TREE. "stdin" sends the tree as a ResourceList
 	// to the function.
 	Args []string `json:"args"`
 	// Paths moves items of the ResourceList "stdin" sends to other paths
@@ -141,7 +142,7 @@ func runBadCase(t *testing.T, dir string) {
 		args = args[1:]
 	}
 	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, "TREE", tree)
+		args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "TREE", tree), "OUTSIDE", filepath.Join(work, "outside"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -208,7 +209,8 @@ func documents(t *testing.T, b []byte, cut string) []byte {
 	return out
 }
 
-// copyLinks copies src into dst, symbolic links as links.
+// copyLinks copies src into dst, symbolic links as links, executable
+// files executable.
 func copyLinks(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -235,7 +237,12 @@ func copyLinks(t *testing.T, src, dst string) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(to, b, 0o644)
+		// A stub program (outside/istioctl) stays executable.
+		mode := fs.FileMode(0o644)
+		if info, err := d.Info(); err == nil && info.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		return os.WriteFile(to, b, mode)
 	})
 	if err != nil {
 		t.Fatal(err)
