@@ -145,7 +145,7 @@ func (r *run) plan(nodes []*yaml.RNode) error {
 		return err
 	}
 	for _, it := range items {
-		meta, ok := podMetadataPath(it.node.GetKind())
+		meta, ok := object.PodMetadataPath(it.node.GetKind())
 		if !ok {
 			continue
 		}
@@ -506,19 +506,6 @@ func fileOf(n *yaml.RNode) (string, int) {
 		return "", idx
 	}
 	return path.Clean(strings.ReplaceAll(p, `\`, "/")), idx
-}
-
-// podMetadataPath is where a kind keeps the metadata of the pods it makes.
-func podMetadataPath(kind string) ([]string, bool) {
-	switch kind {
-	case "Pod":
-		return []string{"metadata"}, true
-	case "CronJob":
-		return []string{"spec", "jobTemplate", "spec", "template", "metadata"}, true
-	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "Rollout":
-		return []string{"spec", "template", "metadata"}, true
-	}
-	return nil, false
 }
 
 // injectionLabels renders the labels that choose a namespace's revision.

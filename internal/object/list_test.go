@@ -81,3 +81,33 @@ func TestListItems(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPodMetadata: a workload's pod metadata must be readable as the
+// injector reads it; other kinds, and absent fields, pass.
+func TestCheckPodMetadata(t *testing.T) {
+	for doc, want := range map[string]string{
+		"kind: Deployment\nspec: [a]\n":                                                "spec (line 2): must be a mapping, not a list",
+		"kind: Deployment\nspec: {template: x}\n":                                      "spec.template (line 2): must be a mapping, not a scalar",
+		"kind: StatefulSet\nspec: {template: {metadata: [a]}}\n":                       "spec.template.metadata (line 2): must be a mapping, not a list",
+		"kind: Deployment\nspec: {template: {metadata: {labels: [a]}}}\n":              "spec.template.metadata.labels (line 2): must be a map of strings, not a list",
+		"kind: Job\nspec: {template: {metadata: {labels: {istio.io/rev: [1-30]}}}}\n":  `spec.template.metadata.labels["istio.io/rev"] (line 2): must be a string, not a list`,
+		"kind: CronJob\nspec: {jobTemplate: {spec: {template: []}}}\n":                 "spec.jobTemplate.spec.template (line 2): must be a mapping, not a list",
+		"kind: Deployment\nspec: {template: {metadata: {annotations: {a: {b: c}}}}}\n": `spec.template.metadata.annotations["a"] (line 2): must be a string, not a map`,
+	} {
+		err := object.CheckPodMetadata(yaml.MustParse(doc))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %q", doc, err, want)
+		}
+	}
+	for _, doc := range []string{
+		"kind: Deployment\n",
+		"kind: Deployment\nspec: {template: null}\n",
+		"kind: Deployment\nspec: {template: {metadata: {labels: {istio.io/rev: 1-30}}}}\n",
+		"kind: Pod\nmetadata: {labels: {a: b}}\n",
+		"kind: Widget\nspec: {template: [a]}\n", // not a workload Istio injects
+	} {
+		if err := object.CheckPodMetadata(yaml.MustParse(doc)); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}

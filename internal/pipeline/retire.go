@@ -59,6 +59,9 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 					return err
 				}
 			}
+			if err := object.CheckPodMetadata(o); err != nil {
+				return fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
+			}
 			sel, isNamespace, ok := revision.ObjectSelects(o)
 			if !ok || retired[f] && !isNamespace {
 				continue

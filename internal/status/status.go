@@ -145,6 +145,11 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", object.Path(it), err)
 		}
+		for _, o := range objs {
+			if err := object.CheckPodMetadata(o); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", object.Path(it), object.Describe(o), err)
+			}
+		}
 		theirs = append(theirs, objs...)
 	}
 	injector, found := defaultInjector(cfg, root, items)
