@@ -108,7 +108,8 @@ func TestRunDir(t *testing.T) {
 		})
 		var calls []string
 		results, err := processors(&calls).RunDir(dir)
-		if err != nil || len(results) != 0 {
+		if err != nil || len(results) != 2 || results[0].Message != `tree a (IstioGitOps "one"): no change` ||
+			results[1].Message != `tree b (IstioGitOps "two"): no change` {
 			t.Fatalf("RunDir: %v %v", results, err)
 		}
 		if got := strings.Join(calls, " "); got != "IstioGitOps/one IstioGitOps/two" {

@@ -1,14 +1,23 @@
 package krm
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
+
+// TreeTag tags each result of a run over several trees with the folder of
+// the tree it is about ("." for the run's own folder).
+const TreeTag = "tree"
 
 // RunDir reads root as `kustomize fn run` does, runs the function configs
 // of ours found in it (in path order) and writes root back all or nothing:
@@ -17,6 +26,11 @@ import (
 // and kpt lay them out. A processor that runs over files (our pipeline)
 // reads only the files it needs; the others get every object. A commit an
 // interrupted run left unfinished is finished first.
+//
+// Several IstioGitOps trees (a parent folder of clusters) are each run on
+// their own files (see Split), every one of them before anything is
+// written; each result names its tree, and each tree is written as a unit
+// of its own, its journal in its folder.
 func (ps Processors) RunDir(root string) (framework.Results, error) {
 	var results framework.Results
 	recovered, err := disk.Recover(root)
@@ -27,31 +41,39 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		results = append(results, &framework.Result{Severity: framework.Warning,
 			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
 	}
-	t, err := disk.Read(root)
+	t, in, cfgs, err := ps.read(root, &results)
 	if err != nil {
 		return results, err
 	}
-	in := fileset.FromTree(t)
-	cfgs, err := FindConfigs(in, ps.kinds()...)
-	if err != nil {
-		return results, err
-	}
-	if len(cfgs) == 0 {
-		return results, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
-			root, ps.kinds(), api.APIVersion)
-	}
+	roots := Roots(cfgs)
+	several := len(roots) > 1
 	cur := in
+	var failed []string
 	for _, cfg := range cfgs {
 		var res framework.Results
-		if fp, ok := ps[cfg.GetKind()].(fileset.Processor); ok {
-			cur, res, err = fp.ProcessFiles(cur, cfg)
-		} else {
-			cur, res, err = fileset.ProcessItems(ps[cfg.GetKind()], cur, cfg, nil)
+		tree := RootOf(object.Path(cfg))
+		if !several || cfg.GetKind() != config.Kind {
+			cur, res, err = ps.processFiles(cur, cfg)
+			results = append(results, res...)
+			if err != nil {
+				return results, err
+			}
+			continue
 		}
-		results = append(results, res...)
+		view, rest := Split(cur, roots, tree)
+		out, res, err := ps.processFiles(view, cfg)
+		results = append(results, tagTree(res, tree)...)
+		if err == nil && res.ExitCode() != 0 {
+			err = errors.New("the run reported errors")
+		}
 		if err != nil {
-			return results, err
+			failed = append(failed, fmt.Sprintf("tree %s: %v", Describe(tree, cfg), err))
+			continue
 		}
+		cur = append(rest, out...)
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("%s; nothing was written", strings.Join(failed, "; "))
 	}
 	if results.ExitCode() != 0 {
 		return results, fmt.Errorf("the run reported errors; nothing was written")
@@ -60,7 +82,133 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	if err != nil {
 		return results, err
 	}
-	return results, t.Commit(writes, deletes)
+	if !several {
+		return results, t.Commit(writes, deletes)
+	}
+	return results, commitTrees(t, roots, cfgs, writes, deletes, &results)
+}
+
+// read reads root and finds the configs in it. A tree below root whose
+// own commit was interrupted (a run over that tree alone) is finished
+// first, and root read again.
+func (ps Processors) read(root string, results *framework.Results) (*disk.Tree, fileset.Set, []*yaml.RNode, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := disk.Read(root)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		in := fileset.FromTree(t)
+		cfgs, err := FindConfigs(in, ps.kinds()...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(cfgs) == 0 {
+			return nil, nil, nil, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
+				root, ps.kinds(), api.APIVersion)
+		}
+		recovered := false
+		for _, r := range Roots(cfgs) {
+			if r == "" || attempt > 0 {
+				continue
+			}
+			sub := t.Sub(r, nil).Root
+			done, err := disk.Recover(sub)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if done {
+				recovered = true
+				*results = append(*results, &framework.Result{Severity: framework.Warning,
+					Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", sub)})
+			}
+		}
+		if !recovered {
+			return t, in, cfgs, nil
+		}
+	}
+}
+
+// processFiles runs one config over files.
+func (ps Processors) processFiles(in fileset.Set, cfg *yaml.RNode) (fileset.Set, framework.Results, error) {
+	if fp, ok := ps[cfg.GetKind()].(fileset.Processor); ok {
+		return fp.ProcessFiles(in, cfg)
+	}
+	return fileset.ProcessItems(ps[cfg.GetKind()], in, cfg, nil)
+}
+
+// commitTrees writes each tree's changes as a commit of its own, in path
+// order, then the changes in no tree (a RevisionMigration's), and says
+// what each tree got.
+func commitTrees(t *disk.Tree, roots []string, cfgs []*yaml.RNode, writes []disk.Write, deletes []string, results *framework.Results) error {
+	type change struct {
+		writes  []disk.Write
+		deletes []string
+	}
+	byTree := map[string]*change{}
+	var rest change
+	at := func(p string) (*change, string) {
+		r, ok := Owner(roots, p)
+		if !ok {
+			return &rest, p
+		}
+		if byTree[r] == nil {
+			byTree[r] = &change{}
+		}
+		if r == "" {
+			return byTree[r], p
+		}
+		return byTree[r], strings.TrimPrefix(p, r+"/")
+	}
+	for _, w := range writes {
+		c, p := at(w.Path)
+		c.writes = append(c.writes, disk.Write{Path: p, Data: w.Data})
+	}
+	for _, d := range deletes {
+		c, p := at(d)
+		c.deletes = append(c.deletes, p)
+	}
+	for _, r := range roots {
+		c := byTree[r]
+		if c == nil {
+			c = &change{}
+		}
+		if err := t.Sub(r, roots).Commit(c.writes, c.deletes); err != nil {
+			return fmt.Errorf("tree %s: %w", displayRoot(r), err)
+		}
+		msg := "no change"
+		if n := len(c.writes) + len(c.deletes); n > 0 {
+			msg = fmt.Sprintf("%d files written, %d deleted", len(c.writes), len(c.deletes))
+		}
+		for _, cfg := range cfgs {
+			if cfg.GetKind() == config.Kind && RootOf(object.Path(cfg)) == r {
+				msg = fmt.Sprintf("tree %s: %s", Describe(r, cfg), msg)
+				break
+			}
+		}
+		*results = append(*results, tagTree(framework.Results{{Severity: framework.Info, Message: msg}}, r)...)
+	}
+	if slices.Contains(roots, "") {
+		return nil
+	}
+	return t.Sub("", roots).Commit(rest.writes, rest.deletes)
+}
+
+// tagTree tags results with their tree.
+func tagTree(res framework.Results, root string) framework.Results {
+	for _, r := range res {
+		if r.Tags == nil {
+			r.Tags = map[string]string{}
+		}
+		r.Tags[TreeTag] = displayRoot(root)
+	}
+	return res
+}
+
+func displayRoot(root string) string {
+	if root == "" {
+		return "."
+	}
+	return root
 }
 
 // FindConfigs finds the function configs of ours (objects of our API

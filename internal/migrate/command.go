@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 )
 
@@ -29,6 +31,8 @@ func Command() *cobra.Command {
 		selector   []string
 		reportFile string
 		format     string
+		tree       string
+		dryRun     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "migrate DIR --from A --to B --owner-key K",
@@ -52,8 +56,12 @@ for the body of each team's pull request.`,
 				return err
 			}
 			node, err := configNode(spec, selector)
+			var meshes []*yaml.RNode
+			if err == nil && tree != "" {
+				meshes, err = checkTree(tree, spec)
+			}
 			if err == nil {
-				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format)
+				return runDir(cmd.OutOrStdout(), args[0], node, options{report: reportFile, format: format, meshes: meshes, dryRun: dryRun})
 			}
 			if format == output.JSON {
 				_ = output.Write(cmd.OutOrStdout(), Summary{From: spec.From, To: spec.To, Files: []string{}, Results: []output.Result{}, Error: err.Error()})
@@ -70,6 +78,8 @@ for the body of each team's pull request.`,
 	f.StringSliceVar(&selector, "selector", nil, "only namespaces with these labels, key=value,... (spec.selector.matchLabels)")
 	f.BoolVar(&spec.Workloads, "workloads", false, "also move pod-template istio.io/rev labels (spec.workloads)")
 	f.StringVar(&reportFile, "report", "", "write the Markdown report to this file")
+	f.StringVar(&tree, "tree", "", "the cluster's tree (the folder of its IstioGitOps config): --from and --to must be a revision or tag listed there")
+	f.BoolVar(&dryRun, "dry-run", false, "print what would move and the report, and write nothing")
 	output.AddFlag(cmd, &format)
 	for _, name := range []string{"from", "to", "owner-key"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -150,18 +160,93 @@ type Summary struct {
 	// Files are the files changed, relative to DIR.
 	Files []string `json:"files"`
 	// Report is the Markdown report written (--report).
-	Report  string          `json:"report,omitempty"`
+	Report string `json:"report,omitempty"`
+	// DryRun says nothing was written (--dry-run); Markdown is then the
+	// report.
+	DryRun   bool            `json:"dryRun,omitempty"`
+	Markdown string          `json:"markdown,omitempty"`
 	Results []output.Result `json:"results"`
 	// Error says why the run failed; nothing was written then.
 	Error string `json:"error,omitempty"`
 }
 
-func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string) error {
-	if format != output.JSON {
-		return migrateDir(out, dir, node, reportFile, nil)
+// options are the command's flags that are not the RevisionMigration's.
+type options struct {
+	report, format string
+	meshes         []*yaml.RNode
+	dryRun         bool
+}
+
+// checkTree reads the cluster's tree of --tree: --from and --to must be
+// one of its revisions or tags (--from may be "default", the default
+// revision every tree has).
+func checkTree(dir string, spec Spec) ([]*yaml.RNode, error) {
+	cfg, node, file, err := readMesh(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--tree: %w", err)
 	}
-	sum := &Summary{Files: []string{}}
-	err := migrateDir(io.Discard, dir, node, reportFile, sum)
+	revs, tags := cfg.RevisionNames(), config.SortedKeys(cfg.Spec.Tags)
+	for _, f := range []struct{ flag, v string }{{"--from", spec.From}, {"--to", spec.To}} {
+		if slices.Contains(revs, f.v) || slices.Contains(tags, f.v) || f.flag == "--from" && f.v == DefaultTag {
+			continue
+		}
+		return nil, fmt.Errorf("%s: %q must be a revision or tag of IstioGitOps %q in %s: it lists the revisions %q and the tags %q",
+			f.flag, f.v, cfg.Metadata.Name, file, revs, tags)
+	}
+	return []*yaml.RNode{node}, nil
+}
+
+// readMesh reads the IstioGitOps config of the tree in dir (or the config
+// file dir names).
+func readMesh(dir string) (*config.IstioGitOps, *yaml.RNode, string, error) {
+	var files []string
+	if info, err := os.Stat(dir); err != nil {
+		return nil, nil, "", err
+	} else if info.IsDir() {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		for _, e := range entries {
+			if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+				files = append(files, filepath.Join(dir, e.Name()))
+			}
+		}
+	} else {
+		files = []string{dir}
+	}
+	for _, name := range files {
+		f, err := disk.ReadFile(name)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		objs, err := f.Objects()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		for _, o := range objs {
+			if o.GetApiVersion() != api.APIVersion || o.GetKind() != config.Kind {
+				continue
+			}
+			cfg, err := config.Load(o)
+			if err != nil {
+				return nil, nil, "", fmt.Errorf("%s: %w", name, err)
+			}
+			if err := object.SetPath(o, filepath.ToSlash(name), 0); err != nil {
+				return nil, nil, "", err
+			}
+			return cfg, o, filepath.ToSlash(name), nil
+		}
+	}
+	return nil, nil, "", fmt.Errorf("%s holds no IstioGitOps config: it must be a cluster's tree (the folder of its config) or the config's file", dir)
+}
+
+func runDir(out io.Writer, dir string, node *yaml.RNode, o options) error {
+	if o.format != output.JSON {
+		return migrateDir(out, dir, node, o, nil)
+	}
+	sum := &Summary{Files: []string{}, DryRun: o.dryRun}
+	err := migrateDir(io.Discard, dir, node, o, sum)
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -173,8 +258,12 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format stri
 
 // migrateDir runs the migration over dir, printing text to out and filling
 // sum when not nil.
-func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, sum *Summary) error {
-	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
+func migrateDir(out io.Writer, dir string, node *yaml.RNode, o options, sum *Summary) error {
+	reportFile := o.report
+	s := &snapshot{Processor: &Processor{Report: &Report{}, Meshes: o.meshes}, dir: dir}
+	if o.dryRun {
+		return dryRun(out, dir, node, s.Processor, sum)
+	}
 	results, err := disk.Run(dir, s, node)
 	printResults(out, results)
 	rep := s.Report
@@ -214,6 +303,44 @@ func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, 
 		fmt.Fprintf(out, "wrote %s\n", reportFile)
 	}
 	return nil
+}
+
+// dryRun runs the migration over dir's objects in memory: it prints the
+// results, what would move and the report, and writes nothing.
+func dryRun(out io.Writer, dir string, node *yaml.RNode, p *Processor, sum *Summary) error {
+	t, err := disk.Read(dir)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	items, err := t.Objects()
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	rl := &framework.ResourceList{Items: items, FunctionConfig: node}
+	err = p.Process(rl)
+	printResults(out, rl.Results)
+	if sum != nil {
+		sum.From, _ = node.GetString("spec.from")
+		sum.To, _ = node.GetString("spec.to")
+		sum.Results = output.Results(rl.Results)
+	}
+	if err == nil && rl.Results.ExitCode() != 0 {
+		err = fmt.Errorf("the run reported errors")
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	rep := p.Report
+	nsMoved, wMoved := rep.Moved()
+	md := rep.Markdown()
+	if sum != nil {
+		sum.NamespacesMoved, sum.WorkloadsMoved = nsMoved, wMoved
+		sum.Files = append(sum.Files, rep.ChangedFiles()...)
+		sum.Markdown = string(md)
+	}
+	fmt.Fprintf(out, "would move %d namespaces and %d workloads from %s to %s in %d files (--dry-run: nothing written)\n\n", nsMoved, wMoved, rep.From, rep.To, len(rep.ChangedFiles()))
+	_, err = out.Write(md)
+	return err
 }
 
 func printResults(out io.Writer, results framework.Results) {

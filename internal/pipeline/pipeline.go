@@ -50,6 +50,14 @@ type Options struct {
 	// Namespaces are Namespace manifests (and workloads) kept outside the
 	// tree, read-only: they count for the retire guard.
 	Namespaces fileset.Set
+	// NamespacesFrom reports that Namespaces holds what spec.namespaces.from
+	// names (istio-gitops run reads it from disk; under kustomize and kpt
+	// the function cannot).
+	NamespacesFrom bool
+	// SharedPatches are the files of each path of spec.patchesFrom, as the
+	// config spells it, read from disk; nil when the run takes them from
+	// its input (under kustomize and kpt).
+	SharedPatches map[string]fileset.Set
 }
 
 // Processor runs IstioGitOps configs over a ResourceList (kustomize, kpt)
@@ -103,7 +111,10 @@ func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, fr
 	if err != nil {
 		return nil, res.list, err
 	}
-	if err := checkRetirement(t, kept, opts.Namespaces); err != nil {
+	if err := checkRetirement(t, kept, opts, &res); err != nil {
+		return nil, res.list, err
+	}
+	if err := readShared(t, opts); err != nil {
 		return nil, res.list, err
 	}
 	revs, err := revisions(t, kept, opts, &res)
@@ -182,4 +193,17 @@ func checkPaths(out fileset.Set) error {
 		seen[f.Path] = true
 	}
 	return nil
+}
+
+// CheckRecords checks a tree against its records, as a run does before it
+// decides anything, and writes nothing: a generated file lost, emptied,
+// edited by hand or unknown is an error that says how to repair.
+func CheckRecords(cfg *config.IstioGitOps, in fileset.Set) (framework.Results, error) {
+	var res results
+	t, err := index(cfg, in)
+	if err != nil {
+		return nil, err
+	}
+	_, err = check(t, &res)
+	return res.list, err
 }

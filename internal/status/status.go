@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -62,6 +63,12 @@ type Selection struct {
 // Of computes the status of the IstioGitOps config cfgNode over items
 // (the tree, and any Namespace manifests kept elsewhere).
 func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
+	return OfFiles(cfgNode, fileset.FromItems(items))
+}
+
+// OfFiles is Of over files: only the records, the sources of revisions not
+// generated yet and the files the run does not own are parsed.
+func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 	cfg, err := config.Load(cfgNode)
 	if err != nil {
 		return nil, err
@@ -71,21 +78,37 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	versions := map[string]string{}
 	generated := map[string]bool{}
 	agents := map[string]bool{}
-	for _, it := range items {
-		rel := strings.TrimPrefix(object.Path(it), root+"/")
+	sources := map[string]*fileset.File{}
+	// The tree's own objects (istiod, gateways) are not the teams'.
+	var theirs []*yaml.RNode
+	for _, f := range files {
+		rel := strings.TrimPrefix(f.Path, root+"/")
 		if root == "." {
-			rel = object.Path(it)
+			rel = f.Path
 		}
 		parts := strings.Split(rel, "/")
 		switch {
-		case len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind):
-			if st, err := state.Read(it); err == nil {
-				versions[parts[0]] = st.Spec.Version
-				generated[parts[0]] = true
+		case len(parts) == 3 && parts[1] == layout.Generated && parts[2] == layout.StateFile:
+			objs, err := f.Objects()
+			if err == nil && len(objs) == 1 && state.Is(objs[0], state.Kind) {
+				if st, err := state.Read(objs[0]); err == nil {
+					versions[parts[0]] = st.Spec.Version
+					generated[parts[0]] = true
+				}
 			}
+			continue
 		case len(parts) > 3 && parts[1] == layout.Generated && parts[2] == "node-agents":
 			agents[parts[0]] = true
+			continue
+		case len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common):
+			continue
 		}
+		sources[f.Path] = f
+		objs, err := f.Objects()
+		if err != nil {
+			return nil, err
+		}
+		theirs = append(theirs, objs...)
 	}
 	for _, r := range cfg.Spec.Revisions {
 		v := r.Version
@@ -93,7 +116,10 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 			v = versions[r.Name]
 		}
 		if v == "" {
-			v = sourceVersion(items, path.Join(root, r.Source))
+			if f := sources[path.Join(root, r.Source)]; f != nil {
+				objs, _ := f.Objects()
+				v, _ = istioctl.Version(objs)
+			}
 		}
 		s.Revisions = append(s.Revisions, Revision{
 			Name: r.Name, Version: v,
@@ -106,32 +132,8 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	for _, t := range config.SortedKeys(cfg.Spec.Tags) {
 		s.Tags = append(s.Tags, Tag{Name: t, Revision: cfg.Spec.Tags[t]})
 	}
-	// The tree's own objects (istiod, gateways) are not the teams'.
-	var theirs []*yaml.RNode
-	for _, it := range items {
-		rel := strings.TrimPrefix(object.Path(it), root+"/")
-		if root == "." {
-			rel = object.Path(it)
-		}
-		parts := strings.Split(rel, "/")
-		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
-			continue
-		}
-		theirs = append(theirs, it)
-	}
 	s.Namespaces, s.Workloads = selections(cfg, theirs)
 	return s, nil
-}
-
-func sourceVersion(items []*yaml.RNode, source string) string {
-	var objs []*yaml.RNode
-	for _, it := range items {
-		if object.Path(it) == path.Clean(source) {
-			objs = append(objs, it)
-		}
-	}
-	v, _ := istioctl.Version(objs)
-	return v
 }
 
 // selections groups the Namespaces of the input, and the workloads that

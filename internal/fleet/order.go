@@ -1,0 +1,218 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+
+	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/history"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
+	"github.com/istio-gitops/istio-gitops/internal/promotion"
+)
+
+// Upstreams reads the clusters of spec.promotion.after of the tree at dir
+// (its config file named file in messages): each must be a tree whose
+// records hold, and the order they make with theirs must not loop back.
+func Upstreams(dir, name, file string, cfg *config.IstioGitOps) ([]*Cluster, error) {
+	var out []*Cluster
+	for i, after := range cfg.Upstreams() {
+		field := fmt.Sprintf("spec.promotion.after[%d]", i)
+		c, err := Load(filepath.Join(dir, filepath.FromSlash(after)), path.Join(filepath.ToSlash(name), after))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %q: %w", file, field, after, err)
+		}
+		if _, err := pipeline.CheckRecords(c.Config, c.Files); err != nil {
+			return nil, fmt.Errorf("%s: %s: %q: the tree of cluster %q fails its records check, so what it runs is not known: %w", file, field, after, c.Config.Metadata.Name, err)
+		}
+		out = append(out, c)
+	}
+	if err := checkCycle(dir, name, file, cfg); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkCycle follows spec.promotion.after from the tree at dir, tree by
+// tree: an order that comes back to a tree would let no cluster move
+// first.
+func checkCycle(dir, name, file string, cfg *config.IstioGitOps) error {
+	type node struct {
+		dir, name string
+		cfg       *config.IstioGitOps
+	}
+	key := func(d string) string {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return d
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			return real
+		}
+		return abs
+	}
+	var visit func(n node, trail []node) error
+	visit = func(n node, trail []node) error {
+		for i, t := range trail {
+			if key(t.dir) == key(n.dir) {
+				var names []string
+				for _, c := range append(trail[i:], n) {
+					names = append(names, fmt.Sprintf("%s (%s)", c.cfg.Metadata.Name, c.name))
+				}
+				return fmt.Errorf("%s: spec.promotion.after: the order has a cycle: %s each follow the next, so none could move first; remove one of these after entries",
+					file, strings.Join(names, " -> "))
+			}
+		}
+		trail = append(trail, n)
+		for _, after := range n.cfg.Upstreams() {
+			d := filepath.Join(n.dir, filepath.FromSlash(after))
+			c, err := Load(d, path.Join(filepath.ToSlash(n.name), after))
+			if err != nil {
+				// The tree's own upstreams were read; a broken link further
+				// up is that tree's run to report.
+				continue
+			}
+			if err := visit(node{d, c.Path, c.Config}, trail); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return visit(node{dir, name, cfg}, nil)
+}
+
+// Step is a cluster's step for the order guard: the tree and what it
+// shows after the step.
+type Step struct {
+	// Dir is the tree's folder on disk, Name names it in messages, File
+	// its config's file.
+	Dir, Name, File string
+	Config          *config.IstioGitOps
+	// Now is what the tree shows after the step; Recorded what its
+	// records said before (outside Git).
+	Now, Recorded *promotion.State
+	// Base is the commit the step is judged from (HEAD for a run, the
+	// base of a pull request for fleet check); empty for HEAD.
+	Base string
+	// Clock is the time of the check.
+	Clock time.Time
+}
+
+// Judge builds the order's check of a step: the upstreams' states and
+// histories from Git (from their files outside a repository), the
+// cluster's past up to the base commit.
+func Judge(s Step) (*promotion.Check, error) {
+	c := &promotion.Check{Config: s.Config, File: s.File, Now: s.Now, Clock: s.Clock}
+	if s.Config.Spec.Promotion == nil {
+		return c, nil
+	}
+	ups, err := Upstreams(s.Dir, s.Name, s.File, s.Config)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := history.Open(s.Dir)
+	var head history.Commit
+	if err == nil {
+		head, err = repo.Head()
+		if err != nil && s.Config.Soak() == 0 && s.Base == "" {
+			// A repository without a commit yet: nothing is committed, so
+			// the trees are read as they are, as outside Git.
+			err = history.ErrNotRepository
+		}
+	}
+	if errors.Is(err, history.ErrNotRepository) {
+		c.Before = s.Recorded
+		for _, u := range ups {
+			c.Upstreams = append(c.Upstreams, promotion.Upstream{Path: u.Path, Name: u.Config.Metadata.Name, State: State(u.Config, u.Root, u.Files)})
+		}
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.InGit = true
+	trees := []promotion.Tree{}
+	for _, d := range append([]string{s.Dir}, dirs(ups)...) {
+		rel, err := repo.Rel(d)
+		if err != nil {
+			return nil, err
+		}
+		trees = append(trees, promotion.Tree{Folder: rel})
+	}
+	trees[0].ConfigFile = path.Base(s.File)
+	for i, u := range ups {
+		trees[i+1].ConfigFile = u.ConfigFile
+	}
+	tls, err := promotion.Timelines(repo, head, trees)
+	if err != nil {
+		return nil, err
+	}
+	for i, u := range ups {
+		c.Upstreams = append(c.Upstreams, promotion.Upstream{Path: u.Path, Name: u.Config.Metadata.Name, State: tls[i+1].Head(), Timeline: tls[i+1]})
+	}
+	c.Past = tls[0]
+	if s.Base != "" {
+		base, err := repo.Resolve(s.Base)
+		if err != nil {
+			return nil, err
+		}
+		past, err := promotion.Timelines(repo, base, trees[:1])
+		if err != nil {
+			return nil, err
+		}
+		c.Past = past[0]
+	}
+	c.Before = c.Past.Head()
+	return c, nil
+}
+
+func dirs(cs []*Cluster) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Dir)
+	}
+	return out
+}
+
+// Results are a verdict as a run's results: a refused step is an error
+// (a warning when the override lets it through), the override a warning.
+func Results(v promotion.Verdict, file string) (framework.Results, error) {
+	var res framework.Results
+	for _, n := range v.Notes {
+		res = append(res, &framework.Result{Severity: framework.Warning, Message: n, File: &framework.File{Path: file}})
+	}
+	if v.Err != nil {
+		return res, v.Err
+	}
+	for _, p := range v.Refused {
+		sev := framework.Error
+		msg := p.Message
+		if v.Overridden {
+			sev, msg = framework.Warning, "let through by spec.promotion.override: "+msg
+		}
+		res = append(res, &framework.Result{Severity: sev, Message: msg, File: &framework.File{Path: file}, Field: &framework.Field{Path: p.Field}})
+	}
+	if len(v.Refused) > 0 && !v.Overridden {
+		return res, fmt.Errorf("%s: the order of spec.promotion.after refuses %d step(s), said above; nothing was written", file, len(v.Refused))
+	}
+	return res, nil
+}
+
+// sharedAndNamespaces reads what a tree's config names beside it.
+func besides(dir, name, file string, cfg *config.IstioGitOps) (namespaces fileset.Set, patches map[string]fileset.Set, err error) {
+	ns, err := ReadFrom(dir, name, file, "spec.namespaces.from", cfg.Spec.Namespaces.From)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range cfg.Spec.Namespaces.From {
+		namespaces = append(namespaces, ns[p]...)
+	}
+	patches, err = ReadFrom(dir, name, file, "spec.patchesFrom", cfg.Spec.PatchesFrom)
+	return namespaces, patches, err
+}
