@@ -38,9 +38,9 @@ type Cluster struct {
 	ConfigFile string
 	// Root is the tree's folder among the paths of Files ("" when they
 	// are relative to Dir).
-	Root string
-	Config     *config.IstioGitOps
-	Node       *yaml.RNode
+	Root   string
+	Config *config.IstioGitOps
+	Node   *yaml.RNode
 	// Files are the tree's own files (a tree nested below it has its
 	// own), their paths relative to Dir.
 	Files fileset.Set

@@ -33,12 +33,12 @@ type ClusterReport struct {
 	Path string `json:"path"`
 	// After are the clusters it follows, as spec.promotion.after lists
 	// them; Soak the time they must run a version first.
-	After     []string          `json:"after"`
-	Soak      string            `json:"soak,omitempty"`
-	Revisions []RevisionReport  `json:"revisions"`
-	Pointers  []PointerReport   `json:"pointers"`
-	Next      []promotion.Next  `json:"next"`
-	Problems  []string          `json:"problems,omitempty"`
+	After     []string         `json:"after"`
+	Soak      string           `json:"soak,omitempty"`
+	Revisions []RevisionReport `json:"revisions"`
+	Pointers  []PointerReport  `json:"pointers"`
+	Next      []promotion.Next `json:"next"`
+	Problems  []string         `json:"problems,omitempty"`
 	upstreams []promotion.Upstream
 }
 

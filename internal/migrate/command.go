@@ -165,7 +165,7 @@ type Summary struct {
 	// report.
 	DryRun   bool            `json:"dryRun,omitempty"`
 	Markdown string          `json:"markdown,omitempty"`
-	Results []output.Result `json:"results"`
+	Results  []output.Result `json:"results"`
 	// Error says why the run failed; nothing was written then.
 	Error string `json:"error,omitempty"`
 }
