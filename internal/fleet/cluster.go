@@ -269,6 +269,8 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 		}
 	}
 	was := common.Spec.Pointers
+	// The record keeps the live gateways and the node agents where they
+	// decide something, as Pointers counts them.
 	rec := &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
 		Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
 	s.Pointers = promotion.Pointers(rec)

@@ -86,9 +86,9 @@ func (r *Report) Text(w io.Writer) {
 		for i, n := range cr.lines() {
 			name, order := "", ""
 			if i == 0 {
-				name, order = cr.Name, cr.order()
+				name, order = cr.Name, orDash(cr.order())
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, orDash(order), n)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, order, n)
 		}
 	}
 	tw.Flush()

@@ -162,7 +162,16 @@ func Status(root string, clock time.Time) (*Report, error) {
 		if repo == nil {
 			check.Before = Recorded(c.Config, c.Root, c.Files)
 		}
-		cr.Next = check.Advise()
+		// The advice is on the committed cluster; a step not committed
+		// yet is judged apart.
+		committed := *check
+		if head := timelines[i].Head(); head != nil {
+			committed.Now = head
+		}
+		cr.Next = committed.Advise()
+		if repo != nil && !sameState(committed.Now, states[i]) {
+			cr.Next = append(cr.Next, uncommitted(check))
+		}
 		rep.Clusters = append(rep.Clusters, cr)
 	}
 	return rep, nil
@@ -272,4 +281,53 @@ func (cr *ClusterReport) order() string {
 		s += " (soak " + cr.Soak + ")"
 	}
 	return s
+}
+
+// sameState reports whether two states list the same versions and point
+// each field at the same version.
+func sameState(a, b *promotion.State) bool {
+	if !slices.Equal(a.ListedVersions(), b.ListedVersions()) || len(a.Pointers) != len(b.Pointers) {
+		return false
+	}
+	for _, p := range a.Pointers {
+		rev, ok := b.Pointer(p.Field)
+		if !ok || b.Version(rev) != a.Version(p.Revision) {
+			return false
+		}
+	}
+	return true
+}
+
+// uncommitted says what the order makes of the changes of the working
+// tree, in a line.
+func uncommitted(check *promotion.Check) promotion.Next {
+	v := check.Run()
+	n := promotion.Next{Action: "uncommitted"}
+	switch {
+	case v.Err != nil:
+		n.Message = "uncommitted changes: " + v.Err.Error()
+	case len(v.Refused) == 0:
+		n.Message = "uncommitted changes: the order allows them"
+	default:
+		var why []string
+		for _, p := range v.Refused {
+			switch {
+			case p.Allowed != nil:
+				why = append(why, fmt.Sprintf("%s in %s", p.Field, promotion.Human(p.Allowed.Sub(check.Clock))))
+				if n.Allowed == nil || p.Allowed.After(*n.Allowed) {
+					n.Allowed = p.Allowed
+				}
+			case p.Upstream != "":
+				why = append(why, fmt.Sprintf("%s once %s runs it", p.Field, p.Upstream))
+			default:
+				why = append(why, fmt.Sprintf("%s once a cluster it follows lists it", p.Field))
+			}
+		}
+		verb := "refuses"
+		if v.Overridden {
+			verb = "would refuse (overridden)"
+		}
+		n.Message = "uncommitted changes: the order " + verb + " them for now: " + strings.Join(why, ", ")
+	}
+	return n
 }

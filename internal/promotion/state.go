@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"slices"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // Pointer is a config field that points at one revision: where a step
@@ -36,20 +39,32 @@ const (
 
 // Pointers lists where cfg points, in a stable order: the active revision,
 // the tags by name, the live gateways, the node agents. A pointer the
-// config gains joins this list, and the order guards it.
+// config gains joins this list, and the order guards it. The live gateways
+// and the node agents count where they decide something: set in the
+// config, or (the live gateways) followed by stable Services or an
+// Ingress; their defaults follow the active revision.
 func Pointers(cfg *config.IstioGitOps) []Pointer {
 	s := cfg.Spec
 	ps := []Pointer{{Field: ActiveField, Revision: s.ActiveRevision}}
 	for _, tag := range config.SortedKeys(s.Tags) {
 		ps = append(ps, Pointer{Field: TagsField + tag, Revision: s.Tags[tag]})
 	}
-	if s.Gateways.Live != "" {
+	if s.Gateways.Live != "" && (cfg.MovesTraffic() || written(cfg, "gateways", "live")) {
 		ps = append(ps, Pointer{Field: LiveField, Revision: s.Gateways.Live})
 	}
-	if s.NodeAgents.Revision != "" {
+	if s.NodeAgents.Revision != "" && written(cfg, "nodeAgents", "revision") {
 		ps = append(ps, Pointer{Field: NodeAgentsField, Revision: s.NodeAgents.Revision})
 	}
 	return ps
+}
+
+// written reports whether the config as read sets spec.<path> (a config
+// without its YAML, made in code, sets what it holds).
+func written(cfg *config.IstioGitOps, path ...string) bool {
+	if cfg.Node == nil {
+		return true
+	}
+	return object.Scalar(cfg.Node, append([]string{"spec"}, path...)...) != ""
 }
 
 // State is a cluster as its tree shows it at one point: the revisions it
@@ -81,11 +96,12 @@ func StateOf(cfg *config.IstioGitOps, version func(rev string) string) *State {
 // lenientConfig reads a config as a past commit holds it: without the
 // strict checks of today's loader (a field since renamed must not make the
 // history unreadable), defaulted as the run defaults it.
-func lenientConfig(data []byte) (*config.IstioGitOps, error) {
+func lenientConfig(data []byte, node *yaml.RNode) (*config.IstioGitOps, error) {
 	cfg := &config.IstioGitOps{}
 	if err := json.Unmarshal(data, cfg); err != nil {
 		return nil, err
 	}
+	cfg.Node = node
 	cfg.Default()
 	return cfg, nil
 }

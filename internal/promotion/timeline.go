@@ -235,7 +235,7 @@ func parseConfig(data []byte, file string) (*parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := lenientConfig(js)
+	cfg, err := lenientConfig(js, node)
 	if err != nil {
 		return nil, err
 	}
