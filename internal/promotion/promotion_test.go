@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 		overridden, none bool
 	}{
 		{name: "list a version no upstream lists", now: with131, before: on130, past: timeline(false, on130, 100),
-			ups: []Upstream{upstream(nil, timeline(false, on130, 500))},
+			ups:  []Upstream{upstream(nil, timeline(false, on130, 500))},
 			want: []string{`spec.revisions[1]: revision "1-31" is Istio 1.31.0, which no cluster this one follows lists in the committed history (HEAD): staging (clusters/staging) lists 1.30.2; add 1.31.0 there first`}},
 		{name: "list a version one upstream lists", now: with131, before: on130,
 			ups: []Upstream{upstream(nil, timeline(false, on130, 500)), upstream(nil, timeline(false, with131, 3))}, none: true},
