@@ -24,9 +24,9 @@ type gitPatch struct {
 	// carriedFrom is the revision a carried-forward copy came from, origin
 	// the file of the patch it was made from.
 	carriedFrom, origin string
-	// shared is set on a GitPatch of spec.patchesFrom made for this
-	// revision: file is then the shared file.
-	shared bool
+	// madeFor is, on a GitPatch of spec.patchesFrom rewritten for this
+	// revision, the revision it was made for; file is the shared file.
+	madeFor string
 }
 
 // patchesOf parses a revision's GitPatches, sorted by name: the order they
@@ -285,9 +285,9 @@ func (a *applier) patchError(p gitPatch, files map[string][]byte, err error) err
 	if p.carriedFrom != "" {
 		err = fmt.Errorf("%w; it was carried forward from %s of revision %q: port it by hand and save it as %s", err, p.origin, p.carriedFrom, p.file)
 	}
-	if p.shared {
+	if p.madeFor != "" {
 		err = fmt.Errorf("%w; it is shared by spec.patchesFrom, made for revision %q: port it for revision %q by hand and save it as %s, which is used instead",
-			err, p.MadeFor, a.rev, a.t.runPath(path.Join(a.rev, layout.Patches, p.Name+".yaml")))
+			err, p.madeFor, a.rev, a.t.runPath(path.Join(a.rev, layout.Patches, p.Name+".yaml")))
 	}
 	return err
 }
@@ -361,7 +361,7 @@ func readShared(t *tree, opts Options) error {
 					return fmt.Errorf("%s and %s: two shared GitPatches must not share the name %q", other, f.Path, p.Name)
 				}
 				seen[p.Name] = f.Path
-				t.shared = append(t.shared, gitPatch{Patch: p, file: f.Path, shared: true})
+				t.shared = append(t.shared, gitPatch{Patch: p, file: f.Path, madeFor: p.MadeFor})
 				n++
 			}
 		}
