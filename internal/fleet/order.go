@@ -21,6 +21,9 @@ import (
 // (its config file named file in messages): each must be a tree whose
 // records hold, and the order they make with theirs must not loop back.
 func Upstreams(dir, name, file string, cfg *config.IstioGitOps) ([]*Cluster, error) {
+	if err := checkCycle(dir, name, file, cfg); err != nil {
+		return nil, err
+	}
 	var out []*Cluster
 	for i, after := range cfg.Upstreams() {
 		field := fmt.Sprintf("spec.promotion.after[%d]", i)
@@ -32,9 +35,6 @@ func Upstreams(dir, name, file string, cfg *config.IstioGitOps) ([]*Cluster, err
 			return nil, fmt.Errorf("%s: %s: %q: the tree of cluster %q fails its records check, so what it runs is not known: %w", file, field, after, c.Config.Metadata.Name, err)
 		}
 		out = append(out, c)
-	}
-	if err := checkCycle(dir, name, file, cfg); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
