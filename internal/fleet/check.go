@@ -76,6 +76,9 @@ func Check(root, base string, clock time.Time) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if repo != nil {
+		defer repo.Close()
+	}
 	changed := func(*Cluster) (bool, error) { return true, nil }
 	if base != "" {
 		b, err := repo.Resolve(base)
@@ -131,13 +134,12 @@ func checkTree(c *Cluster, repo *history.Repo, base string, clock time.Time) []F
 	if c.Config.Spec.Promotion == nil {
 		return out
 	}
-	check, err := Judge(Step{Dir: c.Dir, Name: c.Path, File: c.File(), Config: c.Config,
+	v, err := Judge(Step{Dir: c.Dir, Name: c.Path, File: c.File(), Config: c.Config,
 		Now: State(c.Config, c.Root, c.Files), Recorded: Recorded(c.Config, c.Root, c.Files), Base: base, Clock: clock})
 	if err != nil {
 		add("error", "spec.promotion", err.Error())
 		return out
 	}
-	v := check.Run()
 	for _, n := range v.Notes {
 		add("warning", "spec.promotion.override", n)
 	}

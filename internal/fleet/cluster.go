@@ -131,6 +131,13 @@ func Find(root string) ([]*Cluster, error) {
 		return nil, fmt.Errorf("%s: no IstioGitOps config found", root)
 	}
 	roots := krm.Roots(cfgs)
+	// Each file to its tree, in one pass.
+	byRoot := map[string]fileset.Set{}
+	for _, f := range in {
+		if r, ok := krm.Owner(roots, f.Path); ok {
+			byRoot[r] = append(byRoot[r], f)
+		}
+	}
 	var out []*Cluster
 	for _, r := range roots {
 		var node *yaml.RNode
@@ -143,12 +150,11 @@ func Find(root string) ([]*Cluster, error) {
 			}
 			node = c
 		}
-		view, _ := krm.Split(in, roots, r)
 		rel := r
 		if rel == "" {
 			rel = "."
 		}
-		c, err := newCluster(filepath.Join(root, filepath.FromSlash(r)), rel, r, node, onlyOwn(view, roots))
+		c, err := newCluster(filepath.Join(root, filepath.FromSlash(r)), rel, r, node, byRoot[r])
 		if err != nil {
 			return nil, err
 		}

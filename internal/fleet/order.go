@@ -13,6 +13,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/history"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 )
@@ -43,48 +44,75 @@ func Upstreams(dir, name, file string, cfg *config.IstioGitOps) ([]*Cluster, err
 // tree: an order that comes back to a tree would let no cluster move
 // first.
 func checkCycle(dir, name, file string, cfg *config.IstioGitOps) error {
-	type node struct {
+	return newOrder().cycle(dir, name, file, cfg)
+}
+
+// order is the graph of spec.promotion.after, each tree's config read
+// once (its top folder only), and the trees known to lead to no cycle.
+type order struct {
+	configs map[string]*config.IstioGitOps
+	names   map[string]string
+	clear   map[string]bool
+}
+
+func newOrder() *order {
+	return &order{configs: map[string]*config.IstioGitOps{}, names: map[string]string{}, clear: map[string]bool{}}
+}
+
+// config reads the config of the tree at dir, nil when it has none (that
+// tree's own run reports it).
+func (o *order) config(dir string) *config.IstioGitOps {
+	k := key(dir)
+	if c, ok := o.configs[k]; ok {
+		return c
+	}
+	var cfg *config.IstioGitOps
+	if node, err := krm.ConfigIn(dir, config.Kind); err == nil {
+		cfg, _ = config.Load(node)
+	}
+	o.configs[k] = cfg
+	return cfg
+}
+
+// cycle reports a cycle of the order reachable from the tree at dir.
+func (o *order) cycle(dir, name, file string, cfg *config.IstioGitOps) error {
+	type step struct {
 		dir, name string
 		cfg       *config.IstioGitOps
 	}
-	key := func(d string) string {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return d
+	var visit func(s step, trail []step) error
+	visit = func(s step, trail []step) error {
+		k := key(s.dir)
+		if o.clear[k] {
+			return nil
 		}
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			return real
-		}
-		return abs
-	}
-	var visit func(n node, trail []node) error
-	visit = func(n node, trail []node) error {
 		for i, t := range trail {
-			if key(t.dir) == key(n.dir) {
+			if key(t.dir) == k {
 				var names []string
-				for _, c := range append(trail[i:], n) {
+				for _, c := range append(trail[i:], s) {
 					names = append(names, fmt.Sprintf("%s (%s)", c.cfg.Metadata.Name, c.name))
 				}
 				return fmt.Errorf("%s: spec.promotion.after: the order has a cycle: %s each follow the next, so none could move first; remove one of these after entries",
 					file, strings.Join(names, " -> "))
 			}
 		}
-		trail = append(trail, n)
-		for _, after := range n.cfg.Upstreams() {
-			d := filepath.Join(n.dir, filepath.FromSlash(after))
-			c, err := Load(d, path.Join(filepath.ToSlash(n.name), after))
-			if err != nil {
-				// The tree's own upstreams were read; a broken link further
-				// up is that tree's run to report.
+		trail = append(trail, s)
+		for _, after := range s.cfg.Upstreams() {
+			d := filepath.Join(s.dir, filepath.FromSlash(after))
+			up := o.config(d)
+			if up == nil {
+				// A broken link further up is that tree's run to report.
 				continue
 			}
-			if err := visit(node{d, c.Path, c.Config}, trail); err != nil {
+			if err := visit(step{d, path.Join(filepath.ToSlash(s.name), after), up}, trail); err != nil {
 				return err
 			}
 		}
+		o.clear[k] = true
 		return nil
 	}
-	return visit(node{dir, name, cfg}, nil)
+	o.configs[key(dir)] = cfg
+	return visit(step{dir, name, cfg}, nil)
 }
 
 // Step is a cluster's step for the order guard: the tree and what it
@@ -104,17 +132,33 @@ type Step struct {
 	Clock time.Time
 }
 
-// Judge builds the order's check of a step: the upstreams' states and
+// Judge judges a step against the order: the upstreams' states and
 // histories from Git (from their files outside a repository), the
 // cluster's past up to the base commit.
-func Judge(s Step) (*promotion.Check, error) {
-	c := &promotion.Check{Config: s.Config, File: s.File, Now: s.Now, Clock: s.Clock}
+func Judge(s Step) (promotion.Verdict, error) {
+	c, done, err := judge(s)
+	if err != nil {
+		return promotion.Verdict{}, err
+	}
+	v := c.Run()
+	if err := done(); err != nil {
+		return promotion.Verdict{}, err
+	}
+	return v, nil
+}
+
+// judge builds the order's check of a step; done closes the repository
+// once the check has been asked, and reports what reading its history
+// met.
+func judge(s Step) (c *promotion.Check, done func() error, err error) {
+	c = &promotion.Check{Config: s.Config, File: s.File, Now: s.Now, Clock: s.Clock}
+	done = func() error { return nil }
 	if s.Config.Spec.Promotion == nil {
-		return c, nil
+		return c, done, nil
 	}
 	ups, err := Upstreams(s.Dir, s.Name, s.File, s.Config)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	repo, err := history.Open(s.Dir)
 	var head history.Commit
@@ -131,17 +175,32 @@ func Judge(s Step) (*promotion.Check, error) {
 		for _, u := range ups {
 			c.Upstreams = append(c.Upstreams, promotion.Upstream{Path: u.Path, Name: u.Config.Metadata.Name, State: State(u.Config, u.Root, u.Files)})
 		}
-		return c, nil
+		return c, done, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var timelines []*promotion.Timeline
+	done = func() error {
+		defer repo.Close()
+		for _, tl := range timelines {
+			if err := tl.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			repo.Close()
+		}
+	}()
 	c.InGit = true
 	trees := []promotion.Tree{}
 	for _, d := range append([]string{s.Dir}, dirs(ups)...) {
 		rel, err := repo.Rel(d)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		trees = append(trees, promotion.Tree{Folder: rel})
 	}
@@ -151,8 +210,9 @@ func Judge(s Step) (*promotion.Check, error) {
 	}
 	tls, err := promotion.Timelines(repo, head, trees)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	timelines = append(timelines, tls...)
 	for i, u := range ups {
 		c.Upstreams = append(c.Upstreams, promotion.Upstream{Path: u.Path, Name: u.Config.Metadata.Name, State: tls[i+1].Head(), Timeline: tls[i+1]})
 	}
@@ -160,16 +220,17 @@ func Judge(s Step) (*promotion.Check, error) {
 	if s.Base != "" {
 		base, err := repo.Resolve(s.Base)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		past, err := promotion.Timelines(repo, base, trees[:1])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c.Past = past[0]
+		timelines = append(timelines, past...)
 	}
 	c.Before = c.Past.Head()
-	return c, nil
+	return c, done, nil
 }
 
 func dirs(cs []*Cluster) []string {

@@ -70,12 +70,12 @@ func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Se
 	if p.Clock != nil {
 		now = p.Clock
 	}
-	check, err := Judge(Step{Dir: dir, Name: name, File: file, Config: cfg,
+	v, err := Judge(Step{Dir: dir, Name: name, File: file, Config: cfg,
 		Now: State(cfg, root, out), Recorded: Recorded(cfg, root, in), Clock: now()})
 	if err != nil {
 		return nil, res, err
 	}
-	more, err := Results(check.Run(), file)
+	more, err := Results(v, file)
 	res = append(res, more...)
 	if err != nil {
 		return nil, res, err

@@ -90,6 +90,7 @@ func Status(root string, clock time.Time) (*Report, error) {
 	}
 	links := make([][]int, len(clusters))
 	problems := make([][]string, len(clusters))
+	graph := newOrder()
 	for i, c := range clusters {
 		for j, after := range c.Config.Upstreams() {
 			d := filepath.Join(c.Dir, filepath.FromSlash(after))
@@ -106,7 +107,7 @@ func Status(root string, clock time.Time) (*Report, error) {
 			}
 			links[i] = append(links[i], k)
 		}
-		if err := checkCycle(c.Dir, c.Path, c.File(), c.Config); err != nil {
+		if err := graph.cycle(c.Dir, c.Path, c.File(), c.Config); err != nil {
 			problems[i] = append(problems[i], err.Error())
 		}
 	}
@@ -121,6 +122,7 @@ func Status(root string, clock time.Time) (*Report, error) {
 	case err != nil:
 		return nil, err
 	default:
+		defer repo.Close()
 		head, err := repo.Head()
 		if err != nil {
 			return nil, err
@@ -171,6 +173,11 @@ func Status(root string, clock time.Time) (*Report, error) {
 		cr.Next = committed.Advise()
 		if repo != nil && !sameState(committed.Now, states[i]) {
 			cr.Next = append(cr.Next, uncommitted(check))
+		}
+		for _, tl := range timelines {
+			if err := tl.Err(); err != nil {
+				return nil, err
+			}
 		}
 		rep.Clusters = append(rep.Clusters, cr)
 	}

@@ -22,7 +22,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // ErrNotRepository is the error of Open outside a Git repository.
@@ -42,6 +44,20 @@ type Repo struct {
 	// Root is the folder of the working tree.
 	Root    string
 	shallow map[Hash]bool
+	// entries are trees read, by hash: most folders do not change from
+	// one commit to the next.
+	entries map[Hash][]Entry
+}
+
+// maxEntries bounds the trees kept read.
+const maxEntries = 1 << 14
+
+// Close releases the files the repository keeps open.
+func (r *Repo) Close() error {
+	if c, ok := r.repo.Storer.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // Open opens the repository whose working tree holds dir (dir or one of
@@ -58,11 +74,20 @@ func Open(dir string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open the Git repository: %w", dir, err)
 	}
+	// Opened again on the same folders, keeping the packfiles open: by
+	// default go-git opens a packfile for every object it reads.
+	if fsStore, ok := r.Storer.(*filesystem.Storage); ok {
+		st := filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRUDefault(),
+			filesystem.Options{KeepDescriptors: true, ExclusiveAccess: true})
+		if again, err := git.Open(st, wt.Filesystem); err == nil {
+			r = again
+		}
+	}
 	root, err := filepath.EvalSymlinks(wt.Filesystem.Root())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	repo := &Repo{repo: r, objs: r.Storer, Root: root, shallow: map[Hash]bool{}}
+	repo := &Repo{repo: r, objs: r.Storer, Root: root, shallow: map[Hash]bool{}, entries: map[Hash][]Entry{}}
 	shallow, err := r.Storer.Shallow()
 	if err != nil {
 		return nil, fmt.Errorf("%s: read the shallow commits: %w", root, err)
@@ -224,18 +249,17 @@ func (w *walker) descend(n *trieNode, h Hash) error {
 	if len(n.names) == 0 {
 		return nil
 	}
-	var entries []object.TreeEntry
+	var entries []Entry
 	if !h.IsZero() {
-		t, err := object.GetTree(w.r.objs, h)
-		if err != nil {
+		var err error
+		if entries, err = w.r.Entries(h); err != nil {
 			return err
 		}
-		entries = t.Entries
 	}
 	for _, name := range n.names {
 		var child Hash
 		for _, e := range entries {
-			if e.Name == name && e.Mode == filemode.Dir {
+			if e.Name == name && e.Dir {
 				child = e.Hash
 				break
 			}
@@ -257,6 +281,9 @@ type Entry struct {
 // Entries lists the files and folders at the top of a tree, in Git's
 // order.
 func (r *Repo) Entries(tree Hash) ([]Entry, error) {
+	if out, ok := r.entries[tree]; ok {
+		return out, nil
+	}
 	t, err := object.GetTree(r.objs, tree)
 	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w", tree, err)
@@ -265,6 +292,10 @@ func (r *Repo) Entries(tree Hash) ([]Entry, error) {
 	for _, e := range t.Entries {
 		out = append(out, Entry{Name: e.Name, Hash: e.Hash, Dir: e.Mode == filemode.Dir})
 	}
+	if len(r.entries) >= maxEntries {
+		clear(r.entries)
+	}
+	r.entries[tree] = out
 	return out, nil
 }
 

@@ -2,13 +2,16 @@ package krm
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
@@ -90,4 +93,49 @@ func Describe(root string, cfg *yaml.RNode) string {
 		root = "."
 	}
 	return fmt.Sprintf("%s (%s %q)", root, cfg.GetKind(), cfg.GetName())
+}
+
+// ConfigIn reads the config of kind at the top of the folder dir, as a
+// tree keeps it (the files of dir itself, not of its subfolders): one
+// object of our group, its path annotation the file's name. Only files
+// that name kind are parsed.
+func ConfigIn(dir, kind string) (*yaml.RNode, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var found []*yaml.RNode
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".yaml", ".yml", ".json":
+		default:
+			continue
+		}
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := disk.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ff := fileset.Named(e.Name(), fileset.FromDisk(f))
+		if ok, err := ff.Mentions(kind); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		objs, err := ff.Objects()
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, ConfigsOf(objs, kind)...)
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%s holds no %s config: it must be the folder of a cluster's config", dir, kind)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%s holds %d %s configs (%s and %s): one folder holds one tree", dir, len(found), kind, object.Path(found[0]), object.Path(found[1]))
 }

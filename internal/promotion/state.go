@@ -8,11 +8,8 @@
 package promotion
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
-
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -91,19 +88,6 @@ func StateOf(cfg *config.IstioGitOps, version func(rev string) string) *State {
 		s.Versions[r.Name] = v
 	}
 	return s
-}
-
-// lenientConfig reads a config as a past commit holds it: without the
-// strict checks of today's loader (a field since renamed must not make the
-// history unreadable), defaulted as the run defaults it.
-func lenientConfig(data []byte, node *yaml.RNode) (*config.IstioGitOps, error) {
-	cfg := &config.IstioGitOps{}
-	if err := json.Unmarshal(data, cfg); err != nil {
-		return nil, err
-	}
-	cfg.Node = node
-	cfg.Default()
-	return cfg, nil
 }
 
 // Version is the Istio version of rev ("" when the tree does not say).

@@ -9,20 +9,23 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
-	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
-// Span is a stretch of first-parent history over which a cluster's tree
-// showed one state.
+// Span is a stretch of first-parent history over which a cluster's
+// folder kept one tree.
 type Span struct {
-	// State is nil where the commits hold no tree (or no config) there.
+	// State is what the tree shows: nil where the commits hold no tree
+	// (or no config) there. A timeline read from a repository reads it
+	// when first asked (see Timeline.state).
 	State *State
 	// Newest and Oldest are the span's first and last commits, newest
 	// first.
 	Newest, Oldest history.Commit
+	tree           history.Hash
+	read           bool
 }
 
 // Timeline is a cluster's first-parent history, newest first.
@@ -31,6 +34,38 @@ type Timeline struct {
 	// Truncated reports that the history read ends at the boundary of a
 	// shallow clone: what came before is not known.
 	Truncated bool
+	// reader reads the spans' states, file is the config's name in
+	// folder; err is the first error it met.
+	reader       *reader
+	folder, file string
+	err          error
+}
+
+// Err is the first error met reading the states of the history: a
+// repository that lacks an object, say. A span whose state could not be
+// read shows none.
+func (tl *Timeline) Err() error {
+	if tl == nil {
+		return nil
+	}
+	return tl.err
+}
+
+// state is the state of span i, read from the repository the first time
+// it is asked: the history of a tree is parsed only as far as a question
+// needs.
+func (tl *Timeline) state(i int) *State {
+	sp := &tl.Spans[i]
+	if tl.reader == nil || sp.read {
+		return sp.State
+	}
+	sp.read = true
+	st, err := tl.reader.state(sp.tree, tl.file)
+	if err != nil && tl.err == nil {
+		tl.err = fmt.Errorf("%s at commit %s: %w", path.Join(tl.folder, tl.file), sp.Oldest.Short(), err)
+	}
+	sp.State = st
+	return st
 }
 
 // Head is the state at the newest commit (nil when the tree is not
@@ -39,7 +74,7 @@ func (tl *Timeline) Head() *State {
 	if tl == nil || len(tl.Spans) == 0 {
 		return nil
 	}
-	return tl.Spans[0].State
+	return tl.state(0)
 }
 
 // Since is when the stretch of history from the newest commit back over
@@ -51,7 +86,7 @@ func (tl *Timeline) Since(holds func(*State) bool) (c history.Commit, ok, known 
 		return history.Commit{}, false, false
 	}
 	for i, sp := range tl.Spans {
-		if !holds(sp.State) {
+		if !holds(tl.state(i)) {
 			return c, i > 0, true
 		}
 		c = sp.Oldest
@@ -64,8 +99,8 @@ func (tl *Timeline) Ever(holds func(*State) bool) bool {
 	if tl == nil {
 		return false
 	}
-	for _, sp := range tl.Spans {
-		if holds(sp.State) {
+	for i := range tl.Spans {
+		if holds(tl.state(i)) {
 			return true
 		}
 	}
@@ -80,8 +115,11 @@ type Tree struct {
 }
 
 // Timelines walks the first-parent history from start once and returns
-// each tree's timeline. A tree's files are read only at the commits where
-// its folder's tree hash changed, and parsed once per distinct content.
+// each tree's timeline: the stretches over which its folder's tree hash
+// stayed. What a stretch's tree shows is read when a question needs it,
+// from the config and the records that say the versions, each distinct
+// file parsed once. The repository must stay open while the timelines
+// are asked.
 func Timelines(repo *history.Repo, start history.Commit, trees []Tree) ([]*Timeline, error) {
 	folders := make([]string, len(trees))
 	for i, t := range trees {
@@ -89,8 +127,8 @@ func Timelines(repo *history.Repo, start history.Commit, trees []Tree) ([]*Timel
 	}
 	r := &reader{repo: repo, states: map[stateKey]*State{}, configs: map[history.Hash]*parsed{}, records: map[history.Hash]string{}}
 	out := make([]*Timeline, len(trees))
-	for i := range out {
-		out[i] = &Timeline{}
+	for i, t := range trees {
+		out[i] = &Timeline{reader: r, folder: t.Folder, file: t.ConfigFile}
 	}
 	last := make([]history.Hash, len(trees))
 	err := repo.Walk(start, folders, func(c history.Commit, hashes []history.Hash) (bool, error) {
@@ -101,11 +139,7 @@ func Timelines(repo *history.Repo, start history.Commit, trees []Tree) ([]*Timel
 				continue
 			}
 			last[i] = h
-			st, err := r.state(h, trees[i].ConfigFile)
-			if err != nil {
-				return false, fmt.Errorf("%s at commit %s: %w", path.Join(trees[i].Folder, trees[i].ConfigFile), c.Short(), err)
-			}
-			tl.Spans = append(tl.Spans, Span{State: st, Newest: c, Oldest: c})
+			tl.Spans = append(tl.Spans, Span{Newest: c, Oldest: c, tree: h})
 		}
 		if c.Shallow {
 			for _, tl := range out {
@@ -168,7 +202,7 @@ func (r *reader) read(tree history.Hash, file string) (*State, error) {
 		}
 		// A commit whose config does not parse shows no state: the
 		// stretches around it are apart, which can only lengthen a wait.
-		p, _ = parseConfig(data, file)
+		p = parseConfig(data)
 		r.configs[h] = p
 	}
 	if p == nil {
@@ -204,46 +238,87 @@ func (r *reader) recordVersion(tree history.Hash, rev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var rec struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Spec       struct {
+			Version string `yaml:"version"`
+		} `yaml:"spec"`
+	}
 	v := ""
-	err = disk.Decode(bytes.NewReader(data), path.Join(rev, layout.Generated, layout.StateFile), func(n *yaml.RNode) error {
-		if object.Scalar(n, "kind") == api.KindRevisionState {
-			v = object.Scalar(n, "spec", "version")
-		}
-		return nil
-	})
-	if err != nil {
-		v = ""
+	if yaml.Unmarshal(data, &rec) == nil && rec.APIVersion == api.APIVersion && rec.Kind == api.KindRevisionState {
+		v = rec.Spec.Version
 	}
 	r.records[h] = v
 	return v, nil
 }
 
+// pastConfig is what the history needs of a config as a commit holds it,
+// read without the strict checks of today's loader (a field since renamed
+// must not make the history unreadable), and fast: a fleet's history holds
+// thousands of them.
+type pastConfig struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Revisions []struct {
+			Name    string `yaml:"name"`
+			Version string `yaml:"version"`
+		} `yaml:"revisions"`
+		ActiveRevision string            `yaml:"activeRevision"`
+		Tags           map[string]string `yaml:"tags"`
+		Gateways       struct {
+			Live           string    `yaml:"live"`
+			StableServices bool      `yaml:"stableServices"`
+			Ingress        yaml.Node `yaml:"ingress"`
+		} `yaml:"gateways"`
+		NodeAgents struct {
+			Revision string `yaml:"revision"`
+		} `yaml:"nodeAgents"`
+	} `yaml:"spec"`
+}
+
 // parseConfig reads the IstioGitOps of a config file as a commit holds it
-// (nil when the file holds none).
-func parseConfig(data []byte, file string) (*parsed, error) {
-	var node *yaml.RNode
-	err := disk.Decode(bytes.NewReader(data), file, func(n *yaml.RNode) error {
-		if node == nil && object.Scalar(n, "apiVersion") == api.APIVersion && object.Scalar(n, "kind") == api.KindIstioGitOps {
-			node = n
+// (nil when the file holds none), defaulted as the run defaults it.
+func parseConfig(data []byte) *parsed {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var pc pastConfig
+		if err := dec.Decode(&pc); err != nil {
+			return nil
 		}
-		return nil
-	})
-	if err != nil || node == nil {
-		return nil, err
-	}
-	js, err := node.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := lenientConfig(js, node)
-	if err != nil {
-		return nil, err
-	}
-	p := &parsed{state: StateOf(cfg, nil)}
-	for _, rev := range cfg.Spec.Revisions {
-		if rev.Version == "" && rev.Name != "" && !strings.Contains(rev.Name, "/") {
-			p.unpinned = append(p.unpinned, rev.Name)
+		if pc.APIVersion != api.APIVersion || pc.Kind != api.KindIstioGitOps {
+			continue
 		}
+		s := pc.Spec
+		cfg := &config.IstioGitOps{Metadata: config.Metadata{Name: pc.Metadata.Name}, Spec: config.Spec{
+			ActiveRevision: s.ActiveRevision, Tags: s.Tags,
+			Gateways:   config.Gateways{Live: s.Gateways.Live, StableServices: s.Gateways.StableServices},
+			NodeAgents: config.NodeAgents{Revision: s.NodeAgents.Revision},
+		}}
+		if !s.Gateways.Ingress.IsZero() {
+			cfg.Spec.Gateways.Ingress = &config.Ingress{}
+		}
+		p := &parsed{}
+		for _, r := range s.Revisions {
+			cfg.Spec.Revisions = append(cfg.Spec.Revisions, config.Revision{Name: r.Name, Version: r.Version})
+			if r.Version == "" && r.Name != "" && !strings.Contains(r.Name, "/") {
+				p.unpinned = append(p.unpinned, r.Name)
+			}
+		}
+		// The defaults that make pointers: the active revision, and the
+		// live gateways where traffic follows them (Pointers counts what
+		// a config without its YAML holds as written).
+		if cfg.Spec.ActiveRevision == "" && len(s.Revisions) > 0 {
+			cfg.Spec.ActiveRevision = s.Revisions[0].Name
+		}
+		if cfg.Spec.Gateways.Live == "" && len(s.Revisions) == 1 && cfg.MovesTraffic() {
+			cfg.Spec.Gateways.Live = cfg.Spec.ActiveRevision
+		}
+		p.state = StateOf(cfg, nil)
+		return p
 	}
-	return p, nil
 }
