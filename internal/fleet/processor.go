@@ -51,6 +51,7 @@ func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Se
 	name := filepath.ToSlash(dir)
 	file := path.Join(name, path.Base(object.Path(cfgNode)))
 	opts := p.Options
+	opts.OrderChecked = true
 	ns, shared, err := besides(dir, name, file, cfg)
 	if err != nil {
 		return nil, nil, err

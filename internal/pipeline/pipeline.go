@@ -58,6 +58,10 @@ type Options struct {
 	// config spells it, read from disk; nil when the run takes them from
 	// its input (under kustomize and kpt).
 	SharedPatches map[string]fileset.Set
+	// OrderChecked reports that the order of spec.promotion is judged
+	// after the run (istio-gitops run reads the other clusters' trees and
+	// the Git history; under kustomize and kpt the function cannot).
+	OrderChecked bool
 }
 
 // Processor runs IstioGitOps configs over a ResourceList (kustomize, kpt)
@@ -116,6 +120,9 @@ func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, fr
 	}
 	if err := readShared(t, opts); err != nil {
 		return nil, res.list, err
+	}
+	if t.cfg.Spec.Promotion != nil && !opts.OrderChecked {
+		res.warn(nil, t.runPath(t.cfgFile), "spec.promotion: the order is not checked here: the function sees only its input under kustomize and kpt; `istio-gitops run` and `istio-gitops fleet check` (in CI) check it")
 	}
 	revs, err := revisions(t, kept, opts, &res)
 	if err != nil {

@@ -224,3 +224,18 @@ func TestRetireNamespaceSources(t *testing.T) {
 		t.Errorf("istio-gitops run reads the source: warnings:\n%s", w)
 	}
 }
+
+// TestOrderAsFunction: under kustomize and kpt the order of spec.promotion
+// cannot be judged (the other clusters' trees and the Git history are not
+// in the input): the run says so.
+func TestOrderAsFunction(t *testing.T) {
+	p := with130(t, false)
+	p.write("istio-gitops.yaml", patchConfig(false, only130)+"  promotion:\n    after: [../staging]\n    soak: 24h\n")
+	const want = "spec.promotion: the order is not checked here: the function sees only its input under kustomize and kpt; `istio-gitops run` and `istio-gitops fleet check` (in CI) check it"
+	for _, r := range p.run() {
+		if r.Severity == "warning" && r.Message == want && r.File != nil && r.File.Path == "istio-gitops.yaml" {
+			return
+		}
+	}
+	t.Errorf("the run must warn %q", want)
+}
