@@ -140,7 +140,8 @@ func Status(root string, clock time.Time) (*Report, error) {
 			return nil, err
 		}
 	}
-	for i, c := range clusters {
+	for _, i := range inOrder(len(clusters), links) {
+		c := clusters[i]
 		cr := ClusterReport{Name: c.Config.Metadata.Name, Path: c.Path, After: c.Config.Upstreams(), Problems: problems[i]}
 		if cr.After == nil {
 			cr.After = []string{}
@@ -182,6 +183,35 @@ func Status(root string, clock time.Time) (*Report, error) {
 		rep.Clusters = append(rep.Clusters, cr)
 	}
 	return rep, nil
+}
+
+// inOrder lists the clusters in the fleet's order: those that follow no
+// one first, then each after the clusters it follows (by the longest chain
+// of spec.promotion.after above it), in path order among equals.
+func inOrder(n int, links [][]int) []int {
+	depth := make([]int, n)
+	var of func(i int, seen map[int]bool) int
+	of = func(i int, seen map[int]bool) int {
+		if depth[i] > 0 || seen[i] {
+			return depth[i]
+		}
+		seen[i] = true
+		d := 1
+		for _, k := range links[i] {
+			if k < n {
+				d = max(d, of(k, seen)+1)
+			}
+		}
+		depth[i] = d
+		return d
+	}
+	out := make([]int, n)
+	for i := range n {
+		of(i, map[int]bool{})
+		out[i] = i
+	}
+	slices.SortStableFunc(out, func(a, b int) int { return depth[a] - depth[b] })
+	return out
 }
 
 // key names a folder on disk once, however it was reached.

@@ -45,7 +45,9 @@ type Check struct {
 // Problem is a step the order refuses.
 type Problem struct {
 	// Field is the config field of the step.
-	Field   string `json:"field"`
+	Field string `json:"field"`
+	// Message says why, the field first (not the file: whoever reports
+	// it names the file).
 	Message string `json:"message"`
 	// Upstream is the cluster the step waits for, by its path in
 	// spec.promotion.after.
@@ -61,7 +63,8 @@ type Verdict struct {
 	Refused []Problem
 	// Overridden reports that spec.promotion.override lets them through.
 	Overridden bool
-	// Notes are said on every run: the override in force.
+	// Notes are said on every run: the override in force (without the
+	// file, as Problem.Message).
 	Notes []string
 	// Err is an override that expired or cannot be judged (a soak
 	// outside Git): the run must fail.
@@ -83,8 +86,8 @@ func (c *Check) Run() Verdict {
 			return v
 		}
 		v.Overridden = true
-		v.Notes = append(v.Notes, fmt.Sprintf("%s: spec.promotion.override: the order of spec.promotion.after is bypassed until %s (in %s): %s",
-			c.File, o.Expires, Human(expires.Sub(c.Clock)), o.Reason))
+		v.Notes = append(v.Notes, fmt.Sprintf("spec.promotion.override: the order of spec.promotion.after is bypassed until %s (in %s): %s",
+			o.Expires, Human(expires.Sub(c.Clock)), o.Reason))
 	}
 	if len(c.Upstreams) == 0 {
 		return v
@@ -122,8 +125,8 @@ func (c *Check) listings() []Problem {
 		}
 		out = append(out, Problem{
 			Field: fmt.Sprintf("spec.revisions[%d]", i),
-			Message: fmt.Sprintf("%s: spec.revisions[%d]: revision %q is Istio %s, which no cluster this one follows lists%s: %s; add %s there first",
-				c.File, i, rev, ver, c.committed(), strings.Join(says, "; "), ver),
+			Message: fmt.Sprintf("spec.revisions[%d]: revision %q is Istio %s, which no cluster this one follows lists%s: %s; add %s there first",
+				i, rev, ver, c.committed(), strings.Join(says, "; "), ver),
 		})
 	}
 	return out
@@ -140,7 +143,7 @@ func (c *Check) pointers() []Problem {
 		if ver == "" || ver == c.Before.PointerVersion(p.Field) || c.ranBefore(p.Field, ver) {
 			continue
 		}
-		at := fmt.Sprintf("%s: %s: %q is Istio %s", c.File, p.Field, p.Revision, ver)
+		at := fmt.Sprintf("%s: %q is Istio %s", p.Field, p.Revision, ver)
 		for _, u := range c.Upstreams {
 			if u.State.Active() != ver {
 				out = append(out, Problem{Field: p.Field, Upstream: u.Path, Message: fmt.Sprintf(
