@@ -13,13 +13,16 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/pointer"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 	"github.com/istio-gitops/istio-gitops/internal/state"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Status is one tree's state.
@@ -31,6 +34,9 @@ type Status struct {
 	// Namespaces are the Namespace manifests found, by what they select;
 	// Workloads the workloads that select a revision themselves.
 	Namespaces, Workloads []Selection
+	// Warnings are what the reader must act on: namespaces and workloads
+	// that ask for a sidecar and that nothing in the tree injects.
+	Warnings []string
 }
 
 // Revision is one control plane.
@@ -56,6 +62,9 @@ type Selection struct {
 	Label string
 	// Revision is where Selects leads ("" when nowhere in the tree).
 	Revision string
+	// NotInjected says Selects is the default tag and the tree renders no
+	// default tag webhook: nothing injects what it selects.
+	NotInjected bool
 	// Namespaces are the namespaces (or the workloads, as Kind ns/name).
 	Namespaces []string
 }
@@ -66,8 +75,9 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	return OfFiles(cfgNode, fileset.FromItems(items))
 }
 
-// OfFiles is Of over files: only the records, the sources of revisions not
-// generated yet and the files the run does not own are parsed.
+// OfFiles is Of over files: only the records, the tag webhooks of
+// common/, the sources of revisions not generated yet and the files the
+// run does not own are parsed.
 func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 	cfg, err := config.Load(cfgNode)
 	if err != nil {
@@ -80,13 +90,9 @@ func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 	agents := map[string]bool{}
 	sources := map[string]*fileset.File{}
 	// The tree's own objects (istiod, gateways) are not the teams'.
-	var theirs []*yaml.RNode
+	var theirs, tagWebhooks []*yaml.RNode
 	for _, f := range files {
-		rel := strings.TrimPrefix(f.Path, root+"/")
-		if root == "." {
-			rel = f.Path
-		}
-		parts := strings.Split(rel, "/")
+		parts := strings.Split(relFile(root, f.Path), "/")
 		switch {
 		case len(parts) == 3 && parts[1] == layout.Generated && parts[2] == layout.StateFile:
 			objs, err := f.Objects()
@@ -99,6 +105,11 @@ func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 			continue
 		case len(parts) > 3 && parts[1] == layout.Generated && parts[2] == "node-agents":
 			agents[parts[0]] = true
+			continue
+		case len(parts) >= 2 && parts[0] == layout.Common && strings.HasPrefix(parts[len(parts)-1], pointer.TagWebhookPrefix):
+			if objs, err := f.Objects(); err == nil {
+				tagWebhooks = append(tagWebhooks, objs...)
+			}
 			continue
 		case len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common):
 			continue
@@ -132,29 +143,100 @@ func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 	for _, t := range config.SortedKeys(cfg.Spec.Tags) {
 		s.Tags = append(s.Tags, Tag{Name: t, Revision: cfg.Spec.Tags[t]})
 	}
-	s.Namespaces, s.Workloads = selections(cfg, theirs)
+	injector, found := defaultInjector(cfg, root, tagWebhooks)
+	s.Namespaces, s.Workloads = selections(cfg, theirs, injector, found)
+	s.Warnings = notInjected(cfg, root, s.Namespaces, s.Workloads)
 	return s, nil
 }
+
+// defaultInjector is the revision the tree's default tag webhook
+// (common/, istio-revision-tag-default) injects from: it alone injects
+// namespaces labelled istio-injection=enabled or istio.io/rev=default and
+// pods labelled sidecar.istio.io/inject=true, so they are counted where
+// it points, as the tree deploys it. found is false when the tree has no
+// such webhook (a tree not run since spec.activeRevision renders it).
+func defaultInjector(cfg *config.IstioGitOps, root string, items []*yaml.RNode) (rev string, found bool) {
+	for _, it := range items {
+		parts := strings.Split(relPath(root, it), "/")
+		if len(parts) < 2 || parts[0] != layout.Common || !pointer.IsPointer(it) || it.GetKind() != webhook.KindMutating {
+			continue
+		}
+		if pointer.TagOf(it, cfg.Spec.Namespace) == pointer.DefaultTag {
+			return pointer.TargetOf(it), true
+		}
+	}
+	return "", false
+}
+
+// relPath is an item's path relative to the tree's root.
+func relPath(root string, it *yaml.RNode) string { return relFile(root, object.Path(it)) }
+
+// relFile is a path relative to the tree's root.
+func relFile(root, p string) string {
+	if root == "." {
+		return p
+	}
+	return strings.TrimPrefix(p, root+"/")
+}
+
+// notInjected warns of the namespaces and workloads that select the
+// default tag when the tree has no webhook for it, naming them and what
+// to do.
+func notInjected(cfg *config.IstioGitOps, root string, groups ...[]Selection) []string {
+	var out []string
+	for _, sels := range groups {
+		for _, sel := range sels {
+			if !sel.NotInjected {
+				continue
+			}
+			rev := cfg.Spec.ActiveRevision
+			if r, ok := cfg.Spec.Tags[revision.DefaultTag]; ok {
+				rev = r
+			}
+			out = append(out, fmt.Sprintf("not injected: %s (%s): nothing in the tree injects them, since %s has no MutatingWebhookConfiguration %s%s; run `istio-gitops run %s`, which renders it from spec.activeRevision (%q), or add `default: %s` under spec.tags to choose the revision",
+				strings.Join(sel.Namespaces, ", "), sel.Label, layout.Common, pointer.TagWebhookPrefix, revision.DefaultTag, root, rev, rev))
+		}
+	}
+	return out
+}
+
 
 // selections groups the Namespaces of the input, and the workloads that
 // pick a revision themselves, by what they select, as Istio's injector
 // reads their labels (revision.ObjectSelects).
-func selections(cfg *config.IstioGitOps, items []*yaml.RNode) (namespaces, workloads []Selection) {
+func selections(cfg *config.IstioGitOps, items []*yaml.RNode, injector string, found bool) (namespaces, workloads []Selection) {
 	pointers := revision.Pointers{Revisions: cfg.RevisionNames(), Tags: cfg.Spec.Tags, Active: cfg.Spec.ActiveRevision}
 	group := func(by map[string][]string, labelOf map[string]string) []Selection {
 		var out []Selection
 		for _, label := range config.SortedKeys(by) {
 			names := by[label]
 			slices.Sort(names)
-			sel := labelOf[label]
-			out = append(out, Selection{Selects: sel, Label: label, Revision: pointers.Resolve(sel), Namespaces: slices.Compact(names)})
+			s := Selection{Selects: labelOf[label], Label: label, Revision: pointers.Resolve(labelOf[label]), Namespaces: slices.Compact(names)}
+			if s.Selects == revision.DefaultTag && !slices.Contains(cfg.RevisionNames(), s.Selects) {
+				s.Revision, s.NotInjected = injector, !found
+			}
+			out = append(out, s)
 		}
 		return out
 	}
 	nsBy, wlBy := map[string][]string{}, map[string][]string{}
 	labelOf := map[string]string{}
+	// labelled are the namespaces of the input whose own labels decide
+	// their pods' injection.
+	labelled := map[string]bool{}
+	for _, it := range items {
+		if it.GetKind() == "Namespace" && it.GetApiVersion() == "v1" {
+			l := it.GetLabels()
+			_, inj := l[api.InjectionLabel]
+			_, rev := l[api.RevisionLabel]
+			labelled[it.GetName()] = inj || rev
+		}
+	}
 	for _, it := range items {
 		sel, isNamespace, ok := revision.ObjectSelects(it)
+		if !ok && revision.AsksDefault(it) && !labelled[it.GetNamespace()] {
+			sel, ok = revision.InjectSelector, true
+		}
 		if !ok {
 			continue
 		}
@@ -198,6 +280,9 @@ func (s *Status) Text(w io.Writer) {
 	}
 	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
 	selectorLines(w, "WORKLOADS THAT PICK A REVISION THEMSELVES", s.Workloads)
+	for _, m := range s.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", m)
+	}
 }
 
 // selectorLines writes a titled section of a line per selector: where it
@@ -209,7 +294,10 @@ func selectorLines(w io.Writer, title string, sels []Selection) {
 	fmt.Fprintln(w, "\n"+title)
 	for _, sel := range sels {
 		to := sel.Revision
-		if to == "" {
+		switch {
+		case sel.NotInjected:
+			to = "not injected"
+		case to == "":
 			to = "no revision of this tree"
 		}
 		fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
@@ -251,6 +339,9 @@ func (s *Status) Markdown(w io.Writer) {
 		target := node("rev", sel.Selects)
 		if slices.ContainsFunc(s.Tags, func(t Tag) bool { return t.Name == sel.Selects }) {
 			target = node("tag", sel.Selects)
+		} else if sel.NotInjected {
+			target = node("unknown", sel.Selects)
+			fmt.Fprintf(w, "  %s{{\"%s: not injected\"}}\n", target, sel.Selects)
 		} else if sel.Revision == "" {
 			target = node("unknown", sel.Selects)
 			fmt.Fprintf(w, "  %s{{\"%s: not in this tree\"}}\n", target, sel.Selects)
@@ -260,6 +351,9 @@ func (s *Status) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "  %s[/\"%s\"/] -->|%s| %s\n", node("ns", sel.Label), label, sel.Label, target)
 	}
 	fmt.Fprintln(w, "```")
+	for _, m := range s.Warnings {
+		fmt.Fprintf(w, "\n> **Warning**: %s\n", m)
+	}
 }
 
 func (s *Status) tagsOf(rev string) []string {
