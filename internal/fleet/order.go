@@ -265,7 +265,8 @@ func Results(v promotion.Verdict, file string) (framework.Results, error) {
 	return res, nil
 }
 
-// sharedAndNamespaces reads what a tree's config names beside it.
+// besides reads what a tree's config names beside it: the Namespace
+// manifests of spec.namespaces.from and the GitPatches of spec.patchesFrom.
 func besides(dir, name, file string, cfg *config.IstioGitOps) (namespaces fileset.Set, patches map[string]fileset.Set, err error) {
 	ns, err := ReadFrom(dir, name, file, "spec.namespaces.from", cfg.Spec.Namespaces.From)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -355,23 +354,4 @@ func (r *Repo) File(tree Hash, rel string) (data []byte, ok bool, err error) {
 	}
 	data, err = r.Blob(h)
 	return data, err == nil, err
-}
-
-// IsRepository reports whether dir is in a Git repository, without
-// opening it: a .git is in dir or one of its parents.
-func IsRepository(dir string) bool {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return false
-	}
-	for {
-		if _, err := os.Lstat(filepath.Join(abs, ".git")); err == nil {
-			return true
-		}
-		parent := filepath.Dir(abs)
-		if parent == abs {
-			return false
-		}
-		abs = parent
-	}
 }

@@ -192,8 +192,13 @@ func TestShallow(t *testing.T) {
 
 func TestNotRepository(t *testing.T) {
 	dir := t.TempDir()
-	if history.IsRepository(dir) {
-		t.Skip("the temporary folder is inside a repository")
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			t.Skip("the temporary folder is inside a repository")
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
 	if _, err := history.Open(dir); !errors.Is(err, history.ErrNotRepository) {
 		t.Errorf("Open outside a repository: %v", err)
