@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/history"
 )
 
 // Upstream is a cluster this one follows.
@@ -227,3 +228,6 @@ func Human(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dm", d/time.Minute)
 }
+
+// Commit is a commit of the history, as spans hold them.
+type Commit = history.Commit
