@@ -200,7 +200,6 @@ func notInjected(cfg *config.IstioGitOps, root string, groups ...[]Selection) []
 	return out
 }
 
-
 // selections groups the Namespaces of the input, and the workloads that
 // pick a revision themselves, by what they select, as Istio's injector
 // reads their labels (revision.ObjectSelects).
