@@ -79,6 +79,12 @@ func newStatusCommand() *cobra.Command {
 // their config names beside them and those given with --namespaces.
 func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]status.Summary, error) {
 	sums := []status.Summary{}
+	// Shared: statuses run side by side, never while a command writes.
+	lock, err := disk.LockTree(dir, false)
+	if err != nil {
+		return sums, err
+	}
+	defer lock.Unlock()
 	t, err := disk.Read(dir)
 	if err != nil {
 		return sums, err

@@ -169,6 +169,10 @@ type Gateways struct {
 	StableServices bool `json:"stableServices,omitempty"`
 	// Ingress renders one Ingress per revision in front of its gateway.
 	Ingress *Ingress `json:"ingress,omitempty"`
+	// Ingresses are more Ingresses per revision, each from its own template
+	// with its own values and hosts (a public and an internal load
+	// balancer, say), rendered as Ingress is.
+	Ingresses []Ingress `json:"ingresses,omitempty"`
 }
 
 // Ingress is rendered once per revision from Template.
@@ -179,6 +183,27 @@ type Ingress struct {
 	// LiveOnlyAnnotations are annotation keys, optionally ending in "*",
 	// kept only on the live revision's Ingress.
 	LiveOnlyAnnotations []string `json:"liveOnlyAnnotations,omitempty"`
+	// PerRevision are annotations and labels merged over the template's on
+	// one revision's Ingress (a key given here replaces the template's,
+	// live-only or not), so that each revision's load balancer has its own
+	// static address: revision -> values.
+	PerRevision map[string]IngressValues `json:"perRevision,omitempty"`
+	// Hosts moves DNS host by host: for a host of the template's rules (or
+	// one name under a wildcard rule), the revision whose Ingress publishes
+	// it through external-dns. Hosts not listed follow gateways.live. Once
+	// set, even empty, every revision's Ingress carries
+	// external-dns.alpha.kubernetes.io/ingress-hostname-source:
+	// annotation-only and, when it publishes any,
+	// external-dns.alpha.kubernetes.io/hostname with its hosts.
+	Hosts map[string]string `json:"hosts,omitzero"`
+}
+
+// IngressValues are values for one revision's Ingress.
+type IngressValues struct {
+	// Annotations are set on the revision's Ingress.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Labels are set on the revision's Ingress.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // NodeAgents says which revision's ambient node agents (ztunnel, istio-cni)
@@ -233,6 +258,13 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 	cfg := &IstioGitOps{}
 	errs := Decode(node, cfg)
 	if errs.HasFatal() {
+		// JSON's type errors lose map keys (a revision's Ingress values
+		// written as a list): say where the value is.
+		if len(errs.List) == 1 && errs.List[0].Type == field.ErrorTypeTypeInvalid {
+			if shape := ingressShapes(node); len(shape) > 0 {
+				errs.List = shape
+			}
+		}
 		return nil, &Error{Kind: Kind, Name: object.Scalar(node, "metadata", "name"), Errs: errs.List}
 	}
 	cfg.Node = node
@@ -284,7 +316,7 @@ func (c *IstioGitOps) Default() {
 // MovesTraffic reports whether gateways.live decides anything: stable
 // Services or an Ingress follow it.
 func (c *IstioGitOps) MovesTraffic() bool {
-	return c.Spec.Gateways.StableServices || c.Spec.Gateways.Ingress != nil
+	return c.Spec.Gateways.StableServices || len(c.Ingresses()) > 0
 }
 
 // Validate reports every invalid field, by its path in the config.
@@ -493,22 +525,7 @@ func (c *IstioGitOps) validateGateways(p *field.Path) field.ErrorList {
 	if g.StableServices && !*g.PerRevision {
 		errs = append(errs, field.Forbidden(p.Child("stableServices"), "must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names"))
 	}
-	if in := g.Ingress; in != nil {
-		if !*g.PerRevision {
-			errs = append(errs, field.Forbidden(p.Child("ingress"), "must not be set when spec.gateways.perRevision is false: each revision's Ingress fronts that revision's gateways"))
-		}
-		if len(in.Template) == 0 {
-			errs = append(errs, field.Required(p.Child("ingress", "template"), "must be an Ingress object"))
-		}
-		if k, _ := in.Template["kind"].(string); k != "" && k != "Ingress" {
-			errs = append(errs, field.Invalid(p.Child("ingress", "template", "kind"), k, `must be "Ingress"`))
-		}
-		for i, a := range in.LiveOnlyAnnotations {
-			if a == "" || strings.Contains(strings.TrimSuffix(a, "*"), "*") {
-				errs = append(errs, field.Invalid(p.Child("ingress", "liveOnlyAnnotations").Index(i), a, `must be an annotation key, optionally ending in "*"`))
-			}
-		}
-	}
+	errs = append(errs, c.validateIngresses(p)...)
 	return errs
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
@@ -61,6 +62,11 @@ func (r *CheckReport) Failed() bool {
 // hold yet), each against its records and its order, the step being
 // judged from base (from HEAD without it).
 func Check(root, base string, clock time.Time) (*CheckReport, error) {
+	lock, err := disk.LockTree(root, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
 	clusters, err := Find(root)
 	if err != nil {
 		return nil, err

@@ -276,10 +276,19 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 	}
 	was := common.Spec.Pointers
 	// The record keeps the live gateways and the node agents where they
-	// decide something, as Pointers counts them.
+	// decide something, as Pointers counts them. It does not keep the DNS
+	// hosts: outside Git they are taken as they are now, unmoved.
 	rec := &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
 		Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
 	s.Pointers = promotion.Pointers(rec)
+	for _, p := range promotion.Pointers(cfg) {
+		if _, ok := promotion.HostOf(p.Field); ok {
+			s.Pointers = append(s.Pointers, p)
+			if _, known := s.Versions[p.Revision]; !known {
+				s.Versions[p.Revision] = State(cfg, root, files).Version(p.Revision)
+			}
+		}
+	}
 	return s
 }
 

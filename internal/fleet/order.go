@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
@@ -21,23 +23,41 @@ import (
 // Upstreams reads the clusters of spec.promotion.after of the tree at dir
 // (its config file named file in messages): each must be a tree whose
 // records hold, and the order they make with theirs must not loop back.
-func Upstreams(dir, name, file string, cfg *config.IstioGitOps) ([]*Cluster, error) {
-	if err := checkCycle(dir, name, file, cfg); err != nil {
-		return nil, err
+// Each is read under a shared lock (no command writes it meanwhile),
+// which release gives back.
+func Upstreams(dir, name, file string, cfg *config.IstioGitOps) (ups []*Cluster, release func(), err error) {
+	var locks []*disk.Lock
+	release = func() {
+		for _, l := range locks {
+			l.Unlock()
+		}
 	}
-	var out []*Cluster
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if err := checkCycle(dir, name, file, cfg); err != nil {
+		return nil, release, err
+	}
 	for i, after := range cfg.Upstreams() {
 		field := fmt.Sprintf("spec.promotion.after[%d]", i)
-		c, err := Load(filepath.Join(dir, filepath.FromSlash(after)), path.Join(filepath.ToSlash(name), after))
+		d := filepath.Join(dir, filepath.FromSlash(after))
+		if lock, err := disk.LockTree(d, false); err == nil {
+			locks = append(locks, lock)
+		} else if _, serr := os.Stat(d); serr == nil {
+			return nil, release, fmt.Errorf("%s: %s: %q: %w", file, field, after, err)
+		}
+		c, err := Load(d, path.Join(filepath.ToSlash(name), after))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %q: %w", file, field, after, err)
+			return nil, release, fmt.Errorf("%s: %s: %q: %w", file, field, after, err)
 		}
 		if _, err := pipeline.CheckRecords(c.Config, c.Files); err != nil {
-			return nil, fmt.Errorf("%s: %s: %q: the tree of cluster %q fails its records check, so what it runs is not known: %w", file, field, after, c.Config.Metadata.Name, err)
+			return nil, release, fmt.Errorf("%s: %s: %q: the tree of cluster %q fails its records check, so what it runs is not known: %w", file, field, after, c.Config.Metadata.Name, err)
 		}
-		out = append(out, c)
+		ups = append(ups, c)
 	}
-	return out, nil
+	return ups, release, nil
 }
 
 // checkCycle follows spec.promotion.after from the tree at dir, tree by
@@ -156,9 +176,13 @@ func judge(s Step) (c *promotion.Check, done func() error, err error) {
 	if s.Config.Spec.Promotion == nil {
 		return c, done, nil
 	}
-	ups, err := Upstreams(s.Dir, s.Name, s.File, s.Config)
+	ups, release, err := Upstreams(s.Dir, s.Name, s.File, s.Config)
 	if err != nil {
 		return nil, nil, err
+	}
+	done = func() error {
+		release()
+		return nil
 	}
 	repo, err := history.Open(s.Dir)
 	var head history.Commit
@@ -167,8 +191,16 @@ func judge(s Step) (c *promotion.Check, done func() error, err error) {
 		if err != nil && s.Config.Soak() == 0 && s.Base == "" {
 			// A repository without a commit yet: nothing is committed, so
 			// the trees are read as they are, as outside Git.
+			repo.Close()
 			err = history.ErrNotRepository
 		}
+	}
+	if err != nil && !errors.Is(err, history.ErrNotRepository) {
+		if repo != nil {
+			repo.Close()
+		}
+		release()
+		return nil, nil, err
 	}
 	if errors.Is(err, history.ErrNotRepository) {
 		c.Before = s.Recorded
@@ -177,11 +209,9 @@ func judge(s Step) (c *promotion.Check, done func() error, err error) {
 		}
 		return c, done, nil
 	}
-	if err != nil {
-		return nil, nil, err
-	}
 	var timelines []*promotion.Timeline
 	done = func() error {
+		defer release()
 		defer repo.Close()
 		for _, tl := range timelines {
 			if err := tl.Err(); err != nil {
@@ -193,6 +223,7 @@ func judge(s Step) (c *promotion.Check, done func() error, err error) {
 	defer func() {
 		if err != nil {
 			repo.Close()
+			release()
 		}
 	}()
 	c.InGit = true

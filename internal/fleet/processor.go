@@ -30,6 +30,13 @@ type Processor struct {
 	Clock func() time.Time
 }
 
+// WithHidden is the processor with Options.Hidden set (see
+// pipeline.Processor.WithHidden).
+func (p Processor) WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor {
+	p.Options.Hidden = hidden
+	return p
+}
+
 // Process implements framework.ResourceListProcessor: over a ResourceList
 // only the pipeline runs.
 func (p Processor) Process(rl *framework.ResourceList) error {

@@ -10,41 +10,39 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 )
 
-// Columns of a revision row that show pointers: the column, and the
-// fields it shows (a prefix ends in ".").
+// Columns of a revision row that show pointers: the column, and which
+// fields it shows: of returns "*" for a field of its own, the key for one
+// of many (a tag's name, a host), false for another column's.
 var pointerColumns = []struct {
 	title, markdown string
-	fields          []string
+	of              func(field string) (string, bool)
 }{
-	{"ACTIVE", "active", []string{promotion.ActiveField}},
-	{"LIVE", "live gateways", []string{promotion.LiveField}},
-	{"HOSTS", "hosts", []string{promotion.HostsField}},
-	{"NODES", "node agents", []string{promotion.NodeAgentsField}},
-	{"TAGS", "tags", []string{promotion.TagsField}},
+	{"ACTIVE", "active", is(promotion.ActiveField)},
+	{"LIVE", "live gateways", is(promotion.LiveField)},
+	{"HOSTS", "hosts", promotion.HostOf},
+	{"NODES", "node agents", is(promotion.NodeAgentsField)},
+	{"TAGS", "tags", func(f string) (string, bool) { return strings.CutPrefix(f, promotion.TagsField) }},
+}
+
+func is(field string) func(string) (string, bool) {
+	return func(f string) (string, bool) { return "*", f == field }
 }
 
 // cell is what a revision row shows of the pointers of one column: "*"
-// and the age for a single field ("* 3d2h"), the names and ages of a
-// prefix's (tags: "prod-stable 3d2h").
-func (cr *ClusterReport) cell(rev RevisionReport, fields []string, clock time.Time) string {
+// and the age for a single field ("* 3d2h"), the keys and ages of many
+// (tags: "prod-stable 3d2h").
+func (cr *ClusterReport) cell(rev RevisionReport, of func(string) (string, bool), clock time.Time) string {
 	var parts []string
 	for _, f := range rev.Pointers {
-		for _, want := range fields {
-			name, isPrefix := "", strings.HasSuffix(want, ".")
-			switch {
-			case isPrefix && strings.HasPrefix(f, want):
-				name = strings.TrimPrefix(f, want)
-			case !isPrefix && f == want:
-				name = "*"
-			default:
-				continue
-			}
-			p, _ := cr.pointerOf(f)
-			if age := p.since(clock); age != "" {
-				name += " " + age
-			}
-			parts = append(parts, name)
+		name, ok := of(f)
+		if !ok {
+			continue
 		}
+		p, _ := cr.pointerOf(f)
+		if age := p.since(clock); age != "" {
+			name += " " + age
+		}
+		parts = append(parts, name)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -72,7 +70,7 @@ func (r *Report) Text(w io.Writer) {
 			}
 			row := []string{name, p, rev.Name, orDash(v)}
 			for _, c := range pointerColumns {
-				row = append(row, orDash(cr.cell(rev, c.fields, clock)))
+				row = append(row, orDash(cr.cell(rev, c.of, clock)))
 			}
 			row = append(row, fmt.Sprint(rev.Namespaces))
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
@@ -131,7 +129,7 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 			row := []string{name, "`" + rev.Name + "`", orDash(rev.Version)}
 			for _, c := range pointerColumns {
-				cell := cr.cell(rev, c.fields, clock)
+				cell := cr.cell(rev, c.of, clock)
 				row = append(row, strings.ReplaceAll(cell, "*", "yes"))
 			}
 			row = append(row, fmt.Sprint(rev.Namespaces))

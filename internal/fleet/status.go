@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 	"github.com/istio-gitops/istio-gitops/internal/status"
@@ -76,6 +77,12 @@ type PointerReport struct {
 // Status reports every cluster under root, as of clock. The history of
 // HEAD is walked once for all of them.
 func Status(root string, clock time.Time) (*Report, error) {
+	// Shared: reports run side by side, never while a command writes.
+	lock, err := disk.LockTree(root, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
 	clusters, err := Find(root)
 	if err != nil {
 		return nil, err

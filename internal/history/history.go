@@ -59,32 +59,61 @@ func (r *Repo) Close() error {
 	return nil
 }
 
-// Open opens the repository whose working tree holds dir (dir or one of
-// its parents holds .git). Outside one the error is ErrNotRepository.
-func Open(dir string) (*Repo, error) {
-	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+// Locate opens the repository whose working tree holds dir (dir or one of
+// its parents holds .git; a linked worktree too), as go-git opens it by
+// default: the repository, its working tree's root folder (links
+// resolved) and dir's slash path relative to it ("" for the root).
+// Outside a repository the error is ErrNotRepository.
+func Locate(dir string) (repo *git.Repository, root, rel string, err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", "", err
+	}
+	repo, err = git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		return nil, fmt.Errorf("%s: %w", dir, ErrNotRepository)
+		return nil, "", "", fmt.Errorf("%s: %w", dir, ErrNotRepository)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: open the Git repository: %w", dir, err)
+		return nil, "", "", fmt.Errorf("%s: open the Git repository: %w", dir, err)
 	}
-	wt, err := r.Worktree()
+	wt, err := repo.Worktree()
 	if err != nil {
-		return nil, fmt.Errorf("%s: open the Git repository: %w", dir, err)
+		return nil, "", "", fmt.Errorf("%s: the Git repository must have a working tree: %w", dir, err)
+	}
+	root = wt.Filesystem.Root()
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	r, err := filepath.Rel(root, abs)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return nil, "", "", fmt.Errorf("%s: must be inside the working tree of its repository %s", dir, root)
+	}
+	if r == "." {
+		r = ""
+	}
+	return repo, root, filepath.ToSlash(r), nil
+}
+
+// Open opens the repository whose working tree holds dir (see Locate).
+// Outside one the error is ErrNotRepository.
+func Open(dir string) (*Repo, error) {
+	r, root, _, err := Locate(dir)
+	if err != nil {
+		return nil, err
 	}
 	// Opened again on the same folders, keeping the packfiles open: by
 	// default go-git opens a packfile for every object it reads.
 	if fsStore, ok := r.Storer.(*filesystem.Storage); ok {
 		st := filesystem.NewStorageWithOptions(fsStore.Filesystem(), cache.NewObjectLRUDefault(),
 			filesystem.Options{KeepDescriptors: true, ExclusiveAccess: true})
-		if again, err := git.Open(st, wt.Filesystem); err == nil {
-			r = again
+		if wt, err := r.Worktree(); err == nil {
+			if again, err := git.Open(st, wt.Filesystem); err == nil {
+				r = again
+			}
 		}
-	}
-	root, err := filepath.EvalSymlinks(wt.Filesystem.Root())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	repo := &Repo{repo: r, objs: r.Storer, Root: root, shallow: map[Hash]bool{}, entries: map[Hash][]Entry{}}
 	shallow, err := r.Storer.Shallow()

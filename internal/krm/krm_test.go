@@ -265,31 +265,3 @@ func TestOwner(t *testing.T) {
 		t.Error("b/x.yaml is in no tree")
 	}
 }
-
-// TestTreeJournalFinished: a run over one tree that was killed left its
-// journal in that tree's folder; a run over the parent finishes it first.
-func TestTreeJournalFinished(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"a/istio-gitops.yaml":            cfg("IstioGitOps", "a"),
-		"b/istio-gitops.yaml":            cfg("IstioGitOps", "b"),
-		"a/.istio-gitops-1-00000000.tmp": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n",
-		"a/.istio-gitops-journal":        `{"renames": [[".istio-gitops-1-00000000.tmp", "late.yaml"]], "deletes": []}`,
-	} {
-		treetest.Write(t, filepath.Join(dir, name), []byte(content))
-	}
-	s := seer{saw: map[string][]string{}}
-	results, err := krm.Processors{"IstioGitOps": s}.RunDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(s.saw["a"], "a/late.yaml") {
-		t.Errorf("a's run must see the file its interrupted commit wrote: %q", s.saw["a"])
-	}
-	if len(results) == 0 || !strings.Contains(results[0].Message, "finished writing the changes of an earlier run that was interrupted") {
-		t.Errorf("results: %v", results)
-	}
-	if _, ok := treetest.Snapshot(t, dir)["a/.istio-gitops-journal"]; ok {
-		t.Error("the journal must be gone")
-	}
-}

@@ -24,26 +24,32 @@ const TreeTag = "tree"
 // files whose objects are no longer emitted are deleted, files a run
 // passed through keep their bytes, the others are laid out as kustomize
 // and kpt lay them out. A processor that runs over files (our pipeline)
-// reads only the files it needs; the others get every object. A commit an
-// interrupted run left unfinished is finished first.
+// reads only the files it needs; the others get every object. The tree is
+// locked from the read to the commit, and a commit an interrupted command
+// left is finished or undone first (disk.Open), a tree's below root too.
 //
 // Several IstioGitOps trees (a parent folder of clusters) are each run on
 // their own files (see Split), every one of them before anything is
 // written; each result names its tree, and each tree is written as a unit
 // of its own, its journal in its folder.
 func (ps Processors) RunDir(root string) (framework.Results, error) {
-	var results framework.Results
-	recovered, err := disk.Recover(root)
-	if err != nil {
-		return nil, err
-	}
-	if recovered {
-		results = append(results, &framework.Result{Severity: framework.Warning,
-			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
-	}
-	t, in, cfgs, err := ps.read(root, &results)
+	t, lock, results, err := open(root)
+	defer lock.Unlock()
 	if err != nil {
 		return results, err
+	}
+	in := fileset.FromTree(t)
+	cfgs, err := FindConfigs(in, ps.kinds()...)
+	if err != nil {
+		return results, err
+	}
+	if len(cfgs) == 0 {
+		return results, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
+			root, ps.kinds(), api.APIVersion)
+	}
+	t.Origin.Command = "run"
+	for _, cfg := range cfgs {
+		t.Origin.Configs = append(t.Origin.Configs, object.Path(cfg))
 	}
 	roots := Roots(cfgs)
 	several := len(roots) > 1
@@ -51,17 +57,21 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	var failed []string
 	for _, cfg := range cfgs {
 		var res framework.Results
-		tree := RootOf(object.Path(cfg))
+		p := ps[cfg.GetKind()]
+		if hp, ok := p.(hiddenChecker); ok {
+			p = hp.WithHidden(t.Hidden)
+		}
 		if !several || cfg.GetKind() != config.Kind {
-			cur, res, err = ps.processFiles(cur, cfg)
+			cur, res, err = processFiles(p, cur, cfg)
 			results = append(results, res...)
 			if err != nil {
 				return results, err
 			}
 			continue
 		}
+		tree := RootOf(object.Path(cfg))
 		view, rest := Split(cur, roots, tree)
-		out, res, err := ps.processFiles(view, cfg)
+		out, res, err := processFiles(p, view, cfg)
 		results = append(results, tagTree(res, tree)...)
 		if err == nil && res.ExitCode() != 0 {
 			err = errors.New("the run reported errors")
@@ -88,52 +98,41 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	return results, commitTrees(t, roots, cfgs, writes, deletes, &results)
 }
 
-// read reads root and finds the configs in it. A tree below root whose
-// own commit was interrupted (a run over that tree alone) is finished
-// first, and root read again.
-func (ps Processors) read(root string, results *framework.Results) (*disk.Tree, fileset.Set, []*yaml.RNode, error) {
-	for attempt := 0; ; attempt++ {
-		t, err := disk.Read(root)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		in := fileset.FromTree(t)
-		cfgs, err := FindConfigs(in, ps.kinds()...)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if len(cfgs) == 0 {
-			return nil, nil, nil, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
-				root, ps.kinds(), api.APIVersion)
-		}
-		recovered := false
-		for _, r := range Roots(cfgs) {
-			if r == "" || attempt > 0 {
-				continue
-			}
-			sub := t.Sub(r, nil).Root
-			done, err := disk.Recover(sub)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if done {
-				recovered = true
-				*results = append(*results, &framework.Result{Severity: framework.Warning,
-					Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", sub)})
-			}
-		}
-		if !recovered {
-			return t, in, cfgs, nil
-		}
+// open is disk.Open, which refuses a folder holding the journal of an
+// interrupted commit below root (a tree of the folder, run alone): that
+// commit is finished or undone first, under root's lock, and root read
+// again.
+func open(root string) (*disk.Tree, *disk.Lock, framework.Results, error) {
+	t, lock, results, err := disk.Open(root)
+	if err == nil || lock == nil {
+		return t, lock, results, err
 	}
+	said, rerr := disk.RecoverBelow(root)
+	if rerr != nil {
+		return nil, lock, results, rerr
+	}
+	if len(said) == 0 {
+		return nil, lock, results, err
+	}
+	for _, msg := range said {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	t, err = disk.Read(root)
+	if err != nil {
+		return nil, lock, results, err
+	}
+	if msg := t.StraysWarning(); msg != "" {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	return t, lock, results, nil
 }
 
 // processFiles runs one config over files.
-func (ps Processors) processFiles(in fileset.Set, cfg *yaml.RNode) (fileset.Set, framework.Results, error) {
-	if fp, ok := ps[cfg.GetKind()].(fileset.Processor); ok {
+func processFiles(p framework.ResourceListProcessor, in fileset.Set, cfg *yaml.RNode) (fileset.Set, framework.Results, error) {
+	if fp, ok := p.(fileset.Processor); ok {
 		return fp.ProcessFiles(in, cfg)
 	}
-	return fileset.ProcessItems(ps[cfg.GetKind()], in, cfg, nil)
+	return fileset.ProcessItems(p, in, cfg, nil)
 }
 
 // commitTrees writes each tree's changes as a commit of its own, in path
@@ -209,6 +208,12 @@ func displayRoot(root string) string {
 		return "."
 	}
 	return root
+}
+
+// hiddenChecker is a processor that refuses a tree whose .krmignore hides
+// what it owns, when it is told what the ignore file hides.
+type hiddenChecker interface {
+	WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor
 }
 
 // FindConfigs finds the function configs of ours (objects of our API

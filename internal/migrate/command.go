@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 )
@@ -31,6 +33,7 @@ func Command() *cobra.Command {
 		selector   []string
 		reportFile string
 		format     string
+		teams      TeamOptions
 		tree       string
 		dryRun     bool
 	)
@@ -48,21 +51,43 @@ to B with --workloads.
 
 Files whose objects do not change are left byte for byte; on any error
 nothing is written. --report writes a Markdown summary grouped by team, fit
-for the body of each team's pull request.`,
-		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md`,
-		Args:    cobra.ExactArgs(1),
+for the body of each team's pull request.
+
+With --branches, DIR is in a Git repository and is not written: the
+migration runs over the files HEAD holds, once per owning team, and each
+team gets a local branch off HEAD (<branch-prefix><team>) with one commit
+changing only that team's files, its message the pull request (title,
+what moves, the team's report, the deadline, how to roll back). The
+current branch, the index and the working tree are left alone; a working
+tree with changes to a file a commit changes is refused. A re-run moves a
+branch only when its change differs. --patches DIR writes the same
+commits as git format-patch files, one per team, with or without
+--branches.
+
+--tree names the cluster's tree (the folder of its IstioGitOps config):
+--from and --to must be one of its revisions or tags, and its default tag
+says whether --from is the default revision. --dry-run prints what would
+move and the report, and writes nothing.`,
+		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md
+  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --branches --deadline 2026-12-31`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SilenceUsage = true
 			if err := output.Check(format); err != nil {
 				return err
 			}
 			node, err := configNode(spec, selector)
-			var meshes []*yaml.RNode
+			if err == nil {
+				err = checkTeamOptions(cmd, teams)
+			}
+			if err == nil && dryRun && teams.enabled() {
+				err = fmt.Errorf("--dry-run: must not be given with --branches or --patches, which leave DIR as it is already")
+			}
 			if err == nil && tree != "" {
-				meshes, err = checkTree(tree, spec)
+				teams.meshes, err = checkTree(tree, spec)
 			}
 			if err == nil {
-				return runDir(cmd.OutOrStdout(), args[0], node, options{report: reportFile, format: format, meshes: meshes, dryRun: dryRun})
+				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format, teams, dryRun)
 			}
 			if format == output.JSON {
 				_ = output.Write(cmd.OutOrStdout(), Summary{From: spec.From, To: spec.To, Files: []string{}, Results: []output.Result{}, Error: err.Error()})
@@ -79,6 +104,10 @@ for the body of each team's pull request.`,
 	f.StringSliceVar(&selector, "selector", nil, "only namespaces with these labels, key=value,... (spec.selector.matchLabels)")
 	f.BoolVar(&spec.Workloads, "workloads", false, "also move pod-template istio.io/rev labels (spec.workloads)")
 	f.StringVar(&reportFile, "report", "", "write the Markdown report to this file")
+	f.BoolVar(&teams.Branches, "branches", false, "make one local Git branch per team off HEAD, each with one commit, instead of writing DIR")
+	f.StringVar(&teams.Prefix, "branch-prefix", "", "start each team's branch name with this (default istio-<to>/)")
+	f.StringVar(&teams.Deadline, "deadline", "", "say in each pull request to merge before this date (2026-12-31) or time")
+	f.StringVar(&teams.Patches, "patches", "", "write one git format-patch file per team into this folder, instead of writing DIR")
 	f.StringVar(&tree, "tree", "", "the cluster's tree (the folder of its IstioGitOps config): --from and --to must be a revision or tag listed there")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would move and the report, and write nothing")
 	output.AddFlag(cmd, &format)
@@ -162,6 +191,8 @@ type Summary struct {
 	Files []string `json:"files"`
 	// Report is the Markdown report written (--report).
 	Report string `json:"report,omitempty"`
+	// Branches are the teams' commits (--branches, --patches).
+	Branches []Branch `json:"branches,omitempty"`
 	// DryRun says nothing was written (--dry-run); Markdown is then the
 	// report.
 	DryRun   bool            `json:"dryRun,omitempty"`
@@ -171,20 +202,35 @@ type Summary struct {
 	Error string `json:"error,omitempty"`
 }
 
-// options are the command's flags that are not the RevisionMigration's.
-type options struct {
-	report, format string
-	meshes         []*yaml.RNode
-	dryRun         bool
+// checkTeamOptions refuses flags of --branches and --patches given
+// without either.
+func checkTeamOptions(cmd *cobra.Command, o TeamOptions) error {
+	if !o.enabled() {
+		for _, f := range []string{"branch-prefix", "deadline"} {
+			if cmd.Flags().Changed(f) {
+				return fmt.Errorf("--%s: must be given with --branches or --patches", f)
+			}
+		}
+	}
+	return checkDeadline(o.Deadline)
 }
 
 // checkTree reads the cluster's tree of --tree: --from and --to must be
 // one of its revisions or tags (--from may be "default", the default
-// revision every tree has).
+// revision every tree has). The tree's config is returned, for the
+// migration to check spec.to against and to know the default revision by.
 func checkTree(dir string, spec Spec) ([]*yaml.RNode, error) {
-	cfg, node, file, err := readMesh(dir)
+	node, err := krm.ConfigIn(dir, config.Kind)
 	if err != nil {
 		return nil, fmt.Errorf("--tree: %w", err)
+	}
+	file := path.Join(filepath.ToSlash(dir), object.Path(node))
+	if err := object.SetPath(node, file, 0); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(node)
+	if err != nil {
+		return nil, fmt.Errorf("--tree: %s: %w", file, err)
 	}
 	revs, tags := cfg.RevisionNames(), config.SortedKeys(cfg.Spec.Tags)
 	for _, f := range []struct{ flag, v string }{{"--from", spec.From}, {"--to", spec.To}} {
@@ -197,57 +243,26 @@ func checkTree(dir string, spec Spec) ([]*yaml.RNode, error) {
 	return []*yaml.RNode{node}, nil
 }
 
-// readMesh reads the IstioGitOps config of the tree in dir (or the config
-// file dir names).
-func readMesh(dir string) (*config.IstioGitOps, *yaml.RNode, string, error) {
-	var files []string
-	if info, err := os.Stat(dir); err != nil {
-		return nil, nil, "", err
-	} else if info.IsDir() {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		for _, e := range entries {
-			if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
-				files = append(files, filepath.Join(dir, e.Name()))
+func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string, teams TeamOptions, dry bool) error {
+	run := func(out io.Writer, sum *Summary) error {
+		switch {
+		case teams.enabled():
+			if err := migrateTeams(out, dir, node, teams, reportFile, sum); err != nil {
+				return fmt.Errorf("migrate %s: %w", dir, err)
 			}
+			return nil
+		case dry:
+			return dryRun(out, dir, node, &Processor{Report: &Report{}, Meshes: teams.meshes}, sum)
 		}
-	} else {
-		files = []string{dir}
+		return migrateDir(out, dir, node, reportFile, teams.meshes, sum)
 	}
-	for _, name := range files {
-		f, err := disk.ReadFile(name)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		objs, err := f.Objects()
-		if err != nil {
-			return nil, nil, "", err
-		}
-		for _, o := range objs {
-			if o.GetApiVersion() != api.APIVersion || o.GetKind() != config.Kind {
-				continue
-			}
-			cfg, err := config.Load(o)
-			if err != nil {
-				return nil, nil, "", fmt.Errorf("%s: %w", name, err)
-			}
-			if err := object.SetPath(o, filepath.ToSlash(name), 0); err != nil {
-				return nil, nil, "", err
-			}
-			return cfg, o, filepath.ToSlash(name), nil
-		}
+	if format != output.JSON {
+		return run(out, nil)
 	}
-	return nil, nil, "", fmt.Errorf("%s holds no IstioGitOps config: it must be a cluster's tree (the folder of its config) or the config's file", dir)
-}
-
-func runDir(out io.Writer, dir string, node *yaml.RNode, o options) error {
-	if o.format != output.JSON {
-		return migrateDir(out, dir, node, o, nil)
-	}
-	sum := &Summary{Files: []string{}, DryRun: o.dryRun}
-	err := migrateDir(io.Discard, dir, node, o, sum)
+	sum := &Summary{Files: []string{}, DryRun: dry}
+	sum.From, _ = node.GetString("spec.from")
+	sum.To, _ = node.GetString("spec.to")
+	err := run(io.Discard, sum)
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -259,13 +274,9 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, o options) error {
 
 // migrateDir runs the migration over dir, printing text to out and filling
 // sum when not nil.
-func migrateDir(out io.Writer, dir string, node *yaml.RNode, o options, sum *Summary) error {
-	reportFile := o.report
-	s := &snapshot{Processor: &Processor{Report: &Report{}, Meshes: o.meshes}, dir: dir}
-	if o.dryRun {
-		return dryRun(out, dir, node, s.Processor, sum)
-	}
-	results, err := disk.Run(dir, s, node)
+func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, meshes []*yaml.RNode, sum *Summary) error {
+	s := &snapshot{Processor: &Processor{Report: &Report{}, Meshes: meshes}, dir: dir}
+	results, err := disk.RunCommand("migrate", dir, s, node)
 	printResults(out, results)
 	rep := s.Report
 	if sum != nil {
@@ -306,27 +317,23 @@ func migrateDir(out io.Writer, dir string, node *yaml.RNode, o options, sum *Sum
 	return nil
 }
 
-// dryRun runs the migration over dir's objects in memory: it prints the
-// results, what would move and the report, and writes nothing.
+// dryRun runs the migration over dir's objects in memory, under a shared
+// lock: it prints the results, what would move and the report, and writes
+// nothing.
 func dryRun(out io.Writer, dir string, node *yaml.RNode, p *Processor, sum *Summary) error {
+	lock, err := disk.LockTree(dir, false)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	defer lock.Unlock()
 	t, err := disk.Read(dir)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", dir, err)
 	}
-	items, err := t.Objects()
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", dir, err)
-	}
-	rl := &framework.ResourceList{Items: items, FunctionConfig: node}
-	err = p.Process(rl)
-	printResults(out, rl.Results)
+	results, _, _, err := t.Plan(p, node)
+	printResults(out, results)
 	if sum != nil {
-		sum.From, _ = node.GetString("spec.from")
-		sum.To, _ = node.GetString("spec.to")
-		sum.Results = output.Results(rl.Results)
-	}
-	if err == nil && rl.Results.ExitCode() != 0 {
-		err = fmt.Errorf("the run reported errors")
+		sum.Results = output.Results(results)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", dir, err)

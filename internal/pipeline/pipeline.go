@@ -62,6 +62,17 @@ type Options struct {
 	// after the run (istio-gitops run reads the other clusters' trees and
 	// the Git history; under kustomize and kpt the function cannot).
 	OrderChecked bool
+	// Hidden reports whether the reader's .krmignore hides a file or
+	// folder (a run-relative path) from the run; nil when the input was
+	// not read from disk (kustomize and kpt read it themselves).
+	Hidden func(path string, dir bool) bool
+}
+
+// WithHidden is the processor with Options.Hidden set: istio-gitops run
+// gives it what the tree's .krmignore hides.
+func (p Processor) WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor {
+	p.Options.Hidden = hidden
+	return p
 }
 
 // Processor runs IstioGitOps configs over a ResourceList (kustomize, kpt)
@@ -109,6 +120,9 @@ func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, fr
 	var res results
 	t, err := index(cfg, in)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkHidden(t, opts.Hidden); err != nil {
 		return nil, nil, err
 	}
 	kept, err := check(t, &res)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/buildtest"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -89,6 +90,9 @@ func runStory(t *testing.T, name string, st treetest.Story) {
 					t.Errorf("a second run said something moved: %s", l)
 				}
 			}
+			if s.DNS != nil {
+				checkDNS(t, tree, s.DNS)
+			}
 			buildtest.BuildAll(t, dir)
 			if _, err := os.Stat(filepath.Join(dir, "flux")); err == nil {
 				checkFluxPaths(t, dir)
@@ -121,6 +125,47 @@ func runStory(t *testing.T, name string, st treetest.Story) {
 		})
 		if !ok {
 			return
+		}
+	}
+}
+
+// checkDNS resolves each name of want through the hosts the tree's
+// Ingresses publish (external-dns.alpha.kubernetes.io/hostname with the
+// hostname source annotation-only): the name itself, else a wildcard one
+// label up. Each must lead to exactly the revision want names, and no
+// name may be published from two revisions' Ingresses.
+func checkDNS(t *testing.T, tree map[string][]byte, want map[string]string) {
+	t.Helper()
+	published := map[string][]string{}
+	for _, f := range treetest.Names(tree) {
+		rev, rest, _ := strings.Cut(f, "/")
+		if !strings.HasPrefix(rest, "generated/ingress/") {
+			continue
+		}
+		objs, err := (&kio.ByteReader{Reader: bytes.NewReader(tree[f]), OmitReaderAnnotations: true}).Read()
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("%s: %v", f, err)
+		}
+		hosts, ok := gateway.PublishedHosts(objs[0])
+		if !ok {
+			t.Errorf("%s: external-dns must publish only its hostname annotation (ingress-hostname-source: annotation-only)", f)
+		}
+		for _, h := range hosts {
+			published[h] = append(published[h], rev)
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(published)) {
+		if len(published[h]) != 1 {
+			t.Errorf("%s is published from the Ingresses of %q: it must be one", h, published[h])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		revs, ok := published[name]
+		if _, rest, found := strings.Cut(name, "."); !ok && found {
+			revs = published["*."+rest]
+		}
+		if !slices.Equal(revs, []string{want[name]}) {
+			t.Errorf("%s resolves to the load balancers of %q, want %s's", name, revs, want[name])
 		}
 	}
 }

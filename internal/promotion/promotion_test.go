@@ -1,6 +1,7 @@
 package promotion
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,10 @@ func TestCheck(t *testing.T) {
 			before: cluster([]string{"1-30=1.30.2", "1-31=1.31.0"}, "1-30", "spec.tags.canary=1-30"),
 			ups:    []Upstream{upstream(nil, staging131For(2))},
 			want:   []string{`spec.tags.canary: "1-31" is Istio 1.31.0, which staging (clusters/staging) has run for 2h only`}, allowedInHours: 22},
+		{name: "a DNS host moved to the canary", soak: "24h", now: cluster([]string{"1-30=1.30.2", "1-31=1.31.0"}, "1-30", "spec.gateways.ingress.hosts.shop.example.com=1-31"),
+			before: cluster([]string{"1-30=1.30.2", "1-31=1.31.0"}, "1-30", "spec.gateways.ingress.hosts.shop.example.com=1-30"),
+			ups:    []Upstream{upstream(nil, timeline(false, with131, 30))},
+			want:   []string{`spec.gateways.ingress.hosts.shop.example.com: "1-31" is Istio 1.31.0, which staging (clusters/staging) does not run`}},
 		{name: "shallow history too short", soak: "24h", now: on131, before: with131,
 			ups:  []Upstream{upstream(nil, timeline(true, on131, 10))},
 			want: []string{`has run since at least 2026-03-10T02:00:00Z (commit`, `where this shallow clone's history starts: a soak of 24h cannot be read from it; fetch the whole history (git fetch --unshallow`}},
@@ -201,5 +206,42 @@ func TestHuman(t *testing.T) {
 		if got := Human(d); got != want {
 			t.Errorf("Human(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestPointers: the list the order guards, from a config.
+func TestPointers(t *testing.T) {
+	cfg := &config.IstioGitOps{Spec: config.Spec{
+		ActiveRevision: "1-30",
+		Tags:           map[string]string{"stable": "1-30", "canary": "1-31"},
+		Gateways: config.Gateways{Live: "1-30", Ingress: &config.Ingress{Hosts: map[string]string{"www.example.com": "1-30", "shop.example.com": "1-31"}},
+			Ingresses: []config.Ingress{{Hosts: map[string]string{"api.example.com": "1-31"}}}},
+		NodeAgents: config.NodeAgents{Revision: "1-30"},
+	}}
+	var got []string
+	for _, p := range Pointers(cfg) {
+		got = append(got, p.Field+"="+p.Revision)
+	}
+	want := []string{"spec.activeRevision=1-30", "spec.tags.canary=1-31", "spec.tags.stable=1-30", "spec.gateways.live=1-30",
+		"spec.gateways.ingress.hosts.shop.example.com=1-31", "spec.gateways.ingress.hosts.www.example.com=1-30",
+		"spec.gateways.ingresses[0].hosts.api.example.com=1-31", "spec.nodeAgents.revision=1-30"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("pointers:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for field, host := range map[string]string{"spec.gateways.ingress.hosts.shop.example.com": "shop.example.com", "spec.gateways.ingresses[0].hosts.api.example.com": "api.example.com"} {
+		if h, ok := HostOf(field); !ok || h != host {
+			t.Errorf("HostOf(%q) = %q, %v", field, h, ok)
+		}
+	}
+	if _, ok := HostOf("spec.tags.hosts.x"); ok {
+		t.Error("a tag is no host")
+	}
+	// A past commit's config: the hosts read too.
+	p := parseConfig([]byte("apiVersion: fn.istio-gitops.dev/v1alpha1\nkind: IstioGitOps\nmetadata: {name: prod}\nspec:\n  revisions: [{name: 1-30}, {name: 1-31, version: 1.31.0}]\n  gateways:\n    live: 1-30\n    ingress:\n      template: {kind: Ingress}\n      hosts: {shop.example.com: 1-31}\n"))
+	if p == nil || p.state.ActiveRevision() != "1-30" || p.state.Version("1-31") != "1.31.0" || !slices.Equal(p.unpinned, []string{"1-30"}) {
+		t.Fatalf("parsed %+v", p)
+	}
+	if rev, ok := p.state.Pointer("spec.gateways.ingress.hosts.shop.example.com"); !ok || rev != "1-31" {
+		t.Errorf("the host's pointer: %q %v", rev, ok)
 	}
 }

@@ -10,6 +10,7 @@ package promotion
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -24,22 +25,33 @@ type Pointer struct {
 	Revision string `json:"revision"`
 }
 
-// Field paths of the pointers; those ending in "." are prefixes of one
-// field per key.
+// Field paths of the pointers; TagsField is the prefix of one field per
+// tag.
 const (
 	ActiveField     = "spec.activeRevision"
 	LiveField       = "spec.gateways.live"
 	NodeAgentsField = "spec.nodeAgents.revision"
 	TagsField       = "spec.tags."
-	HostsField      = "spec.gateways.ingress.hosts."
+	hostsKey        = ".hosts."
 )
 
+// HostOf is the DNS host a pointer's field moves (spec.gateways.ingress.hosts.<host>,
+// or an entry of spec.gateways.ingresses), if it is a host's.
+func HostOf(field string) (string, bool) {
+	if !strings.HasPrefix(field, config.FieldIngress) {
+		return "", false
+	}
+	_, host, ok := strings.Cut(field, hostsKey)
+	return host, ok
+}
+
 // Pointers lists where cfg points, in a stable order: the active revision,
-// the tags by name, the live gateways, the node agents. A pointer the
-// config gains joins this list, and the order guards it. The live gateways
-// and the node agents count where they decide something: set in the
-// config, or (the live gateways) followed by stable Services or an
-// Ingress; their defaults follow the active revision.
+// the tags by name, the live gateways, the DNS hosts of each Ingress
+// template, the node agents. A pointer the config gains joins this list,
+// and the order guards it. The live gateways and the node agents count
+// where they decide something: set in the config, or (the live gateways)
+// followed by stable Services or an Ingress; their defaults follow the
+// active revision. A host not listed follows the live gateways.
 func Pointers(cfg *config.IstioGitOps) []Pointer {
 	s := cfg.Spec
 	ps := []Pointer{{Field: ActiveField, Revision: s.ActiveRevision}}
@@ -48,6 +60,11 @@ func Pointers(cfg *config.IstioGitOps) []Pointer {
 	}
 	if s.Gateways.Live != "" && (cfg.MovesTraffic() || written(cfg, "gateways", "live")) {
 		ps = append(ps, Pointer{Field: LiveField, Revision: s.Gateways.Live})
+	}
+	for _, in := range cfg.Ingresses() {
+		for _, host := range config.SortedKeys(in.Hosts) {
+			ps = append(ps, Pointer{Field: in.Field + hostsKey + host, Revision: in.Hosts[host]})
+		}
 	}
 	if s.NodeAgents.Revision != "" && written(cfg, "nodeAgents", "revision") {
 		ps = append(ps, Pointer{Field: NodeAgentsField, Revision: s.NodeAgents.Revision})

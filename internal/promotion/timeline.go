@@ -271,14 +271,21 @@ type pastConfig struct {
 		ActiveRevision string            `yaml:"activeRevision"`
 		Tags           map[string]string `yaml:"tags"`
 		Gateways       struct {
-			Live           string    `yaml:"live"`
-			StableServices bool      `yaml:"stableServices"`
-			Ingress        yaml.Node `yaml:"ingress"`
+			Live           string        `yaml:"live"`
+			StableServices bool          `yaml:"stableServices"`
+			Ingress        *pastIngress  `yaml:"ingress"`
+			Ingresses      []pastIngress `yaml:"ingresses"`
 		} `yaml:"gateways"`
 		NodeAgents struct {
 			Revision string `yaml:"revision"`
 		} `yaml:"nodeAgents"`
 	} `yaml:"spec"`
+}
+
+// pastIngress is what the history needs of an Ingress template: the
+// hosts it moves.
+type pastIngress struct {
+	Hosts map[string]string `yaml:"hosts"`
 }
 
 // parseConfig reads the IstioGitOps of a config file as a commit holds it
@@ -299,8 +306,11 @@ func parseConfig(data []byte) *parsed {
 			Gateways:   config.Gateways{Live: s.Gateways.Live, StableServices: s.Gateways.StableServices},
 			NodeAgents: config.NodeAgents{Revision: s.NodeAgents.Revision},
 		}}
-		if !s.Gateways.Ingress.IsZero() {
-			cfg.Spec.Gateways.Ingress = &config.Ingress{}
+		if in := s.Gateways.Ingress; in != nil {
+			cfg.Spec.Gateways.Ingress = &config.Ingress{Hosts: in.Hosts}
+		}
+		for _, in := range s.Gateways.Ingresses {
+			cfg.Spec.Gateways.Ingresses = append(cfg.Spec.Gateways.Ingresses, config.Ingress{Hosts: in.Hosts})
 		}
 		p := &parsed{}
 		for _, r := range s.Revisions {
