@@ -78,6 +78,8 @@ type Spec struct {
 	NodeAgents NodeAgents `json:"nodeAgents,omitempty"`
 	// Flux, when set, writes Flux Kustomization objects into flux/.
 	Flux *Flux `json:"flux,omitempty"`
+	// ArgoCD, when set, writes Argo CD Applications into argocd/.
+	ArgoCD *ArgoCD `json:"argocd,omitempty"`
 	// Namespaces names where the Namespace manifests of the cluster's
 	// teams are kept outside the tree.
 	Namespaces Namespaces `json:"namespaces,omitempty"`
@@ -239,6 +241,50 @@ type Flux struct {
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
+// ArgoCD configures the Argo CD Applications written into argocd/: an
+// app-of-apps for the tree's root and, under it, one Application for
+// common/ and one per revision.
+type ArgoCD struct {
+	// RepoURL is the Git repository (or Helm/OCI repository) holding the
+	// tree.
+	RepoURL string `json:"repoURL"`
+	// TargetRevision is the branch, tag or commit to deploy. Default HEAD.
+	TargetRevision string `json:"targetRevision,omitempty"`
+	// Path is the tree's path in the repository, such as
+	// clusters/prod/istio.
+	Path string `json:"path"`
+	// Project is the Argo CD project of the Applications. Default default.
+	Project string `json:"project,omitempty"`
+	// Namespace is where the Applications live: Argo CD's namespace.
+	// Default argocd.
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the app-of-apps' name, and the prefix of the others':
+	// <name>-common, <name>-<rev>. Default istio.
+	Name string `json:"name,omitempty"`
+	// Destination is the cluster the Applications deploy to.
+	Destination ArgoCDDestination `json:"destination,omitempty"`
+}
+
+// ArgoCDDestination names the cluster the Applications deploy to, by its
+// API server URL or by its name in Argo CD.
+type ArgoCDDestination struct {
+	// Server is the cluster's API server URL. Default
+	// https://kubernetes.default.svc (Argo CD's own cluster) when Name is
+	// not set.
+	Server string `json:"server,omitempty"`
+	// Name is the cluster's name in Argo CD, instead of Server.
+	Name string `json:"name,omitempty"`
+}
+
+// Defaults of spec.argocd.
+const (
+	DefaultArgoCDTargetRevision = "HEAD"
+	DefaultArgoCDProject        = "default"
+	DefaultArgoCDNamespace      = "argocd"
+	DefaultArgoCDName           = "istio"
+	DefaultArgoCDServer         = "https://kubernetes.default.svc"
+)
+
 // SourceRef points at the Flux source holding the tree.
 type SourceRef struct {
 	// Kind is GitRepository, OCIRepository or Bucket.
@@ -311,6 +357,24 @@ func (c *IstioGitOps) Default() {
 	if s.Flux != nil && s.Flux.Interval == "" {
 		s.Flux.Interval = "10m"
 	}
+	if a := s.ArgoCD; a != nil {
+		for _, d := range []struct {
+			field *string
+			v     string
+		}{
+			{&a.TargetRevision, DefaultArgoCDTargetRevision},
+			{&a.Project, DefaultArgoCDProject},
+			{&a.Namespace, DefaultArgoCDNamespace},
+			{&a.Name, DefaultArgoCDName},
+		} {
+			if *d.field == "" {
+				*d.field = d.v
+			}
+		}
+		if a.Destination.Server == "" && a.Destination.Name == "" {
+			a.Destination.Server = DefaultArgoCDServer
+		}
+	}
 }
 
 // MovesTraffic reports whether gateways.live decides anything: stable
@@ -347,7 +411,7 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		switch {
 		case revision.ValidateLabel(tag) != nil:
 			errs = append(errs, field.Invalid(p, tag, "a tag name must be a DNS label"))
-		case tag == "common" || tag == "flux":
+		case tag == "common" || tag == "flux" || tag == "argocd":
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a folder of the tree"))
 		case slices.Contains(c.RevisionNames(), tag):
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a revision"))
@@ -370,6 +434,9 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	errs = append(errs, validatePaths(spec.Child("patchesFrom"), s.PatchesFrom, "a folder or file of GitPatches")...)
 	if s.Promotion != nil {
 		errs = append(errs, validatePromotion(spec.Child("promotion"), s.Promotion)...)
+	}
+	if s.ArgoCD != nil {
+		errs = append(errs, validateArgoCD(spec.Child("argocd"), s.ArgoCD)...)
 	}
 	return errs
 }
@@ -499,7 +566,7 @@ func (c *IstioGitOps) validateSource(p string) error {
 		return fmt.Errorf("must not be %s: the run deletes its source once read", base)
 	}
 	top, rest, _ := strings.Cut(p, "/")
-	if top == "common" || top == "flux" {
+	if top == "common" || top == "flux" || top == "argocd" {
 		return fmt.Errorf("must not be in %s/: the function owns that folder", top)
 	}
 	if slices.Contains(c.RevisionNames(), top) {
@@ -591,4 +658,23 @@ func (c *IstioGitOps) DriftGuards() bool { return *c.Spec.Webhooks.DriftGuards }
 // a map.
 func SortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+func validateArgoCD(p *field.Path, a *ArgoCD) field.ErrorList {
+	var errs field.ErrorList
+	if a.RepoURL == "" {
+		errs = append(errs, field.Required(p.Child("repoURL"), "must be the URL of the repository holding the tree"))
+	}
+	if a.Path == "" {
+		errs = append(errs, field.Required(p.Child("path"), `must be the tree's path in the repository, such as "clusters/prod/istio"`))
+	}
+	for _, f := range []struct{ name, v string }{{"namespace", a.Namespace}, {"name", a.Name}, {"project", a.Project}} {
+		if msgs := validation.IsDNS1123Label(f.v); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child(f.name), f.v, "must be a DNS label"))
+		}
+	}
+	if a.Destination.Server != "" && a.Destination.Name != "" {
+		errs = append(errs, field.Invalid(p.Child("destination"), a.Destination.Name, "must set server or name, not both"))
+	}
+	return errs
 }

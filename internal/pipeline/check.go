@@ -38,7 +38,7 @@ func check(t *tree, res *results) (*old, error) {
 			}
 		}
 	}
-	for _, f := range t.flux {
+	for _, f := range t.deployers {
 		r, err := isRendered(f)
 		if err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
@@ -31,6 +32,7 @@ const (
 	fieldIngresses  = config.FieldIngresses
 	fieldNodeAgents = "spec.nodeAgents.revision"
 	fieldFlux       = "spec.flux"
+	fieldArgoCD     = "spec.argocd"
 )
 
 // rendered are the files a run renders from the config.
@@ -50,8 +52,9 @@ func (r *rendered) add(field string, f *fileset.File) {
 // revision: the istiod Service and default validator (activeRevision), the
 // revision tags (the default tag from activeRevision unless spec.tags has
 // it), the stable gateway Services (gateways.live), each
-// revision's Ingress, the node agents (nodeAgents.revision) and the Flux
-// Kustomizations. Changing a pointer in the config changes these files and
+// revision's Ingress, the node agents (nodeAgents.revision), the Flux
+// Kustomizations and the Argo CD Applications. Changing a pointer in the
+// config changes these files and
 // no other.
 func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, error) {
 	out := &rendered{byField: map[string][]string{}}
@@ -118,16 +121,25 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fieldFlux, err)
 		}
-		folders := append([]string{layout.Common}, t.cfg.RevisionNames()...)
-		for i, k := range ks {
-			if err := object.SetAnnotation(k, api.RenderedFromAnnotation, fieldFlux); err != nil {
-				return nil, err
-			}
-			file, err := place(t, k, flux.File(folders[i]), true)
-			if err != nil {
-				return nil, err
-			}
-			out.add(fieldFlux, file)
+		files := []string{flux.File(layout.Common)}
+		for _, r := range t.cfg.RevisionNames() {
+			files = append(files, flux.File(r))
+		}
+		if err := emitDeployers(t, out, ks, files, fieldFlux); err != nil {
+			return nil, err
+		}
+	}
+	if a := t.cfg.Spec.ArgoCD; a != nil {
+		apps, err := argocd.Applications(*a, ns, t.cfg.RevisionNames())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldArgoCD, err)
+		}
+		files := []string{path.Join(argocd.Folder, argocd.AppOfAppsFile), argocd.File(layout.Common)}
+		for _, r := range t.cfg.RevisionNames() {
+			files = append(files, argocd.File(r))
+		}
+		if err := emitDeployers(t, out, apps, files, fieldArgoCD); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -246,6 +258,23 @@ func describeAll(objs []*yaml.RNode) string {
 		names = append(names, object.Describe(o))
 	}
 	return strings.Join(names, ", ")
+}
+
+// emitDeployers adds the objects that deploy the tree (Flux
+// Kustomizations, Argo CD Applications), each to its file, annotated as
+// rendered from field.
+func emitDeployers(t *tree, out *rendered, objs []*yaml.RNode, files []string, field string) error {
+	for i, o := range objs {
+		if err := object.SetAnnotation(o, api.RenderedFromAnnotation, field); err != nil {
+			return err
+		}
+		file, err := place(t, o, files[i], true)
+		if err != nil {
+			return err
+		}
+		out.add(field, file)
+	}
+	return nil
 }
 
 // renderedTags are the revision tags the run renders: those of spec.tags,

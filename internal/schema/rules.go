@@ -115,7 +115,7 @@ func header(kind string) []rule {
 
 // revisionName is a revision's name, or a reference to one.
 var revisionName = all(pattern(dnsLabel, 63), func(s *jsonschema.Schema) {
-	s.Not = noneOf("default", "common", "flux")
+	s.Not = noneOf("default", "common", "flux", "argocd")
 })
 
 var istioGitOpsBase = append(header(config.Kind),
@@ -205,6 +205,16 @@ var istioGitOpsRules = append(append(append(istioGitOpsBase,
 	rule{"spec.promotion.override", required("reason", "expires")},
 	rule{"spec.promotion.override.reason", pattern(notBlank, 0)},
 	rule{"spec.promotion.override.expires", pattern(rfc3339, 0)},
+	rule{"spec.argocd", required("repoURL", "path")},
+	rule{"spec.argocd.repoURL", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.argocd.path", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.argocd.targetRevision", defaults(config.DefaultArgoCDTargetRevision)},
+	rule{"spec.argocd.project", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDProject))},
+	rule{"spec.argocd.namespace", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDNamespace))},
+	rule{"spec.argocd.name", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDName))},
+	rule{"spec.argocd.destination", func(s *jsonschema.Schema) {
+		s.Not = &jsonschema.Schema{Required: []string{"server", "name"}}
+	}},
 )
 
 var gitPatchRules = append(header(patch.Kind),
