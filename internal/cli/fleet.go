@@ -36,12 +36,13 @@ func newFleetStatusCommand() *cobra.Command {
 			if err := output.Check(format, output.Text, markdown, output.JSON); err != nil {
 				return err
 			}
-			rep, err := fleet.Status(args[0], now())
+			clock := now()
+			rep, err := fleet.Status(args[0], clock)
 			out := cmd.OutOrStdout()
 			switch {
 			case format == output.JSON:
 				if rep == nil {
-					rep = &fleet.Report{Clusters: []fleet.ClusterReport{}}
+					rep = &fleet.Report{Clock: clock, Clusters: []fleet.ClusterReport{}}
 				}
 				if err != nil {
 					rep.Error = err.Error()

@@ -132,6 +132,12 @@ func TestFleetCommands(t *testing.T) {
 		!strings.Contains(out, "1-31      1.31.0 (not generated)") {
 		t.Errorf("fleet status: exit %d:\n%s", code, out)
 	}
+	// A fleet that cannot be read is still data: the error, and when.
+	code, out, _ = call(t, NewRootCommand(), "", "fleet", "status", filepath.Join(dir, "nowhere"), "-o", "json")
+	var srep fleet.Report
+	if err := json.Unmarshal([]byte(out), &srep); code != ExitUser || err != nil || srep.Error == "" || !srep.Clock.Equal(now()) || srep.Clusters == nil {
+		t.Errorf("fleet status -o json of no fleet: exit %d, %v:\n%s", code, err, out)
+	}
 	code, out, _ = call(t, NewRootCommand(), "", "fleet", "status", dir, "-o", "markdown")
 	if code != ExitOK || !strings.HasPrefix(out, "### Istio fleet\n\n| cluster | revision |") {
 		t.Errorf("fleet status -o markdown: exit %d:\n%s", code, out)
