@@ -3,6 +3,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/version"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -320,6 +322,20 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 		return nil, &Error{Kind: Kind, Name: cfg.Metadata.Name, Errs: list}
 	}
 	return cfg, nil
+}
+
+// LoadResults is Load for a function: the config's mistakes also as
+// results, one a field, naming the config's file.
+func LoadResults(node *yaml.RNode) (*IstioGitOps, framework.Results, error) {
+	cfg, err := Load(node)
+	if err != nil {
+		var cerr *Error
+		if errors.As(err, &cerr) {
+			return nil, cerr.Results(object.Path(node)), err
+		}
+		return nil, nil, err
+	}
+	return cfg, nil, nil
 }
 
 // Default fills the fields a user may leave out.

@@ -10,7 +10,6 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
@@ -62,15 +61,11 @@ func (r *CheckReport) Failed() bool {
 // hold yet), each against its records and its order, the step being
 // judged from base (from HEAD without it).
 func Check(root, base string, clock time.Time) (*CheckReport, error) {
-	lock, err := disk.LockTree(root, false)
+	clusters, unlock, err := findLocked(root)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
-	clusters, err := Find(root)
-	if err != nil {
-		return nil, err
-	}
+	defer unlock()
 	rep := &CheckReport{Base: base, Trees: []TreeCheck{}}
 	repo, err := history.Open(root)
 	if errors.Is(err, history.ErrNotRepository) {

@@ -107,6 +107,21 @@ func newCluster(dir, name, root string, node *yaml.RNode, files fileset.Set) (*C
 	return &Cluster{Dir: dir, Path: name, Root: root, ConfigFile: path.Base(object.Path(node)), Config: cfg, Node: node, Files: files}, nil
 }
 
+// findLocked is Find under root's shared lock (reports run side by side,
+// never while a command writes): unlock when done with the trees.
+func findLocked(root string) (clusters []*Cluster, unlock func(), err error) {
+	lock, err := disk.LockTree(root, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	clusters, err = Find(root)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return clusters, func() { lock.Unlock() }, nil
+}
+
 // Find reads every IstioGitOps tree under root, in path order; each
 // cluster's Path is its folder relative to root ("." for root's own).
 func Find(root string) ([]*Cluster, error) {

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"errors"
 	"path"
 	"path/filepath"
 	"slices"
@@ -45,13 +44,9 @@ func (p Processor) Process(rl *framework.ResourceList) error {
 
 // ProcessFiles implements fileset.Processor.
 func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Set, framework.Results, error) {
-	cfg, err := config.Load(cfgNode)
+	cfg, res, err := config.LoadResults(cfgNode)
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			return nil, cerr.Results(object.Path(cfgNode)), err
-		}
-		return nil, nil, err
+		return nil, res, err
 	}
 	root := krm.RootOf(object.Path(cfgNode))
 	dir := filepath.Join(p.Root, filepath.FromSlash(root))

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/history"
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 	"github.com/istio-gitops/istio-gitops/internal/status"
@@ -77,16 +76,11 @@ type PointerReport struct {
 // Status reports every cluster under root, as of clock. The history of
 // HEAD is walked once for all of them.
 func Status(root string, clock time.Time) (*Report, error) {
-	// Shared: reports run side by side, never while a command writes.
-	lock, err := disk.LockTree(root, false)
+	clusters, unlock, err := findLocked(root)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
-	clusters, err := Find(root)
-	if err != nil {
-		return nil, err
-	}
+	defer unlock()
 	rep := &Report{Clock: clock.UTC(), Clusters: []ClusterReport{}}
 	// The clusters of every spec.promotion.after: those found, and those
 	// outside root, read once each.

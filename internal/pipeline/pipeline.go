@@ -26,7 +26,6 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -34,7 +33,6 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
-	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // DroppedTag tags the result of each source object a run does not write;
@@ -102,13 +100,9 @@ func (p Processor) Process(rl *framework.ResourceList) error {
 
 // ProcessFiles implements fileset.Processor.
 func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Set, framework.Results, error) {
-	cfg, err := config.Load(cfgNode)
+	cfg, res, err := config.LoadResults(cfgNode)
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			return nil, cerr.Results(object.Path(cfgNode)), err
-		}
-		return nil, nil, err
+		return nil, res, err
 	}
 	return Run(cfg, in, p.Options)
 }
