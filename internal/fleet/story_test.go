@@ -263,6 +263,21 @@ func TestFleetStory(t *testing.T) {
 	f.allowed("prod", "spec.promotion.override: the order of spec.promotion.after is bypassed until 2026-03-11T09:00:00Z (in 24h): CVE-2026-0042: istiod crash",
 		"let through by spec.promotion.override: ", "has run for 20h only", "activeRevision 1-30 -> 1-31")
 	f.commit(at(9, 1), "prod: promote 1-31 (CVE-2026-0042)")
+	// Its pull request shows the bypass, and what it let through, as
+	// warnings: CI passes.
+	out, failed := fleetCheck(t, f.dir, "HEAD~1", f.now)
+	for _, w := range []string{
+		"::warning file=clusters/prod/istio/istio-gitops.yaml,line=15,title=istio-gitops spec.promotion.override::spec.promotion.override: the order of spec.promotion.after is bypassed until 2026-03-11T09:00:00Z (in 24h): CVE-2026-0042: istiod crash",
+		"::warning file=clusters/prod/istio/istio-gitops.yaml,line=11,title=istio-gitops spec.activeRevision::let through by spec.promotion.override: spec.activeRevision: \"1-31\" is Istio 1.31.0, which preprod (",
+		"clusters/prod/istio (prod): 0 error(s), 2 warning(s)",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("fleet check must say %q:\n%s", w, out)
+		}
+	}
+	if failed || strings.Contains(out, "::error") {
+		t.Errorf("the bypass must let the pull request through:\n%s", out)
+	}
 
 	// Once expired, the override fails every run until it is removed.
 	f.now = at(10, 1)
@@ -325,19 +340,14 @@ func TestFleetStory(t *testing.T) {
 	f.commit(at(12, 1), "prod: promote 1-31")
 	check := func(want ...string) {
 		t.Helper()
-		rep, err := fleet.Check(f.dir, "main", f.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		rep.Annotations(&b)
+		out, failed := fleetCheck(t, f.dir, "main", f.now)
 		for _, w := range want {
-			if !strings.Contains(b.String(), w) {
-				t.Errorf("fleet check must say %q:\n%s", w, b.String())
+			if !strings.Contains(out, w) {
+				t.Errorf("fleet check must say %q:\n%s", w, out)
 			}
 		}
-		if failed := strings.Contains(b.String(), "::error"); failed != rep.Failed() {
-			t.Errorf("failed %v:\n%s", rep.Failed(), b.String())
+		if strings.Contains(out, "::error") != failed {
+			t.Errorf("failed %v:\n%s", failed, out)
 		}
 	}
 	check("clusters/prod/istio (prod): ok", "clusters/staging/istio (staging): unchanged since main", "clusters/preprod/istio (preprod): unchanged since main")
@@ -355,6 +365,19 @@ func TestFleetStory(t *testing.T) {
 	f.commit(at(12, 2), "preprod: add 1-32")
 	check(`::error file=clusters/preprod/istio/istio-gitops.yaml,line=10,title=istio-gitops spec.revisions[1]::`,
 		`revision "1-32" is Istio 1.32.0, which no cluster this one follows lists`, "clusters/preprod/istio (preprod): 1 error(s), 0 warning(s)")
+}
+
+// fleetCheck runs fleet check over dir from base: its annotations, and
+// whether it fails.
+func fleetCheck(t *testing.T, dir, base string, now time.Time) (string, bool) {
+	t.Helper()
+	rep, err := fleet.Check(dir, base, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	rep.Annotations(&b)
+	return b.String(), rep.Failed()
 }
 
 func readFile(t *testing.T, p string) []byte {
