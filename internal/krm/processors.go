@@ -14,6 +14,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
@@ -34,7 +35,12 @@ func (ps Processors) IsConfig(node *yaml.RNode) bool {
 // passes), it runs every config of ours found among the items, in path order.
 // Several IstioGitOps trees among the items are each run on their own
 // items (see Split), as RunDir runs them.
+// The items' paths are checked first (fileset.Set.CheckPaths).
 func (ps Processors) Process(rl *framework.ResourceList) error {
+	// kustomize and kpt write each item to its path.
+	if err := fileset.FromItems(rl.Items).CheckPaths(); err != nil {
+		return err
+	}
 	if ps.IsConfig(rl.FunctionConfig) {
 		return ps.processTree(rl, rl.FunctionConfig)
 	}

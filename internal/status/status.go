@@ -131,6 +131,15 @@ func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
+		// `kubectl get ns -o yaml` writes a List.
+		if objs, err = object.Unwrap(objs); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		for _, o := range objs {
+			if err := object.CheckPodMetadata(o); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
+			}
+		}
 		theirs = append(theirs, objs...)
 	}
 	for _, r := range cfg.Spec.Revisions {
