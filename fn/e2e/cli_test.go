@@ -121,8 +121,10 @@ func TestOutputJSON(t *testing.T) {
 			Tags                 []struct{ Name, Revision string }
 			Selectors, Workloads []struct {
 				Label, Selects, Revision string
+				NotInjected              bool
 				Namespaces               []string
 			}
+			Warnings []string
 		}
 		Error string
 	}

@@ -74,11 +74,28 @@ func copyExecutable(src, dst string) error {
 }
 
 // A runner writes the tree at dir in place, the way one orchestrator does.
+// A new way to run the function is one more entry of runners: every test
+// of this file that walks the table (the examples, the stories, the
+// profiles, the failures) picks it up.
 type runner struct {
 	name string
-	// tool is the external program the runner needs, if any.
-	tool func(t *testing.T) string
+	// tool finds the external program the runner needs, if any.
+	tool func() (string, error)
 	run  func(t *testing.T, tool, dir string) (string, error)
+}
+
+// need is the runner's tool: the test is skipped without it, or fails in
+// CI where `make test` must have installed it.
+func (r runner) need(t *testing.T) string {
+	t.Helper()
+	if r.tool == nil {
+		return ""
+	}
+	p, err := r.tool()
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	return p
 }
 
 var runners = []runner{
@@ -162,26 +179,41 @@ func runContainer(t *testing.T, _, dir string) (string, error) {
 	return stderr.String(), rw.Write(nodes)
 }
 
-func kustomizeTool(t *testing.T) string {
-	if p := os.Getenv("KUSTOMIZE"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("kustomize"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("kustomize must be installed in CI: run `make test`, which installs the pinned version")
-	}
-	t.Skip("kustomize not found: `make test` installs the pinned version")
-	return ""
+// errMissing is a tool that is not installed; required says CI must have
+// it.
+type errMissing struct {
+	msg      string
+	required bool
 }
 
-func kptTool(t *testing.T) string {
+func (e errMissing) Error() string { return e.msg }
+
+// skipOrFail skips the test for a missing tool, or fails it in CI when the
+// tool is one `make test` installs.
+func skipOrFail(t *testing.T, err error) {
+	t.Helper()
+	if m, ok := err.(errMissing); ok && m.required && os.Getenv("CI") != "" {
+		t.Fatalf("%v: it must be installed in CI", err)
+	}
+	t.Skip(err)
+}
+
+func kustomizeTool() (string, error) {
+	if p := os.Getenv("KUSTOMIZE"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("kustomize"); err == nil {
+		return p, nil
+	}
+	return "", errMissing{"kustomize not found: `make test` installs the pinned version", true}
+}
+
+func kptTool() (string, error) {
 	p, err := exec.LookPath("kpt")
 	if err != nil {
-		t.Skip("kpt not found on PATH: kpt end-to-end tests skipped")
+		return "", errMissing{"kpt not found on PATH: kpt end-to-end tests skipped", false}
 	}
-	return p
+	return p, nil
 }
 
 var golden = filepath.Join(repo, "testdata/golden")
@@ -196,10 +228,7 @@ func TestRunners(t *testing.T) {
 	for i, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
-			var tool string
-			if r.tool != nil {
-				tool = r.tool(t)
-			}
+			tool := r.need(t)
 			dir := t.TempDir()
 			steps := []struct{ example, want string }{
 				{"bootstrap", "bootstrap"},
@@ -243,10 +272,7 @@ func compare(t *testing.T, dir, want string) {
 func TestRunnersFailAtomically(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
-			var tool string
-			if r.tool != nil {
-				tool = r.tool(t)
-			}
+			tool := r.need(t)
 			dir := t.TempDir()
 			treetest.Copy(t, filepath.Join(repo, "examples/bootstrap"), dir)
 			cfg := filepath.Join(dir, "istio-gitops.yaml")

@@ -24,7 +24,10 @@ func TestSpeed(t *testing.T) {
 	if os.Getenv("BENCH") == "" {
 		t.Skip("set BENCH=1 (make bench) to measure")
 	}
-	kustomize := kustomizeTool(t)
+	kustomize, err := kustomizeTool()
+	if err != nil {
+		skipOrFail(t, err)
+	}
 	for _, c := range []struct {
 		name string
 		from string // golden tree the revision is added to

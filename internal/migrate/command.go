@@ -36,7 +36,8 @@ func Command() *cobra.Command {
 		Long: `Move the Namespace manifests in DIR from revision (or tag) A to B: each
 Namespace on A that one of the selected teams owns gets istio.io/rev: B.
 Namespaces labelled istio-injection=enabled move only when A is the default
-revision ("default", or the activeRevision of an IstioGitOps config in DIR);
+revision ("default", or where the default tag of the IstioGitOps config in DIR
+points: its tags.default, else its activeRevision);
 istio-injection=disabled namespaces never move. Workloads whose pod template
 sets istio.io/rev or sidecar.istio.io/inject are reported, and moved from A
 to B with --workloads.

@@ -8,8 +8,9 @@
 // repositories of Namespace manifests) and as `istio-gitops migrate DIR`.
 //
 // "spec.from is the default revision" when it is the `default` tag, or when
-// the input holds IstioGitOps configs and spec.from is the activeRevision
-// of every one of them. Only then are namespaces labelled
+// the input holds IstioGitOps configs and spec.from is where the default
+// tag of every one of them points (spec.tags.default, else
+// spec.activeRevision, which renders the default tag then). Only then are namespaces labelled
 // istio-injection=enabled (which Istio injects from the default revision,
 // whatever their istio.io/rev says) moved, by dropping that label.
 package migrate
@@ -182,7 +183,13 @@ func (r *run) checkMeshes(items []item) error {
 			return fmt.Errorf("%s %q: spec.to: %q must be one of the revisions or tags %q of IstioGitOps %q in %s",
 				Kind, r.m.Metadata.Name, s.To, known, cfg.Metadata.Name, it.file)
 		}
-		allActive = allActive && cfg.Spec.ActiveRevision == s.From
+		// The default tag injects istio-injection=enabled: spec.tags
+		// points it, else it follows spec.activeRevision.
+		def, ok := cfg.Spec.Tags[DefaultTag]
+		if !ok {
+			def = cfg.Spec.ActiveRevision
+		}
+		allActive = allActive && (def == s.From || (ok && s.From == DefaultTag))
 		meshes = append(meshes, fmt.Sprintf("IstioGitOps %q in %s", cfg.Metadata.Name, it.file))
 	}
 	r.rep.FromIsDefault = s.From == DefaultTag || (len(meshes) > 0 && allActive)
@@ -256,7 +263,7 @@ func (r *run) namespace(it item) error {
 		e.Why = fmt.Sprintf("istio-injection=%q is neither enabled nor disabled, and Istio's revision webhooks skip a namespace that has the label at all: fix it by hand", inj)
 		e.Severity = framework.Warning
 	case hasInj && !r.rep.FromIsDefault:
-		e.Why = fmt.Sprintf("istio-injection=enabled overrides istio.io/rev and selects the default revision, which %q is not known to be (spec.from is not \"default\", and no IstioGitOps config in the input has it as activeRevision)", s.From)
+		e.Why = fmt.Sprintf("istio-injection=enabled overrides istio.io/rev and selects the default tag, which is not known to inject from %q (spec.from is not \"default\", and no IstioGitOps config in the input points its default tag at it: spec.tags.default, else spec.activeRevision)", s.From)
 		e.Severity = framework.Warning
 	case hasInj:
 		move = true

@@ -727,3 +727,28 @@ func TestQuoting(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultTagDecidesInjectionEnabled: istio-injection=enabled is
+// injected by the default tag, which spec.tags.default points when set
+// (else spec.activeRevision). With the active revision 1-30 but
+// tags.default on 1-31, those namespaces are not on 1-30 and must not move
+// from it; from 1-31 they move.
+func TestDefaultTagDecidesInjectionEnabled(t *testing.T) {
+	files := input(t, true)
+	files["istio-gitops.yaml"] = bytes.Replace(files["istio-gitops.yaml"], []byte("  tags:\n"), []byte("  tags:\n    default: 1-31\n"), 1)
+	from := func(rev, to string) *yaml.RNode {
+		cfg := caseConfig(t, "mesh-default")
+		spec := cfg.Field("spec").Value
+		_ = spec.PipeE(yaml.SetField("from", yaml.NewStringRNode(rev)))
+		_ = spec.PipeE(yaml.SetField("to", yaml.NewStringRNode(to)))
+		return cfg
+	}
+	_, rep, _ := runOn(t, files, from("1-30", "1-31"))
+	if e := entry(t, rep, "payments-ledger"); e.Moved || !strings.Contains(e.Why, "istio-injection=enabled overrides") || rep.FromIsDefault {
+		t.Errorf("from 1-30 with tags.default: 1-31: payments-ledger moved=%v (%s), FromIsDefault=%v; want it left, warned", e.Moved, e.Why, rep.FromIsDefault)
+	}
+	_, rep, _ = runOn(t, files, from("1-31", "prod-canary"))
+	if e := entry(t, rep, "payments-ledger"); !e.Moved || !rep.FromIsDefault {
+		t.Errorf("from 1-31 with tags.default: 1-31: payments-ledger moved=%v (%s), FromIsDefault=%v; want it moved", e.Moved, e.Why, rep.FromIsDefault)
+	}
+}

@@ -24,7 +24,7 @@ var streamed = map[string]bool{"CustomResourceDefinition": true}
 // or kustomize's: the source must be istioctl's output, the run deletes
 // it), with a kind, a name and a namespace that can become a path, no YAML
 // alias, and an identity no other object of the output shares. A List is
-// unwrapped into its items. Objects of a streamed kind are handed to
+// unwrapped into its items. Its comments are dropped. Objects of a streamed kind are handed to
 // finish at once; the others are returned for the stages that look across
 // them.
 func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, error) {
@@ -61,6 +61,9 @@ func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, e
 			return fmt.Errorf("%s: objects %d and %d must not share the identity %s", src.Path, first, n, id)
 		}
 		seen[id] = n
+		// Comments would not reach every mode alike (see
+		// object.ClearComments): the files are the same bytes in all.
+		object.ClearComments(o)
 		if streamed[o.GetKind()] {
 			return finish(o)
 		}

@@ -129,7 +129,8 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	src := t.sources[rev.Name]
 	ns := t.cfg.Spec.Namespace
 	g := &gen{t: t, rev: rev.Name, keepNodes: !src.OnDisk(), files: map[string]*fileset.File{}, common: map[string]*fileset.File{}, by: map[string]string{}}
-	facts := Facts{Revision: rev.Name, Version: rev.Version, Newest: t.cfg.Newest(), PerRevisionGateways: t.cfg.PerRevisionGateways()}
+	facts := Facts{Revision: rev.Name, Version: rev.Version, Newest: t.cfg.Newest(), PerRevisionGateways: t.cfg.PerRevisionGateways(),
+		Namespace: ns, Active: t.cfg.Spec.ActiveRevision, Tags: t.cfg.Spec.Tags}
 	decide := func(o *yaml.RNode, f Facts, keep bool) error {
 		d, err := Classify(o, f)
 		if err != nil {

@@ -46,7 +46,8 @@ func (r *rendered) add(field string, f *fileset.File) {
 
 // render writes, from the config alone, the objects that point at one
 // revision: the istiod Service and default validator (activeRevision), the
-// revision tags, the stable gateway Services (gateways.live), each
+// revision tags (the default tag from activeRevision unless spec.tags has
+// it), the stable gateway Services (gateways.live), each
 // revision's Ingress, the node agents (nodeAgents.revision) and the Flux
 // Kustomizations. Changing a pointer in the config changes these files and
 // no other.
@@ -69,17 +70,20 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		res.note(framework.Warning, fmt.Sprintf("spec.tags[%q] points at %q but spec.activeRevision is %q: istiod lets the default tag win, so namespaces on istio-injection=enabled use %q",
 			pointer.DefaultTag, rev, active, rev))
 	}
-	for _, tag := range config.SortedKeys(t.cfg.Spec.Tags) {
-		rev := t.cfg.Spec.Tags[tag]
+	for _, tag := range renderedTags(t.cfg) {
+		rev, field := t.cfg.Spec.Tags[tag], fieldTags+"."+tag
+		if _, ok := t.cfg.Spec.Tags[tag]; !ok {
+			rev, field = active, fieldActive
+		}
 		objs, err := objectsOf(t, revs[rev], "MutatingWebhookConfiguration", "Service", "ConfigMap")
 		if err != nil {
 			return nil, err
 		}
 		tobjs, err := pointer.Tag(ns, tag, rev, objs)
 		if err != nil {
-			return nil, fmt.Errorf("spec.tags[%q]: %w", tag, err)
+			return nil, fmt.Errorf("%s: %w", tagField(t.cfg, tag), err)
 		}
-		if err := emitRendered(t, out, tobjs, layout.Common, fieldTags+"."+tag, fieldTags+"."+tag); err != nil {
+		if err := emitRendered(t, out, tobjs, layout.Common, field, field); err != nil {
 			return nil, err
 		}
 	}
@@ -139,6 +143,29 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		}
 	}
 	return out, nil
+}
+
+// renderedTags are the revision tags the run renders: those of spec.tags,
+// and the default tag, which follows spec.activeRevision unless spec.tags
+// names it. istiod's own default revision (istiod-default-validator) does
+// not inject: namespaces labelled istio-injection=enabled and pods labelled
+// sidecar.istio.io/inject=true are injected only by the default tag's
+// webhooks, so without it they would silently get no sidecar.
+func renderedTags(cfg *config.IstioGitOps) []string {
+	tags := config.SortedKeys(cfg.Spec.Tags)
+	if _, ok := cfg.Spec.Tags[pointer.DefaultTag]; !ok {
+		tags = append(tags, pointer.DefaultTag)
+		slices.Sort(tags)
+	}
+	return tags
+}
+
+// tagField names the config field that renders tag, for errors.
+func tagField(cfg *config.IstioGitOps, tag string) string {
+	if _, ok := cfg.Spec.Tags[tag]; ok {
+		return fmt.Sprintf("spec.tags[%q]", tag)
+	}
+	return fmt.Sprintf("%s (the %q tag follows it while spec.tags has none)", fieldActive, tag)
 }
 
 // renderNodeAgents deploys, from common/, the node agents of the revision

@@ -53,6 +53,106 @@ func TestTagsInOutputGiveWay(t *testing.T) {
 	buildtest.BuildAll(t, dir)
 }
 
+// TestDefaultTagFollowsActive: istio-injection=enabled namespaces and
+// sidecar.istio.io/inject=true pods are injected only by the default tag's
+// webhooks. Without tags.default, activeRevision renders them from the
+// active revision's injector (what `istioctl tag set default --revision
+// <active>` writes), and they move with it; tags.default overrides it.
+func TestDefaultTagFollowsActive(t *testing.T) {
+	t.Parallel()
+	const (
+		mwc = "common/mutatingwebhookconfiguration/istio-revision-tag-default.yaml"
+		svc = "common/service/istiod-revision-tag-default.yaml"
+	)
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-30", "1-31"}, "1-30", nil)))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-30/default.yaml"), filepath.Join(dir, "1-30/istioctl-output.yaml"))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+	run(t, dir)
+	files := treetest.Files(t, dir)
+	for _, f := range []string{mwc, svc} {
+		b := string(files[f])
+		if !strings.Contains(b, "fn.istio-gitops.dev/rendered-from: spec.activeRevision") || !strings.Contains(b, "istio.io/rev: 1-30") || !strings.Contains(b, "istio.io/tag: default") {
+			t.Errorf("%s is not the default tag rendered from spec.activeRevision 1-30:\n%s", f, b)
+		}
+	}
+	for _, w := range []string{"name: namespace.sidecar-injector.istio.io", "name: object.sidecar-injector.istio.io", "name: istiod-1-30\n", "key: istio-injection\n      operator: In\n      values:\n      - enabled"} {
+		if !strings.Contains(string(files[mwc]), w) {
+			t.Errorf("%s lacks %q:\n%s", mwc, w, files[mwc])
+		}
+	}
+
+	// Promote: the default tag moves with activeRevision.
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-30", "1-31"}, "1-31", nil)))
+	said := strings.Join(resultLines(run(t, dir)), "\n")
+	promoted := treetest.Files(t, dir)
+	if !strings.Contains(string(promoted[mwc]), "istio.io/rev: 1-31") || !strings.Contains(string(promoted[mwc]), "name: istiod-1-31\n") {
+		t.Errorf("promoting 1-31 did not move the default tag:\n%s", promoted[mwc])
+	}
+	if !strings.Contains(said, "activeRevision 1-30 -> 1-31") || !strings.Contains(said, mwc) {
+		t.Errorf("the move must name the default tag's files:\n%s", said)
+	}
+
+	// tags.default overrides it: the same objects, from spec.tags.
+	cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, "1-31", nil), "  tags:\n", "  tags:\n    default: 1-30\n", 1)
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+	run(t, dir)
+	pinned := treetest.Files(t, dir)
+	for _, f := range []string{mwc, svc} {
+		b := string(pinned[f])
+		if !strings.Contains(b, "fn.istio-gitops.dev/rendered-from: spec.tags.default") || !strings.Contains(b, "istio.io/rev: 1-30") {
+			t.Errorf("%s is not the default tag of spec.tags.default 1-30:\n%s", f, b)
+		}
+		if got, want := strings.Replace(b, "spec.tags.default", "spec.activeRevision", 1), string(files[f]); got != want {
+			t.Errorf("%s from spec.tags.default differs from the one rendered from activeRevision 1-30 by more than its rendered-from:\n%s", f, treetest.Diff(map[string][]byte{f: []byte(got)}, map[string][]byte{f: []byte(want)}))
+		}
+	}
+	buildtest.BuildAll(t, dir)
+}
+
+// TestPointersInOutputRefused: objects istioctl renders for
+// values.revisionTags and values.defaultRevision that the config does not
+// render itself (or renders for another revision) refuse the run, saying
+// which line to write; nothing is written. Those the config renders alike
+// are dropped, and the warning says which field renders them.
+func TestPointersInOutputRefused(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, fixture string
+		active        string
+		tags          string
+		want          []string
+	}{
+		{"a tag spec.tags does not have", "1-31/tags.yaml", "1-31", "",
+			[]string{`1-31/istioctl-output.yaml: MutatingWebhookConfiguration istio-revision-tag-prod-stable renders tag "prod-stable" for revision "1-31"`, "add `prod-stable: 1-31` under spec.tags"}},
+		{"a tag spec.tags points elsewhere", "1-31/tags.yaml", "1-30", "    prod-stable: 1-30\n",
+			[]string{`points tag "prod-stable" at revision "1-31" (values.revisionTags in its IstioOperator), but spec.tags["prod-stable"] is "1-30"`}},
+		{"the default tag of a revision that is not active", "1-31/tag-default.yaml", "1-30", "",
+			[]string{`points the default tag at revision "1-31"`, "add `default: 1-31` under spec.tags"}},
+		{"the default revision of a revision that is not active", "1-31/default-revision.yaml", "1-30", "",
+			[]string{`ValidatingWebhookConfiguration istiod-default-validator makes revision "1-31" the default revision`, "set spec.activeRevision: 1-31"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
+			run(t, dir)
+			cfg := strings.Replace(storyConfig([]string{"1-30", "1-31"}, c.active, nil), "  tags:\n", "  tags:\n"+c.tags, 1)
+			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg))
+			treetest.CopyFile(t, filepath.Join(fixtures, c.fixture), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+			runFails(t, dir, c.want...)
+		})
+	}
+	// Agreeing with the config, they are dropped, the warning naming the
+	// field that renders them.
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(storyConfig([]string{"1-31"}, "1-31", nil)))
+	treetest.CopyFile(t, filepath.Join(fixtures, "1-31/tag-default.yaml"), filepath.Join(dir, "1-31/istioctl-output.yaml"))
+	warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	if n := strings.Count(warnings, `gives way to the object rendered from spec.activeRevision ("1-31"), which the default tag follows while spec.tags has none`); n != 2 {
+		t.Errorf("want 2 warnings for the default tag's webhook and Service, got:\n%s", warnings)
+	}
+}
+
 // TestRetireRefusedWhileNamespacesSelect: a revision that Namespaces of the
 // input still select, by name or through a tag that pointed at it, is not
 // retired; nothing is written.

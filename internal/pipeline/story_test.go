@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	k8syaml "sigs.k8s.io/yaml"
-
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
@@ -44,36 +42,6 @@ func storyConfig(revisions []string, active string, tags map[string]string) stri
 	return b.String()
 }
 
-// A story is testdata/stories/<name>.yaml: a tree's life, step by step,
-// each step a config (and files, and fresh istioctl output) and what the
-// step must change or keep; the tree after each step is the golden tree
-// testdata/golden/<name>/<step>.
-type story struct {
-	Steps []storyStep `json:"steps"`
-}
-
-type storyStep struct {
-	Name string `json:"name"`
-	// Config is the step's istio-gitops.yaml.
-	Config string `json:"config"`
-	// Files are other files to write into the tree, Sources revisions'
-	// fresh istioctl output (a fixture under testdata/).
-	Files   map[string]string `json:"files"`
-	Sources map[string]string `json:"sources"`
-	// Changes are globs: every file that the step adds, changes or deletes
-	// must match one. Unchanged are globs of files the step must keep byte
-	// for byte; Absent, globs no file may match afterwards.
-	Changes   []string `json:"changes"`
-	Unchanged []string `json:"unchanged"`
-	Absent    []string `json:"absent"`
-	// SameAs names an earlier step whose tree this one must equal.
-	SameAs string `json:"sameAs"`
-	// Results are texts the step's results must hold; NoResults texts
-	// they must not.
-	Results   []string `json:"results"`
-	NoResults []string `json:"noResults"`
-}
-
 // TestStories walks each story's tree through its steps on the real
 // fixtures. After each step: the golden tree, a second run changes
 // nothing (and says nothing moved), every folder builds with kustomize and
@@ -81,40 +49,22 @@ type storyStep struct {
 // own checks.
 func TestStories(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob("../../testdata/stories/*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("stories: %v %v", files, err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+	stories := treetest.Stories(t, "../../testdata")
+	for _, name := range slices.Sorted(maps.Keys(stories)) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var st story
-			if err := k8syaml.UnmarshalStrict(b, &st); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			runStory(t, name, st)
+			runStory(t, name, stories[name])
 		})
 	}
 }
 
-func runStory(t *testing.T, name string, st story) {
+func runStory(t *testing.T, name string, st treetest.Story) {
 	dir := t.TempDir()
 	trees := map[string]map[string][]byte{}
 	var prev map[string][]byte
 	for _, s := range st.Steps {
 		ok := t.Run(s.Name, func(t *testing.T) {
-			treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(s.Config))
-			for _, f := range slices.Sorted(maps.Keys(s.Files)) {
-				treetest.Write(t, filepath.Join(dir, f), []byte(s.Files[f]))
-			}
-			for _, rev := range slices.Sorted(maps.Keys(s.Sources)) {
-				treetest.CopyFile(t, filepath.Join("../../testdata", s.Sources[rev]), filepath.Join(dir, rev, "istioctl-output.yaml"))
-			}
+			s.Lay(t, dir, "../../testdata", nil)
 			results := run(t, dir)
 			tree := treetest.Files(t, dir)
 			trees[s.Name] = tree

@@ -77,6 +77,35 @@ func Field(obj *yaml.RNode) string {
 	return "spec.activeRevision"
 }
 
+// TagOf is the revision tag a tag object (see IsPointer) renders: its
+// istio.io/tag label, as istioctl and the charts set it, else the name
+// without its prefix (and without the -<namespace> suffix of a webhook
+// outside istio-system); "" for the other pointers.
+func TagOf(obj *yaml.RNode, namespace string) string {
+	name := obj.GetName()
+	if !strings.HasPrefix(name, TagWebhookPrefix) && !strings.HasPrefix(name, TagServicePrefix) {
+		return ""
+	}
+	if tag := obj.GetLabels()[api.TagLabel]; tag != "" {
+		return tag
+	}
+	if strings.HasPrefix(name, TagServicePrefix) {
+		return strings.TrimPrefix(name, TagServicePrefix)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(name, TagWebhookPrefix), namespaceSuffix(namespace))
+}
+
+// TargetOf is the revision a pointer object points at: its istio.io/rev
+// label, or "" when the object names none (Istio's base chart labels its
+// istiod-default-validator istio.io/rev: default and points it at the
+// unrevisioned istiod Service, whichever revision that selects).
+func TargetOf(obj *yaml.RNode) string {
+	if rev := obj.GetLabels()[api.RevisionLabel]; rev != DefaultTag {
+		return rev
+	}
+	return ""
+}
+
 // checkLabel rejects a name that cannot become part of an object name.
 func checkLabel(what, v string) error {
 	if len(validation.IsDNS1123Label(v)) > 0 {

@@ -127,17 +127,41 @@ func ObjectSelects(o *yaml.RNode) (sel Selector, namespace, ok bool) {
 		sel, ok = NamespaceSelects(o.GetLabels())
 		return sel, true, ok
 	}
+	if rev := podLabel(o, api.RevisionLabel); rev != "" {
+		return Selector{Value: rev, Label: api.RevisionLabel + "=" + rev}, false, true
+	}
+	return Selector{}, false, false
+}
+
+// InjectSelector is what a pod labelled sidecar.istio.io/inject=true
+// without istio.io/rev selects: the default tag's object.sidecar-injector
+// webhook, when its namespace has neither istio-injection nor istio.io/rev
+// (else the namespace's webhook decides).
+var InjectSelector = Selector{Value: DefaultTag, Label: api.InjectLabel + "=true"}
+
+// AsksDefault reports whether a workload's pod template (or a Pod) asks
+// for a sidecar with sidecar.istio.io/inject=true and names no revision:
+// see InjectSelector.
+func AsksDefault(o *yaml.RNode) bool {
+	if o.GetKind() == "Namespace" {
+		return false
+	}
+	return podLabel(o, api.InjectLabel) == "true" && podLabel(o, api.RevisionLabel) == ""
+}
+
+// podLabel is the value of a label of a workload's pod template, or of a
+// Pod; "" when it has none.
+func podLabel(o *yaml.RNode, label string) string {
 	paths := [][]string{{"spec", "template", "metadata", "labels"}, {"spec", "jobTemplate", "spec", "template", "metadata", "labels"}}
 	if o.GetKind() == "Pod" {
 		paths = [][]string{{"metadata", "labels"}}
 	}
 	for _, p := range paths {
-		n, err := o.Pipe(yaml.Lookup(append(p, api.RevisionLabel)...))
+		n, err := o.Pipe(yaml.Lookup(append(p, label)...))
 		if err != nil || n == nil || n.YNode().Kind != yaml.ScalarNode || n.YNode().Value == "" {
 			continue
 		}
-		rev := n.YNode().Value
-		return Selector{Value: rev, Label: api.RevisionLabel + "=" + rev}, false, true
+		return n.YNode().Value
 	}
-	return Selector{}, false, false
+	return ""
 }

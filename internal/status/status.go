@@ -13,12 +13,15 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/pointer"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 	"github.com/istio-gitops/istio-gitops/internal/state"
+	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Status is one tree's state.
@@ -30,6 +33,9 @@ type Status struct {
 	// Namespaces are the Namespace manifests found, by what they select;
 	// Workloads the workloads that select a revision themselves.
 	Namespaces, Workloads []Selection
+	// Warnings are what the reader must act on: namespaces and workloads
+	// that ask for a sidecar and that nothing in the tree injects.
+	Warnings []string
 }
 
 // Revision is one control plane.
@@ -55,6 +61,9 @@ type Selection struct {
 	Label string
 	// Revision is where Selects leads ("" when nowhere in the tree).
 	Revision string
+	// NotInjected says Selects is the default tag and the tree renders no
+	// default tag webhook: nothing injects what it selects.
+	NotInjected bool
 	// Namespaces are the namespaces (or the workloads, as Kind ns/name).
 	Namespaces []string
 }
@@ -72,11 +81,7 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	generated := map[string]bool{}
 	agents := map[string]bool{}
 	for _, it := range items {
-		rel := strings.TrimPrefix(object.Path(it), root+"/")
-		if root == "." {
-			rel = object.Path(it)
-		}
-		parts := strings.Split(rel, "/")
+		parts := strings.Split(relPath(root, it), "/")
 		switch {
 		case len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind):
 			if st, err := state.Read(it); err == nil {
@@ -109,18 +114,64 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	// The tree's own objects (istiod, gateways) are not the teams'.
 	var theirs []*yaml.RNode
 	for _, it := range items {
-		rel := strings.TrimPrefix(object.Path(it), root+"/")
-		if root == "." {
-			rel = object.Path(it)
-		}
-		parts := strings.Split(rel, "/")
+		parts := strings.Split(relPath(root, it), "/")
 		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
 			continue
 		}
 		theirs = append(theirs, it)
 	}
-	s.Namespaces, s.Workloads = selections(cfg, theirs)
+	injector, found := defaultInjector(cfg, root, items)
+	s.Namespaces, s.Workloads = selections(cfg, theirs, injector, found)
+	s.Warnings = notInjected(cfg, root, s.Namespaces, s.Workloads)
 	return s, nil
+}
+
+// defaultInjector is the revision the tree's default tag webhook
+// (common/, istio-revision-tag-default) injects from: it alone injects
+// namespaces labelled istio-injection=enabled or istio.io/rev=default and
+// pods labelled sidecar.istio.io/inject=true, so they are counted where
+// it points, as the tree deploys it. found is false when the tree has no
+// such webhook (a tree not run since spec.activeRevision renders it).
+func defaultInjector(cfg *config.IstioGitOps, root string, items []*yaml.RNode) (rev string, found bool) {
+	for _, it := range items {
+		parts := strings.Split(relPath(root, it), "/")
+		if len(parts) < 2 || parts[0] != layout.Common || !pointer.IsPointer(it) || it.GetKind() != webhook.KindMutating {
+			continue
+		}
+		if pointer.TagOf(it, cfg.Spec.Namespace) == pointer.DefaultTag {
+			return pointer.TargetOf(it), true
+		}
+	}
+	return "", false
+}
+
+// relPath is an item's path relative to the tree's root.
+func relPath(root string, it *yaml.RNode) string {
+	if root == "." {
+		return object.Path(it)
+	}
+	return strings.TrimPrefix(object.Path(it), root+"/")
+}
+
+// notInjected warns of the namespaces and workloads that select the
+// default tag when the tree has no webhook for it, naming them and what
+// to do.
+func notInjected(cfg *config.IstioGitOps, root string, groups ...[]Selection) []string {
+	var out []string
+	for _, sels := range groups {
+		for _, sel := range sels {
+			if !sel.NotInjected {
+				continue
+			}
+			rev := cfg.Spec.ActiveRevision
+			if r, ok := cfg.Spec.Tags[revision.DefaultTag]; ok {
+				rev = r
+			}
+			out = append(out, fmt.Sprintf("not injected: %s (%s): nothing in the tree injects them, since %s has no MutatingWebhookConfiguration %s%s; run `istio-gitops run %s`, which renders it from spec.activeRevision (%q), or add `default: %s` under spec.tags to choose the revision",
+				strings.Join(sel.Namespaces, ", "), sel.Label, layout.Common, pointer.TagWebhookPrefix, revision.DefaultTag, root, rev, rev))
+		}
+	}
+	return out
 }
 
 func sourceVersion(items []*yaml.RNode, source string) string {
@@ -137,22 +188,39 @@ func sourceVersion(items []*yaml.RNode, source string) string {
 // selections groups the Namespaces of the input, and the workloads that
 // pick a revision themselves, by what they select, as Istio's injector
 // reads their labels (revision.ObjectSelects).
-func selections(cfg *config.IstioGitOps, items []*yaml.RNode) (namespaces, workloads []Selection) {
+func selections(cfg *config.IstioGitOps, items []*yaml.RNode, injector string, found bool) (namespaces, workloads []Selection) {
 	pointers := revision.Pointers{Revisions: cfg.RevisionNames(), Tags: cfg.Spec.Tags, Active: cfg.Spec.ActiveRevision}
 	group := func(by map[string][]string, labelOf map[string]string) []Selection {
 		var out []Selection
 		for _, label := range config.SortedKeys(by) {
 			names := by[label]
 			slices.Sort(names)
-			sel := labelOf[label]
-			out = append(out, Selection{Selects: sel, Label: label, Revision: pointers.Resolve(sel), Namespaces: slices.Compact(names)})
+			s := Selection{Selects: labelOf[label], Label: label, Revision: pointers.Resolve(labelOf[label]), Namespaces: slices.Compact(names)}
+			if s.Selects == revision.DefaultTag && !slices.Contains(cfg.RevisionNames(), s.Selects) {
+				s.Revision, s.NotInjected = injector, !found
+			}
+			out = append(out, s)
 		}
 		return out
 	}
 	nsBy, wlBy := map[string][]string{}, map[string][]string{}
 	labelOf := map[string]string{}
+	// labelled are the namespaces of the input whose own labels decide
+	// their pods' injection.
+	labelled := map[string]bool{}
+	for _, it := range items {
+		if it.GetKind() == "Namespace" && it.GetApiVersion() == "v1" {
+			l := it.GetLabels()
+			_, inj := l[api.InjectionLabel]
+			_, rev := l[api.RevisionLabel]
+			labelled[it.GetName()] = inj || rev
+		}
+	}
 	for _, it := range items {
 		sel, isNamespace, ok := revision.ObjectSelects(it)
+		if !ok && revision.AsksDefault(it) && !labelled[it.GetNamespace()] {
+			sel, ok = revision.InjectSelector, true
+		}
 		if !ok {
 			continue
 		}
@@ -196,6 +264,9 @@ func (s *Status) Text(w io.Writer) {
 	}
 	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
 	selectorLines(w, "WORKLOADS THAT PICK A REVISION THEMSELVES", s.Workloads)
+	for _, m := range s.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", m)
+	}
 }
 
 // selectorLines writes a titled section of a line per selector: where it
@@ -207,7 +278,10 @@ func selectorLines(w io.Writer, title string, sels []Selection) {
 	fmt.Fprintln(w, "\n"+title)
 	for _, sel := range sels {
 		to := sel.Revision
-		if to == "" {
+		switch {
+		case sel.NotInjected:
+			to = "not injected"
+		case to == "":
 			to = "no revision of this tree"
 		}
 		fmt.Fprintf(w, "  %s -> %s: %d (%s)\n", sel.Label, to, len(sel.Namespaces), strings.Join(sel.Namespaces, ", "))
@@ -249,6 +323,9 @@ func (s *Status) Markdown(w io.Writer) {
 		target := node("rev", sel.Selects)
 		if slices.ContainsFunc(s.Tags, func(t Tag) bool { return t.Name == sel.Selects }) {
 			target = node("tag", sel.Selects)
+		} else if sel.NotInjected {
+			target = node("unknown", sel.Selects)
+			fmt.Fprintf(w, "  %s{{\"%s: not injected\"}}\n", target, sel.Selects)
 		} else if sel.Revision == "" {
 			target = node("unknown", sel.Selects)
 			fmt.Fprintf(w, "  %s{{\"%s: not in this tree\"}}\n", target, sel.Selects)
@@ -258,6 +335,9 @@ func (s *Status) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "  %s[/\"%s\"/] -->|%s| %s\n", node("ns", sel.Label), label, sel.Label, target)
 	}
 	fmt.Fprintln(w, "```")
+	for _, m := range s.Warnings {
+		fmt.Fprintf(w, "\n> **Warning**: %s\n", m)
+	}
 }
 
 func (s *Status) tagsOf(rev string) []string {

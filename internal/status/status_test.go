@@ -2,7 +2,9 @@ package status_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
@@ -77,5 +79,139 @@ func TestStatusNodeAgents(t *testing.T) {
 				t.Errorf("%s: revision %s node agents %v, want them on %s", step, r.Name, r.NodeAgents, want)
 			}
 		}
+	}
+}
+
+// statusOf reads the tree at dir, with the extra Namespace manifests and
+// workloads, and computes its status.
+func statusOf(t *testing.T, dir, extra string) *status.Status {
+	t.Helper()
+	treetest.Write(t, filepath.Join(dir, "namespaces.yaml"), []byte(extra))
+	items, err := disk.ReadObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := status.Of(krm.ConfigsOf(items, config.Kind)[0], items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// selection finds what selects by label.
+func selection(t *testing.T, sels []status.Selection, label string) status.Selection {
+	t.Helper()
+	for _, s := range sels {
+		if s.Label == label {
+			return s
+		}
+	}
+	t.Fatalf("no selection %s in %+v", label, sels)
+	return status.Selection{}
+}
+
+const legacy = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: legacy
+  labels:
+    istio-injection: enabled
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: plain
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: search
+  labels:
+    istio.io/rev: 1-31
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: jobs
+  namespace: plain
+spec:
+  template:
+    metadata:
+      labels:
+        sidecar.istio.io/inject: "true"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: crawler
+  namespace: search
+spec:
+  template:
+    metadata:
+      labels:
+        sidecar.istio.io/inject: "true"
+`
+
+// TestStatusDefaultInjection: namespaces labelled istio-injection=enabled
+// and pods labelled sidecar.istio.io/inject=true (in a namespace without
+// a revision label) are counted where the tree's default tag webhook
+// points: the active revision without tags.default, tags.default with it.
+// A tree without that webhook (one not run since activeRevision renders
+// it) reports them as not injected, with a warning naming them and what to
+// do.
+func TestStatusDefaultInjection(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Copy(t, "../../testdata/golden/story/2-add-1-31", dir)
+	s := statusOf(t, dir, legacy)
+	if sel := selection(t, s.Namespaces, "istio-injection=enabled"); sel.Revision != "1-30" || sel.NotInjected {
+		t.Errorf("without tags.default, istio-injection=enabled must count on the active revision 1-30: %+v", sel)
+	}
+	if sel := selection(t, s.Workloads, "sidecar.istio.io/inject=true"); sel.Revision != "1-30" || len(sel.Namespaces) != 1 || sel.Namespaces[0] != "Deployment plain/jobs" {
+		t.Errorf("sidecar.istio.io/inject=true in an unlabelled namespace must count on 1-30 (and not the one in a namespace on 1-31): %+v", sel)
+	}
+	if len(s.Warnings) != 0 {
+		t.Errorf("warnings: %q", s.Warnings)
+	}
+
+	// The webhook on 1-31 (as a run with tags.default: 1-31 writes it).
+	hook := filepath.Join(dir, "common/mutatingwebhookconfiguration/istio-revision-tag-default.yaml")
+	b, err := os.ReadFile(hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, hook, bytes.ReplaceAll(b, []byte("istio.io/rev: 1-30"), []byte("istio.io/rev: 1-31")))
+	cfg := filepath.Join(dir, "istio-gitops.yaml")
+	c, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, cfg, bytes.Replace(c, []byte("  tags:\n"), []byte("  tags:\n    default: 1-31\n"), 1))
+	s = statusOf(t, dir, legacy)
+	if sel := selection(t, s.Namespaces, "istio-injection=enabled"); sel.Revision != "1-31" {
+		t.Errorf("with the default tag on 1-31, istio-injection=enabled must count on 1-31: %+v", sel)
+	}
+
+	// No default tag webhook in the tree: not injected, said.
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	s = statusOf(t, dir, legacy)
+	if sel := selection(t, s.Namespaces, "istio-injection=enabled"); sel.Revision != "" || !sel.NotInjected {
+		t.Errorf("without a default tag webhook, istio-injection=enabled must be not injected: %+v", sel)
+	}
+	var text bytes.Buffer
+	s.Text(&text)
+	for _, want := range []string{
+		"istio-injection=enabled -> not injected: 1 (legacy)",
+		"warning: not injected: legacy (istio-injection=enabled): nothing in the tree injects them",
+		"warning: not injected: Deployment plain/jobs (sidecar.istio.io/inject=true)",
+		"or add `default: 1-31` under spec.tags",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("status must say %q:\n%s", want, text.String())
+		}
+	}
+	if got := count(s, "1-30") + count(s, "1-31"); got != 1 {
+		t.Errorf("only search may count on a revision, got %d", got)
 	}
 }

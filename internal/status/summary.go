@@ -12,6 +12,9 @@ type Summary struct {
 	// Workloads are the workloads that pick a revision themselves, by
 	// what they select (Namespaces holds them as Kind namespace/name).
 	Workloads []Selector `json:"workloads"`
+	// Warnings are what must be acted on: namespaces and workloads that
+	// ask for a sidecar that nothing in the tree injects.
+	Warnings []string `json:"warnings"`
 }
 
 // RevisionRow is one row of the table.
@@ -46,13 +49,16 @@ type Selector struct {
 	// istio-injection=enabled).
 	Selects string `json:"selects"`
 	// Revision is where Selects leads; empty when nowhere in the tree.
-	Revision   string   `json:"revision"`
-	Namespaces []string `json:"namespaces"`
+	Revision string `json:"revision"`
+	// NotInjected says nothing in the tree injects them: they select the
+	// default tag, and the tree has no webhook for it.
+	NotInjected bool     `json:"notInjected,omitempty"`
+	Namespaces  []string `json:"namespaces"`
 }
 
 // Summary is the status as data; lists are never nil.
 func (s *Status) Summary() Summary {
-	out := Summary{Config: s.Config, Path: s.Path, Revisions: []RevisionRow{}, Tags: []TagRow{}, Selectors: []Selector{}, Workloads: []Selector{}}
+	out := Summary{Config: s.Config, Path: s.Path, Revisions: []RevisionRow{}, Tags: []TagRow{}, Selectors: []Selector{}, Workloads: []Selector{}, Warnings: []string{}}
 	for _, r := range s.Revisions {
 		tags := s.tagsOf(r.Name)
 		if tags == nil {
@@ -67,10 +73,11 @@ func (s *Status) Summary() Summary {
 		out.Tags = append(out.Tags, TagRow{Name: t.Name, Revision: t.Revision})
 	}
 	for _, sel := range s.Namespaces {
-		out.Selectors = append(out.Selectors, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, Namespaces: sel.Namespaces})
+		out.Selectors = append(out.Selectors, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, NotInjected: sel.NotInjected, Namespaces: sel.Namespaces})
 	}
 	for _, sel := range s.Workloads {
-		out.Workloads = append(out.Workloads, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, Namespaces: sel.Namespaces})
+		out.Workloads = append(out.Workloads, Selector{Label: sel.Label, Selects: sel.Selects, Revision: sel.Revision, NotInjected: sel.NotInjected, Namespaces: sel.Namespaces})
 	}
+	out.Warnings = append(out.Warnings, s.Warnings...)
 	return out
 }
