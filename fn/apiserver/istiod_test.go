@@ -18,18 +18,16 @@ import (
 // it; the next step brings it back first, as its Deployment would.
 var stopAfter = map[string]string{"4-promote": "1-30", "5-roll-back": "1-31"}
 
-// explicitDefault is cfg with tags.default on the active revision.
-func explicitDefault(cfg meshConfig) meshConfig {
-	cfg.tags = maps.Clone(cfg.tags)
-	cfg.tags["default"] = cfg.active
-	return cfg
-}
+// explicitDefault names the story cases whose config sets tags.default,
+// on the active revision; the others leave the default tag to
+// activeRevision.
+var explicitDefault = map[string]bool{"demo": true}
 
-// TestIstiod walks the upgrade story (storySteps, with tags.default on the
-// active revision) with the real istiod of each revision running against
-// the server, on the default profile through flux/ and on the demo
-// profile through the root. After each step's deploy, every istiod runs
-// (mesh.sync) and:
+// TestIstiod walks the upgrade story (storySteps) with the real istiod of
+// each revision running against the server, on the default profile
+// through flux/, its default tag following activeRevision, and on the
+// demo profile through the root, with tags.default set to the active
+// revision. After each step's deploy, every istiod runs (mesh.sync) and:
 //   - each has set its CA on every webhook of its revision, the tags' and
 //     istiod-default-validator included, and its validators fail closed;
 //   - pods in namespaces on each revision, on each tag and on the default
@@ -71,8 +69,12 @@ func TestIstiod(t *testing.T) {
 					if s.source != "" {
 						sources[s.source] = filepath.Join("istioctl", s.source, sc.fixture)
 					}
-					cfg := explicitDefault(s.cfg)
+					cfg := s.cfg
 					cfg.flux = sc.viaFlux
+					if explicitDefault[sc.name] {
+						cfg.tags = maps.Clone(cfg.tags)
+						cfg.tags["default"] = cfg.active
+					}
 					writeTree(t, dir, cfg, sources)
 					d := c.deploy(t, dir)
 					t.Logf("%s", d.summary())

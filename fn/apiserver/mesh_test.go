@@ -279,6 +279,9 @@ func (m *mesh) checkWebhooks(t *testing.T, cfg meshConfig) {
 				want = append(want, "MutatingWebhookConfiguration/istio-revision-tag-"+tag)
 			}
 		}
+		if _, set := cfg.tags["default"]; !set && cfg.active == rev {
+			want = append(want, "MutatingWebhookConfiguration/istio-revision-tag-default")
+		}
 		if cfg.active == rev {
 			want = append(want, "ValidatingWebhookConfiguration/istiod-default-validator")
 		}
@@ -306,20 +309,23 @@ type injection struct {
 
 // injections are the pods to make for a tree of cfg: one per revision
 // (istio.io/rev: <rev>), per tag (istio.io/rev: <tag>), by default
-// (istio-injection: enabled, and sidecar.istio.io/inject: "true" on the
-// pod, which the default tag's webhooks select), and none in a namespace
-// without labels; with the GitPatch, none in kube-system even labelled
-// for the newest revision.
+// (istio.io/rev: default, istio-injection: enabled, and
+// sidecar.istio.io/inject: "true" on the pod, which the default tag's
+// webhooks select), and none in a namespace without labels; with the
+// GitPatch, none in kube-system even labelled for the newest revision.
 func injections(cfg meshConfig, patched bool) []injection {
 	var out []injection
 	for _, r := range cfg.revisions {
 		out = append(out, injection{namespace: "rev-" + r, nsLabels: map[string]string{"istio.io/rev": r}, rev: r})
 	}
 	for _, tag := range slices.Sorted(maps.Keys(cfg.tags)) {
-		out = append(out, injection{namespace: "tag-" + tag, nsLabels: map[string]string{"istio.io/rev": tag}, rev: cfg.tags[tag]})
+		if tag != "default" {
+			out = append(out, injection{namespace: "tag-" + tag, nsLabels: map[string]string{"istio.io/rev": tag}, rev: cfg.tags[tag]})
+		}
 	}
 	def := defaultRevision(cfg)
 	out = append(out,
+		injection{namespace: "tag-default", nsLabels: map[string]string{"istio.io/rev": "default"}, rev: def},
 		injection{namespace: "injection-enabled", nsLabels: map[string]string{"istio-injection": "enabled"}, rev: def},
 		injection{namespace: "pod-label", podLabels: map[string]string{"sidecar.istio.io/inject": "true"}, rev: def},
 		injection{namespace: "no-labels"})
@@ -331,9 +337,12 @@ func injections(cfg meshConfig, patched bool) []injection {
 
 // defaultRevision is the revision that injects by default
 // (istio-injection=enabled, sidecar.istio.io/inject=true), as the README
-// says: the target of tags.default; none without it.
+// says: the target of tags.default, else the active revision.
 func defaultRevision(cfg meshConfig) string {
-	return cfg.tags["default"]
+	if rev, ok := cfg.tags["default"]; ok {
+		return rev
+	}
+	return cfg.active
 }
 
 // checkInjections makes a pod for each injection: it must come back with
