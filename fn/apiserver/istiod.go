@@ -44,7 +44,11 @@ func PilotDiscovery(toolsDir, version string) (string, error) {
 	if dir == "" {
 		dir = toolsDir
 	}
-	p := filepath.Join(dir, "pilot-discovery-"+version)
+	// Absolute: istiod runs in a folder of its own.
+	p, err := filepath.Abs(filepath.Join(dir, "pilot-discovery-"+version))
+	if err != nil {
+		return "", err
+	}
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("no pilot-discovery %s (`make tools` builds it into bin/tools; `make test` sets %s): %w", version, EnvPilotDiscovery, err)
 	}

@@ -44,7 +44,7 @@ var explicitDefault = map[string]bool{"demo": true}
 // its Deployment, and every check passes on 1-31.
 func TestIstiod(t *testing.T) {
 	t.Parallel()
-	requireIstiod(t)
+	requireIstiod(t, both...)
 	for _, sc := range storyCases {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
@@ -157,7 +157,7 @@ func quiet(t *testing.T, c *cluster, m *mesh) {
 // istiod flips each back to Fail: the fight the guards prevent.
 func TestIstiodDriftGuards(t *testing.T) {
 	t.Parallel()
-	requireIstiod(t)
+	requireIstiod(t, only130...)
 	for _, tc := range []struct {
 		name   string
 		guards bool
@@ -226,7 +226,7 @@ func TestIstiodDriftGuards(t *testing.T) {
 // sets up its webhooks, injects and validates, as in TestIstiod.
 func TestIstiodOnce(t *testing.T) {
 	t.Parallel()
-	requireIstiod(t)
+	requireIstiod(t, only131...)
 	for _, oc := range onceCases {
 		if !oc.istiod {
 			continue

@@ -30,11 +30,12 @@ var istioVersions = map[string]string{"1-30": "1.30.2", "1-31": "1.31.0"}
 
 const istioNamespace = "istio-system"
 
-// requireIstiod skips t, saying why, where a pilot-discovery is missing.
-func requireIstiod(t *testing.T) {
+// requireIstiod skips t, saying why, where the pilot-discovery of one of
+// revs is missing.
+func requireIstiod(t *testing.T, revs ...string) {
 	t.Helper()
-	for _, v := range slices.Sorted(maps.Values(istioVersions)) {
-		if _, err := apiserver.PilotDiscovery(toolsDir, v); err != nil {
+	for _, rev := range revs {
+		if _, err := apiserver.PilotDiscovery(toolsDir, istioVersions[rev]); err != nil {
 			t.Skipf("no istiod to start, run `make tools` first (`make test` does): %v", err)
 		}
 	}
@@ -350,6 +351,7 @@ func defaultRevision(cfg meshConfig) string {
 // down, the server must refuse it (the injectors fail closed).
 func (m *mesh) checkInjections(t *testing.T, cfg meshConfig, patched bool) {
 	t.Helper()
+	var seen []string
 	for _, in := range injections(cfg, patched) {
 		what := fmt.Sprintf("a pod in namespace %s %v", in.namespace, in.nsLabels)
 		if len(in.podLabels) > 0 {
@@ -358,11 +360,16 @@ func (m *mesh) checkInjections(t *testing.T, cfg meshConfig, patched bool) {
 		m.namespace(t, in.namespace, in.nsLabels)
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "app-", Namespace: in.namespace, Labels: in.podLabels},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}},
+			// The ServiceAccount admission plugin, which would set it, is
+			// off (no controller makes the accounts): the sidecar's token
+			// volume needs it.
+			Spec: corev1.PodSpec{ServiceAccountName: "default", Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}},
 		}
 		err := m.kube.Create(context.Background(), pod)
+		got := in.rev
 		switch {
 		case in.rev != "" && !m.running(in.rev):
+			got = "refused"
 			if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
 				t.Errorf("%s was admitted with istiod %s down (err %v): its injector must fail closed", what, in.rev, err)
 			}
@@ -373,7 +380,12 @@ func (m *mesh) checkInjections(t *testing.T, cfg meshConfig, patched bool) {
 				t.Errorf("%s: %s", what, p)
 			}
 		}
+		if got == "" {
+			got = "none"
+		}
+		seen = append(seen, fmt.Sprintf("%s %v%v: %s", in.namespace, in.nsLabels, in.podLabels, got))
 	}
+	t.Logf("sidecars: %s", strings.Join(seen, ", "))
 	m.takeWarnings(t)
 }
 
@@ -510,6 +522,8 @@ func (m *mesh) checkValidation(t *testing.T, active string) {
 			t.Errorf("istiod %s counted %v VirtualServices passed and %v failed validation, want %v and %v", rev, got[0], got[1], want[0], want[1])
 		}
 	}
+	t.Logf("validation: istiod %s denied the invalid VirtualService and admitted the valid one, by its metrics; istiods %q saw neither", active,
+		slices.DeleteFunc(m.revisions(), func(r string) bool { return r == active }))
 	m.takeWarnings(t)
 }
 
