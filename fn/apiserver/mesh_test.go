@@ -353,10 +353,7 @@ func (m *mesh) checkInjections(t *testing.T, cfg meshConfig, patched bool) {
 	t.Helper()
 	var seen []string
 	for _, in := range injections(cfg, patched) {
-		what := fmt.Sprintf("a pod in namespace %s %v", in.namespace, in.nsLabels)
-		if len(in.podLabels) > 0 {
-			what = fmt.Sprintf("a pod labelled %v", in.podLabels)
-		}
+		what := "a pod in namespace " + in.namespace + labelsText(in.nsLabels, in.podLabels)
 		m.namespace(t, in.namespace, in.nsLabels)
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{GenerateName: "app-", Namespace: in.namespace, Labels: in.podLabels},
@@ -383,10 +380,25 @@ func (m *mesh) checkInjections(t *testing.T, cfg meshConfig, patched bool) {
 		if got == "" {
 			got = "none"
 		}
-		seen = append(seen, fmt.Sprintf("%s %v%v: %s", in.namespace, in.nsLabels, in.podLabels, got))
+		seen = append(seen, fmt.Sprintf("%s%s: %s", in.namespace, labelsText(in.nsLabels, in.podLabels), got))
 	}
 	t.Logf("sidecars: %s", strings.Join(seen, ", "))
 	m.takeWarnings(t)
+}
+
+// labelsText is " (k=v, pod k=v)" for a namespace's and a pod's labels.
+func labelsText(ns, pod map[string]string) string {
+	var l []string
+	for _, k := range slices.Sorted(maps.Keys(ns)) {
+		l = append(l, k+"="+ns[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(pod)) {
+		l = append(l, "pod "+k+"="+pod[k])
+	}
+	if len(l) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(l, ", ") + ")"
 }
 
 // sidecarProblem says how pod differs from a pod injected by istiod of
