@@ -43,7 +43,27 @@ ETCD_VERSION   := v3.6.13
 KUBE_VERSION   := v1.37.2
 ETCD           := $(TOOLS)/etcd-$(ETCD_VERSION)
 KUBE_APISERVER := $(TOOLS)/kube-apiserver-$(KUBE_VERSION)
-IMAGE     ?= istio-gitops:dev
+# external-dns's own code checks the host-by-host DNS cutover
+# (fn/externaldns). external-dns v0.23.0 needs Go 1.27, so the check is a Go
+# module of its own, built with that toolchain: the go command fetches it
+# through the module proxy once (GOTOOLCHAIN, into the module cache), and
+# its compiled packages land in the same build cache as the project's. The
+# test binary is kept in bin/tools under the versions and a digest of the
+# module's files: a warm make test runs it without building.
+EXTERNALDNS_VERSION := v0.23.0
+EXTERNALDNS_GO      := go1.27.3
+EXTERNALDNS_DIR     := fn/externaldns
+EXTERNALDNS_KEY     := $(shell cd $(EXTERNALDNS_DIR) && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
+EXTERNALDNS_TEST    := $(TOOLS)/externaldns-$(EXTERNALDNS_VERSION)-$(EXTERNALDNS_GO)-$(EXTERNALDNS_KEY).test
+# A local image's name needs a registry part: kpt and kustomize would
+# otherwise look for istio-gitops:dev on a public registry.
+IMAGE     ?= localhost/istio-gitops:dev
+# The container engine: podman where installed (hack/podman.sh installs
+# it), else docker.
+ENGINE    ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE_DIR := out/image
+# The image's size limit, in bytes.
+IMAGE_MAX := 25000000
 DEMO      := out/demo
 
 .DEFAULT_GOAL := help
@@ -143,11 +163,19 @@ fixtures: $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG
 
 .PHONY: test
 test: build tools ## Run every test, end-to-end and API server ones included (kpt tests skip where kpt is absent)
-	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ISTIO_GITOPS_VERSION=$(VERSION) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) PILOT_DISCOVERY_DIR=$(TOOLS) $(GO) test -count=1 ./...
+	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ISTIO_GITOPS_VERSION=$(VERSION) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) PILOT_DISCOVERY_DIR=$(TOOLS) $(GO) test -count=1 -timeout 30m ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 	# 120 MB of istioctl output: a run must peak under 4 times its input.
 	ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestMemoryBudget ./fn/e2e/ -memory
+	$(MAKE) --no-print-directory test-externaldns
+
+$(EXTERNALDNS_TEST):
+	cd $(EXTERNALDNS_DIR) && GOTOOLCHAIN=$(EXTERNALDNS_GO) $(GO) test -c -o $@ .
+
+.PHONY: test-externaldns
+test-externaldns: $(EXTERNALDNS_TEST) ## Run external-dns's own code over the DNS cutover story (fn/externaldns, Go 1.27)
+	cd $(EXTERNALDNS_DIR) && $(EXTERNALDNS_TEST) -test.count=1
 
 # Each fuzz test, as package:name. `make test` runs their seeds (testdata/fuzz
 # and the f.Add calls) as plain tests; `make fuzz` fuzzes each in turn.
@@ -178,7 +206,7 @@ fuzz: ## Fuzz each fuzz test for FUZZTIME (default 30s), one at a time; a failin
 
 .PHONY: lint
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l fn internal); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@out=$$(gofmt -l fn internal test); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 
 .PHONY: demo
@@ -200,9 +228,34 @@ bench: build tools ## Time adding a revision against kustomize build of the resu
 	$(GO) test -count=1 -run TestBudget10k -v ./internal/migrate/ -budget | grep -E 'ratio|ok|FAIL'
 	$(GO) test -run '^$$' -bench 10k -benchtime 3x -benchmem ./internal/migrate/
 
+# The Argo CD tests (test/argocd) are a Go module of their own: Argo CD
+# v3.2.12 pins the Kubernetes libraries to v0.34. Their test binary takes
+# about 11 minutes to build cold on 2 cores, so it is kept in bin/tools
+# under a name keyed by the module's go.mod, go.sum and sources, and built
+# again only when one of them changes. The control plane is the main
+# module's (fn/apiserver/controlplane).
+ARGOCD_DIR   := test/argocd
+ARGOCD_KEY    = $(shell cat $(ARGOCD_DIR)/go.mod $(ARGOCD_DIR)/go.sum $(ARGOCD_DIR)/*.go | sha256sum | cut -c1-16)
+ARGOCD_TEST   = $(TOOLS)/argocd-test-$(ARGOCD_KEY)
+CONTROLPLANE := bin/controlplane
+
+.PHONY: argocd-test
+argocd-test: build tools ## Sync the Argo CD story with Argo CD's own code against kube-apiserver (test/argocd; its test binary is cached in bin/tools)
+	@if [ -x $(ARGOCD_TEST) ]; then echo "$(ARGOCD_TEST): cached"; else \
+		echo "building $(ARGOCD_TEST) (about 11 minutes cold)"; \
+		cd $(ARGOCD_DIR) && GOWORK=off $(GO) vet . && GOWORK=off $(GO) test -c -o $(ARGOCD_TEST).tmp . && mv $(ARGOCD_TEST).tmp $(ARGOCD_TEST); fi
+	CGO_ENABLED=0 $(GO) build -o $(CONTROLPLANE) ./fn/apiserver/controlplane
+	cd $(ARGOCD_DIR) && KUSTOMIZE=$(KUSTOMIZE) ISTIO_GITOPS=$(CURDIR)/$(BIN) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) \
+		$(CURDIR)/$(CONTROLPLANE) run -- $(ARGOCD_TEST) -test.v -test.timeout 30m
+
 .PHONY: image
-image: ## Build the container image (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## Build the container image IMAGE offline, FROM scratch, from a static binary (podman or docker)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(IMAGE_DIR)/istio-gitops $(MAIN)
+	hack/image-rootfs.sh $(IMAGE_DIR)/rootfs $(IMAGE_DIR)/istio-gitops LICENSE
+	$(ENGINE) build --build-arg VERSION=$(VERSION) -f image/Containerfile -t $(IMAGE) $(IMAGE_DIR)
+	@size=$$($(ENGINE) image inspect --format '{{.Size}}' $(IMAGE)); \
+		echo "$(IMAGE): $$size bytes"; \
+		if [ "$$size" -gt $(IMAGE_MAX) ]; then echo "image larger than $(IMAGE_MAX) bytes"; exit 1; fi
 
 .PHONY: clean
 clean: ## Remove build output

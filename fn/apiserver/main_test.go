@@ -1,10 +1,8 @@
 package apiserver_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"testing"
 
@@ -14,10 +12,6 @@ import (
 	"github.com/istio-gitops/istio-gitops/fn/apiserver"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
-
-// netnsMarker is set in the environment of the test binary re-run in its
-// own network namespace.
-const netnsMarker = "ISTIO_GITOPS_TEST_NETNS"
 
 // toolsDir is where `make tools` leaves the control plane, from here.
 const toolsDir = "../../bin/tools"
@@ -47,47 +41,21 @@ func TestMain(m *testing.M) {
 		skip = fmt.Sprintf("no control plane to start, run `make tools` first (`make test` does): %v", err)
 		os.Exit(m.Run())
 	}
-	if os.Getenv(netnsMarker) == "" && apiserver.PrivateNetwork() != nil {
-		os.Exit(inPrivateNetwork())
-	}
-	if os.Getenv(netnsMarker) != "" {
-		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			refuse = fmt.Errorf("ip link set lo up: %v: %s", err, out)
+	if os.Getenv(apiserver.NetnsMarker) == "" && apiserver.PrivateNetwork() != nil {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "apiserver tests:", err)
+			os.Exit(1)
 		}
+		os.Exit(apiserver.RunPrivate(exe, os.Args[1:]...))
+	}
+	if os.Getenv(apiserver.NetnsMarker) != "" {
+		refuse = apiserver.LoopbackUp()
 	}
 	if refuse == nil {
 		refuse = apiserver.PrivateNetwork()
 	}
 	os.Exit(treetest.Main(m))
-}
-
-// inPrivateNetwork runs this test binary again, with the same arguments,
-// in new network and PID namespaces, and returns its exit code.
-func inPrivateNetwork() int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "apiserver tests:", err)
-		return 1
-	}
-	args := []string{"--net", "--pid", "--fork", "--kill-child"}
-	if os.Geteuid() != 0 {
-		// Without root, a user namespace grants the rights to make them.
-		args = append(args, "--map-root-user")
-	}
-	args = append(append(args, "--", exe), os.Args[1:]...)
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), netnsMarker+"=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return exit.ExitCode()
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "apiserver tests: cannot make a private network namespace (unshare --net): %v\n", err)
-		return 1
-	}
-	return 0
 }
 
 // startServer starts a control plane for t and stops it when t ends.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -82,6 +83,44 @@ func PrivateNetwork() error {
 	}
 	if !loopback {
 		return errors.New("no loopback interface")
+	}
+	return nil
+}
+
+// NetnsMarker is set in the environment of a command that RunPrivate
+// started in its own network namespace.
+const NetnsMarker = "ISTIO_GITOPS_TEST_NETNS"
+
+// RunPrivate runs name with args in new network and PID namespaces
+// (`unshare --net --pid --fork --kill-child`, and --map-root-user without
+// root), with NetnsMarker set, and returns its exit code: whatever it
+// starts can reach nothing but loopback, and dies with it, however it
+// ends. The command brings loopback up itself (PrivateNetwork checks it).
+func RunPrivate(name string, args ...string) int {
+	flags := []string{"--net", "--pid", "--fork", "--kill-child"}
+	if os.Geteuid() != 0 {
+		// Without root, a user namespace grants the rights to make them.
+		flags = append(flags, "--map-root-user")
+	}
+	cmd := exec.Command("unshare", append(append(flags, "--", name), args...)...)
+	cmd.Env = append(os.Environ(), NetnsMarker+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "cannot make a private network namespace (unshare --net): %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// LoopbackUp brings loopback up in a namespace RunPrivate made.
+func LoopbackUp() error {
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
 	}
 	return nil
 }

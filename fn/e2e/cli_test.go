@@ -116,6 +116,7 @@ func TestOutputJSON(t *testing.T) {
 				Name, Version                       string
 				Generated, Active, Live, NodeAgents bool
 				Tags                                []string
+				Hosts                               []struct{ Name, Ingress string }
 				Namespaces, Workloads               int
 			}
 			Tags                 []struct{ Name, Revision string }
@@ -161,6 +162,9 @@ metadata:
 	if r0.Name != "1-30" || r0.Version != "1.30.2" || !r0.Active || !r0.Live || r0.Namespaces != 2 || strings.Join(r0.Tags, ",") != "prod-stable" ||
 		r1.Name != "1-31" || r1.Version != "1.31.0" || r1.Active || strings.Join(r1.Tags, ",") != "prod-canary" || r1.Namespaces != 1 {
 		t.Errorf("status rows: %+v", status.Trees[0].Revisions)
+	}
+	if r0.Hosts == nil || len(r0.Hosts) != 0 {
+		t.Errorf("status hosts of a tree without DNS hosts: %+v, want []", r0.Hosts)
 	}
 	if sel := status.Trees[0].Selectors; len(sel) != 3 || sel[0].Label != "istio.io/rev=1-30" || sel[0].Revision != "1-30" || strings.Join(sel[0].Namespaces, ",") != "search" {
 		t.Errorf("status selectors: %+v", sel)

@@ -117,9 +117,19 @@ var runners = []runner{
 		return command(t, dir, nil, tool, "fn", "eval", dir, "--exec", binary)
 	}},
 	{name: "kpt-fn-render", tool: kptTool, run: func(t *testing.T, tool, dir string) (string, error) {
-		kptfile := filepath.Join(dir, "Kptfile")
-		if _, err := os.Stat(kptfile); err != nil {
-			treetest.Write(t, kptfile, []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
+		kptfile(t, dir, "exec: "+binary)
+		return command(t, dir, nil, tool, "fn", "render", dir, "--allow-exec")
+	}},
+	// The image (image_test.go), as users run it.
+	{name: "kpt-fn-eval-image", tool: withEngine(kptTool), run: runKptEvalImage},
+	{name: "kpt-fn-render-image", tool: withEngine(kptTool), run: runKptRenderImage},
+	{name: "kustomize-fn-run-container", tool: withEngine(kustomizeTool), run: runKustomizeContainer},
+}
+
+// kptfile writes the Kptfile whose pipeline runs the function fn (exec:
+// or image:) with the tree's config, replacing another runner's.
+func kptfile(t *testing.T, dir, fn string) {
+	treetest.Write(t, filepath.Join(dir, "Kptfile"), []byte(fmt.Sprintf(`apiVersion: kpt.dev/v1
 kind: Kptfile
 metadata:
   name: mesh
@@ -127,12 +137,9 @@ metadata:
     config.kubernetes.io/local-config: "true"
 pipeline:
   mutators:
-  - exec: %s
+  - %s
     configPath: istio-gitops.yaml
-`, binary)))
-		}
-		return command(t, dir, nil, tool, "fn", "render", dir, "--allow-exec")
-	}},
+`, fn)))
 }
 
 func command(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {

@@ -73,6 +73,12 @@ func newStatusCommand() *cobra.Command {
 // or markdown, or returns it for JSON.
 func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]status.Summary, error) {
 	sums := []status.Summary{}
+	// Shared: statuses run side by side, never while a command writes.
+	lock, err := disk.LockTree(dir, false)
+	if err != nil {
+		return sums, err
+	}
+	defer lock.Unlock()
 	items, err := disk.ReadObjects(dir)
 	if err != nil {
 		return sums, err

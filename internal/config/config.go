@@ -78,6 +78,8 @@ type Spec struct {
 	NodeAgents NodeAgents `json:"nodeAgents,omitempty"`
 	// Flux, when set, writes Flux Kustomization objects into flux/.
 	Flux *Flux `json:"flux,omitempty"`
+	// ArgoCD, when set, writes Argo CD Applications into argocd/.
+	ArgoCD *ArgoCD `json:"argocd,omitempty"`
 }
 
 // Revision is one canary control plane.
@@ -117,6 +119,10 @@ type Gateways struct {
 	StableServices bool `json:"stableServices,omitempty"`
 	// Ingress renders one Ingress per revision in front of its gateway.
 	Ingress *Ingress `json:"ingress,omitempty"`
+	// Ingresses are more Ingresses per revision, each from its own template
+	// with its own values and hosts (a public and an internal load
+	// balancer, say), rendered as Ingress is.
+	Ingresses []Ingress `json:"ingresses,omitempty"`
 }
 
 // Ingress is rendered once per revision from Template.
@@ -127,6 +133,27 @@ type Ingress struct {
 	// LiveOnlyAnnotations are annotation keys, optionally ending in "*",
 	// kept only on the live revision's Ingress.
 	LiveOnlyAnnotations []string `json:"liveOnlyAnnotations,omitempty"`
+	// PerRevision are annotations and labels merged over the template's on
+	// one revision's Ingress (a key given here replaces the template's,
+	// live-only or not), so that each revision's load balancer has its own
+	// static address: revision -> values.
+	PerRevision map[string]IngressValues `json:"perRevision,omitempty"`
+	// Hosts moves DNS host by host: for a host of the template's rules (or
+	// one name under a wildcard rule), the revision whose Ingress publishes
+	// it through external-dns. Hosts not listed follow gateways.live. Once
+	// set, even empty, every revision's Ingress carries
+	// external-dns.alpha.kubernetes.io/ingress-hostname-source:
+	// annotation-only and, when it publishes any,
+	// external-dns.alpha.kubernetes.io/hostname with its hosts.
+	Hosts map[string]string `json:"hosts,omitzero"`
+}
+
+// IngressValues are values for one revision's Ingress.
+type IngressValues struct {
+	// Annotations are set on the revision's Ingress.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Labels are set on the revision's Ingress.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // NodeAgents says which revision's ambient node agents (ztunnel, istio-cni)
@@ -162,6 +189,50 @@ type Flux struct {
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
+// ArgoCD configures the Argo CD Applications written into argocd/: an
+// app-of-apps for the tree's root and, under it, one Application for
+// common/ and one per revision.
+type ArgoCD struct {
+	// RepoURL is the Git repository (or Helm/OCI repository) holding the
+	// tree.
+	RepoURL string `json:"repoURL"`
+	// TargetRevision is the branch, tag or commit to deploy. Default HEAD.
+	TargetRevision string `json:"targetRevision,omitempty"`
+	// Path is the tree's path in the repository, such as
+	// clusters/prod/istio.
+	Path string `json:"path"`
+	// Project is the Argo CD project of the Applications. Default default.
+	Project string `json:"project,omitempty"`
+	// Namespace is where the Applications live: Argo CD's namespace.
+	// Default argocd.
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the app-of-apps' name, and the prefix of the others':
+	// <name>-common, <name>-<rev>. Default istio.
+	Name string `json:"name,omitempty"`
+	// Destination is the cluster the Applications deploy to.
+	Destination ArgoCDDestination `json:"destination,omitempty"`
+}
+
+// ArgoCDDestination names the cluster the Applications deploy to, by its
+// API server URL or by its name in Argo CD.
+type ArgoCDDestination struct {
+	// Server is the cluster's API server URL. Default
+	// https://kubernetes.default.svc (Argo CD's own cluster) when Name is
+	// not set.
+	Server string `json:"server,omitempty"`
+	// Name is the cluster's name in Argo CD, instead of Server.
+	Name string `json:"name,omitempty"`
+}
+
+// Defaults of spec.argocd.
+const (
+	DefaultArgoCDTargetRevision = "HEAD"
+	DefaultArgoCDProject        = "default"
+	DefaultArgoCDNamespace      = "argocd"
+	DefaultArgoCDName           = "istio"
+	DefaultArgoCDServer         = "https://kubernetes.default.svc"
+)
+
 // SourceRef points at the Flux source holding the tree.
 type SourceRef struct {
 	// Kind is GitRepository, OCIRepository or Bucket.
@@ -181,6 +252,13 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 	cfg := &IstioGitOps{}
 	errs := Decode(node, cfg)
 	if errs.HasFatal() {
+		// JSON's type errors lose map keys (a revision's Ingress values
+		// written as a list): say where the value is.
+		if len(errs.List) == 1 && errs.List[0].Type == field.ErrorTypeTypeInvalid {
+			if shape := ingressShapes(node); len(shape) > 0 {
+				errs.List = shape
+			}
+		}
 		return nil, &Error{Kind: Kind, Name: object.Scalar(node, "metadata", "name"), Errs: errs.List}
 	}
 	cfg.Node = node
@@ -227,12 +305,30 @@ func (c *IstioGitOps) Default() {
 	if s.Flux != nil && s.Flux.Interval == "" {
 		s.Flux.Interval = "10m"
 	}
+	if a := s.ArgoCD; a != nil {
+		for _, d := range []struct {
+			field *string
+			v     string
+		}{
+			{&a.TargetRevision, DefaultArgoCDTargetRevision},
+			{&a.Project, DefaultArgoCDProject},
+			{&a.Namespace, DefaultArgoCDNamespace},
+			{&a.Name, DefaultArgoCDName},
+		} {
+			if *d.field == "" {
+				*d.field = d.v
+			}
+		}
+		if a.Destination.Server == "" && a.Destination.Name == "" {
+			a.Destination.Server = DefaultArgoCDServer
+		}
+	}
 }
 
 // MovesTraffic reports whether gateways.live decides anything: stable
 // Services or an Ingress follow it.
 func (c *IstioGitOps) MovesTraffic() bool {
-	return c.Spec.Gateways.StableServices || c.Spec.Gateways.Ingress != nil
+	return c.Spec.Gateways.StableServices || len(c.Ingresses()) > 0
 }
 
 // Validate reports every invalid field, by its path in the config.
@@ -263,7 +359,7 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		switch {
 		case revision.ValidateLabel(tag) != nil:
 			errs = append(errs, field.Invalid(p, tag, "a tag name must be a DNS label"))
-		case tag == "common" || tag == "flux":
+		case tag == "common" || tag == "flux" || tag == "argocd":
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a folder of the tree"))
 		case slices.Contains(c.RevisionNames(), tag):
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a revision"))
@@ -281,6 +377,9 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	}
 	if s.Flux != nil {
 		errs = append(errs, validateFlux(spec.Child("flux"), s.Flux)...)
+	}
+	if s.ArgoCD != nil {
+		errs = append(errs, validateArgoCD(spec.Child("argocd"), s.ArgoCD)...)
 	}
 	return errs
 }
@@ -346,7 +445,7 @@ func (c *IstioGitOps) validateSource(p string) error {
 		return fmt.Errorf("must not be %s: the run deletes its source once read", base)
 	}
 	top, rest, _ := strings.Cut(p, "/")
-	if top == "common" || top == "flux" {
+	if top == "common" || top == "flux" || top == "argocd" {
 		return fmt.Errorf("must not be in %s/: the function owns that folder", top)
 	}
 	if slices.Contains(c.RevisionNames(), top) {
@@ -372,22 +471,7 @@ func (c *IstioGitOps) validateGateways(p *field.Path) field.ErrorList {
 	if g.StableServices && !*g.PerRevision {
 		errs = append(errs, field.Forbidden(p.Child("stableServices"), "must not be true when spec.gateways.perRevision is false: the gateways' own Services already keep their names"))
 	}
-	if in := g.Ingress; in != nil {
-		if !*g.PerRevision {
-			errs = append(errs, field.Forbidden(p.Child("ingress"), "must not be set when spec.gateways.perRevision is false: each revision's Ingress fronts that revision's gateways"))
-		}
-		if len(in.Template) == 0 {
-			errs = append(errs, field.Required(p.Child("ingress", "template"), "must be an Ingress object"))
-		}
-		if k, _ := in.Template["kind"].(string); k != "" && k != "Ingress" {
-			errs = append(errs, field.Invalid(p.Child("ingress", "template", "kind"), k, `must be "Ingress"`))
-		}
-		for i, a := range in.LiveOnlyAnnotations {
-			if a == "" || strings.Contains(strings.TrimSuffix(a, "*"), "*") {
-				errs = append(errs, field.Invalid(p.Child("ingress", "liveOnlyAnnotations").Index(i), a, `must be an annotation key, optionally ending in "*"`))
-			}
-		}
-	}
+	errs = append(errs, c.validateIngresses(p)...)
 	return errs
 }
 
@@ -453,4 +537,23 @@ func (c *IstioGitOps) DriftGuards() bool { return *c.Spec.Webhooks.DriftGuards }
 // a map.
 func SortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+func validateArgoCD(p *field.Path, a *ArgoCD) field.ErrorList {
+	var errs field.ErrorList
+	if a.RepoURL == "" {
+		errs = append(errs, field.Required(p.Child("repoURL"), "must be the URL of the repository holding the tree"))
+	}
+	if a.Path == "" {
+		errs = append(errs, field.Required(p.Child("path"), `must be the tree's path in the repository, such as "clusters/prod/istio"`))
+	}
+	for _, f := range []struct{ name, v string }{{"namespace", a.Namespace}, {"name", a.Name}, {"project", a.Project}} {
+		if msgs := validation.IsDNS1123Label(f.v); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Child(f.name), f.v, "must be a DNS label"))
+		}
+	}
+	if a.Destination.Server != "" && a.Destination.Name != "" {
+		errs = append(errs, field.Invalid(p.Child("destination"), a.Destination.Name, "must set server or name, not both"))
+	}
+	return errs
 }

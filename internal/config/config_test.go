@@ -23,6 +23,17 @@ func load(t *testing.T, spec string) (*config.IstioGitOps, error) {
 	return config.Load(yaml.MustParse(head + spec))
 }
 
+// ingressSpec is a two-revision config with an Ingress template serving
+// www.example.com and *.apps.example.com, and more fields of its entry.
+func ingressSpec(more string) string {
+	s := "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  gateways:\n    live: 1-30\n    ingress:\n" +
+		"      template: {metadata: {name: web}, spec: {rules: [{host: www.example.com}, {host: \"*.apps.example.com\"}]}}\n"
+	if more != "" {
+		s += "      " + more + "\n"
+	}
+	return s
+}
+
 func TestDefaults(t *testing.T) {
 	cfg, err := load(t, "spec:\n  revisions:\n  - name: 1-30\n  - name: 1-31\n")
 	if err != nil {
@@ -75,6 +86,24 @@ func TestInvalid(t *testing.T) {
 		{"source not yaml", "spec:\n  revisions: [{name: 1-30, source: 1-30/out.txt}]\n", `must be a .yaml, .yml or .json file`},
 		{"flux timeout", "spec:\n  revisions: [{name: 1-30}]\n  flux: {path: ./x, sourceRef: {kind: GitRepository, name: a}, timeout: soon}\n", `spec.flux.timeout: "soon" must be a duration`},
 		{"wrong type", "spec:\n  revisions: {name: 1-30}\n", "spec.revisions: must be a list, not object"},
+		{"host on an unlisted revision", ingressSpec("hosts: {www.example.com: 1-29}"), `spec.gateways.ingress.hosts[www.example.com]: "1-29" must be one of the listed revisions ["1-30" "1-31"] (to retire a revision, move its hosts to another revision first)`},
+		{"host not in the rules", ingressSpec("hosts: {shop.example.com: 1-31}"), `spec.gateways.ingress.hosts[shop.example.com]: "shop.example.com" must be served by a rule of spec.gateways.ingress.template (a host, or one label under a wildcard host): its rules' hosts are ["*.apps.example.com" "www.example.com"]`},
+		{"host two labels under a wildcard", ingressSpec("hosts: {a.b.apps.example.com: 1-31}"), `"a.b.apps.example.com" must be served by a rule`},
+		{"host under a wildcard", ingressSpec("hosts: {beta.apps.example.com: 1-31, \"*.apps.example.com\": 1-30}"), ""},
+		{"host not a name", ingressSpec("hosts: {Shop_Example: 1-31}"), `spec.gateways.ingress.hosts[Shop_Example]: "Shop_Example" must be a host name`},
+		{"hostname annotation and hosts", strings.Replace(ingressSpec("hosts: {}"), "name: web}", "name: web, annotations: {external-dns.alpha.kubernetes.io/hostname: www.example.com}}", 1),
+			`spec.gateways.ingress.template.metadata.annotations[external-dns.alpha.kubernetes.io/hostname]: must not be set while spec.gateways.ingress.hosts is`},
+		{"hostname annotation without hosts", strings.Replace(ingressSpec(""), "name: web}", "name: web, annotations: {external-dns.alpha.kubernetes.io/hostname: www.example.com}}", 1), ""},
+		{"per-revision values of an unlisted revision", ingressSpec("perRevision: {1-29: {annotations: {a: b}}}"), `spec.gateways.ingress.perRevision[1-29]: "1-29" must be one of the listed revisions`},
+		{"per-revision label value", ingressSpec("perRevision: {1-31: {labels: {tier: \"a b\"}}}"), `spec.gateways.ingress.perRevision[1-31].labels[tier]: "a b" must be a label value`},
+		{"per-revision annotations as a list", ingressSpec("perRevision: {1-31: {annotations: [a]}}"), `spec.gateways.ingress.perRevision[1-31].annotations: must be a map of strings, not a list (line 11)`},
+		{"host's revision as a list", ingressSpec("hosts: {www.example.com: [1-31]}"), `spec.gateways.ingress.hosts[www.example.com]: must be a string, not a list (line 11)`},
+		{"per-revision values as a list", ingressSpec("perRevision: [1-31]"), `spec.gateways.ingress.perRevision: must be a map of revisions to values, not a list (line 11)`},
+		{"template annotations as a list", strings.Replace(ingressSpec(""), "name: web}", "name: web, annotations: [a, b]}", 1), `spec.gateways.ingress.template: metadata.annotations (line 10): must be a map of strings, not a list`},
+		{"two templates of one name", ingressSpec("") + "    ingresses:\n    - template: {metadata: {name: web}, spec: {rules: [{host: www.example.com}]}}\n",
+			`spec.gateways.ingresses[0].template.metadata.name: "web" must be unique: spec.gateways.ingress.template names its Ingresses web-<revision> too`},
+		{"ingresses of gateways in place", "spec:\n  revisions: [{name: 1-30}]\n  gateways:\n    perRevision: false\n    ingresses: [{template: {kind: Ingress}}]\n", "spec.gateways.ingresses[0]: must not be set when spec.gateways.perRevision is false"},
+		{"second Ingress with hosts", ingressSpec("") + "    ingresses:\n    - template: {metadata: {name: internal}, spec: {rules: [{host: internal.example.com}]}}\n      hosts: {internal.example.com: 1-31}\n", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := load(t, c.spec)
@@ -130,4 +159,46 @@ spec:
 	}
 	fmt.Println(cfg.RevisionNames(), cfg.Spec.ActiveRevision, cfg.Spec.Revisions[1].Source)
 	// Output: [1-30 1-31] 1-30 1-31/istioctl-output.yaml
+}
+
+// TestHostsOf: listed hosts go to their revision, the other hosts of the
+// rules (wildcards included) to the live one, none without hosts.
+func TestHostsOf(t *testing.T) {
+	cfg, err := load(t, ingressSpec("hosts: {beta.apps.example.com: 1-31}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Ingresses()[0]
+	if got, want := in.HostsOf("1-30", "1-30"), []string{"*.apps.example.com", "www.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("live 1-30 publishes %q, want %q", got, want)
+	}
+	if got, want := in.HostsOf("1-31", "1-30"), []string{"beta.apps.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("1-31 publishes %q, want %q", got, want)
+	}
+	if got := in.HostsOf("1-30", "1-31"); got != nil {
+		t.Errorf("1-30, no longer live, publishes %q", got)
+	}
+	cfg, err = load(t, ingressSpec(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := cfg.Ingresses()[0]; in.ManagesDNS() || in.HostsOf("1-30", "1-30") != nil {
+		t.Error("an Ingress without hosts must not manage DNS")
+	}
+	for _, c := range []struct {
+		rule, host string
+		want       bool
+	}{
+		{"www.example.com", "www.example.com", true},
+		{"*.example.com", "shop.example.com", true},
+		{"*.example.com", "a.shop.example.com", false},
+		{"*.example.com", "example.com", false},
+		{"*.example.com", "*.example.com", true},
+		{"*.example.com", "*.shop.example.com", false},
+		{"shop.example.com", "*.example.com", false},
+	} {
+		if got := config.RuleCovers(c.rule, c.host); got != c.want {
+			t.Errorf("RuleCovers(%q, %q) = %v, want %v", c.rule, c.host, got, c.want)
+		}
+	}
 }

@@ -28,6 +28,8 @@ func FuzzLoad(f *testing.F) {
 		"spec: &s\n  revisions: [{name: 1-30}]\n  tags: *s\n",
 		"metadata:\n  labels: [a]\n",
 		"spec:\n  revisions: [{name: 1-30}]\n  gateways:\n    ingress:\n      template: {n: .inf, m: 1e400, i: 12345678901234567890}\n",
+		"spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  gateways:\n    live: 1-30\n    ingress:\n      template: {metadata: {name: w}, spec: {rules: [{host: \"*.a.b\"}, {host: c.d}]}}\n      hosts: {x.a.b: 1-31, c.d: 1-30}\n      perRevision: {1-31: {annotations: {k: v}, labels: {l: v}}}\n    ingresses:\n    - template: {metadata: {name: i}}\n      hosts: {}\n",
+		"spec:\n  revisions: [{name: 1-30}]\n  gateways:\n    ingress:\n      template: {metadata: {annotations: [a]}}\n      perRevision: [a]\n      hosts: {a: [b]}\n    ingresses: [1, {perRevision: {x: 1}}]\n",
 	} {
 		f.Add([]byte(head + s))
 	}

@@ -1,13 +1,11 @@
 package disk
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -25,22 +23,39 @@ type Write struct {
 	Data []byte
 }
 
-// journal is a commit's plan once every new file is staged.
-type journal struct {
-	// Renames move each staged temporary file onto its target.
-	Renames [][2]string `json:"renames"`
-	// Deletes are the files the tree loses, then their emptied folders.
-	Deletes []string `json:"deletes"`
-	// Temps are temporary files of an earlier interrupted run.
-	Temps []string `json:"temps,omitempty"`
+// Origin says which run a commit belongs to. The journal records it, and
+// an interrupted commit is finished only while the run's configs are
+// still the ones it applied.
+type Origin struct {
+	// Command is the command that ran: run, migrate, generate.
+	Command string
+	// Configs are the files of the tree holding the function configs the
+	// run applied.
+	Configs []string
+	// Config is the digest of a function config given from outside the
+	// tree (migrate's flags); recorded, not checked.
+	Config string
 }
 
-// Commit makes the tree hold writes and lose deletes, all or nothing as far
-// as a file system allows: every path is checked first; new content is
-// staged in temporary files next to their targets (any failure removes them
-// and leaves the tree as it was); a journal listing the renames and
-// deletions is then committed with one rename, and carried out. If the
-// process dies after that, Recover (the next run) finishes the commit.
+// Commit makes the tree hold writes and lose deletes, all or nothing as
+// far as a file system allows, and durably:
+//
+//   - every path is checked, and every file of the tree must still be the
+//     one Read found (a file changed under the run is an error, never
+//     overwritten);
+//   - the plan (the journal: the run, each staged file with its digest,
+//     each file to replace or delete with the digest of what was read) is
+//     written and synced under a name of its own;
+//   - new content is staged in temporary files next to their targets and
+//     synced with their folders; any failure removes them and leaves the
+//     tree as it was;
+//   - the journal is committed with one rename, synced, and carried out:
+//     each target is compared with what was read just before it is
+//     replaced or deleted; the folders are synced and the journal removed.
+//
+// If the process dies or the power fails after the commit, Recover (the
+// next command on the tree) finishes it once it has proved, by digests,
+// that every staged file and every target is what the journal expects.
 func (t *Tree) Commit(writes []Write, deletes []string) error {
 	writes = slices.Clone(writes)
 	slices.SortFunc(writes, func(a, b Write) int { return strings.Compare(a.Path, b.Path) })
@@ -49,23 +64,41 @@ func (t *Tree) Commit(writes []Write, deletes []string) error {
 	if err := t.check(writes, deletes); err != nil {
 		return err
 	}
-	if len(writes) == 0 && len(deletes) == 0 && len(t.temps) == 0 {
+	if len(writes) == 0 && len(deletes) == 0 {
 		return nil
 	}
-	j, created, err := t.stage(writes)
+	j, err := t.plan(writes, deletes)
 	if err != nil {
 		return err
 	}
-	j.Deletes = deletes
-	j.Temps = t.temps
 	if err := t.writeJournal(j); err != nil {
-		t.unstage(j, created)
 		return err
 	}
-	if err := apply(t.fs, t.Root, j); err != nil {
-		return fmt.Errorf("%w; the changes are committed in %s: run again to finish writing them", err, JournalFile)
+	if err := t.stage(j, writes); err != nil {
+		t.abandon(j)
+		return err
+	}
+	if err := t.fs.Rename(t.full(stagingJournal), t.full(JournalFile)); err != nil {
+		t.abandon(j)
+		return fmt.Errorf("write %s: %w", JournalFile, err)
+	}
+	if err := t.fs.Sync(t.Root); err != nil {
+		return t.unfinished(fmt.Errorf("sync %s: %w", t.Root, err))
+	}
+	if err := t.finish(j, true); err != nil {
+		return t.unfinished(err)
 	}
 	return nil
+}
+
+// unfinished says what to do about a commit that stopped after its journal
+// was committed.
+func (t *Tree) unfinished(err error) error {
+	var changed *changedError
+	if errors.As(err, &changed) {
+		return fmt.Errorf("%w; the run stopped half-way and left its journal %s: the next command on the tree says what to do", err, JournalFile)
+	}
+	return fmt.Errorf("%w; the changes are committed in %s: run again to finish writing them", err, JournalFile)
 }
 
 // check validates every path before anything is written.
@@ -108,7 +141,8 @@ func (t *Tree) check(writes []Write, deletes []string) error {
 }
 
 // CheckPath reports why p cannot be a file of a tree: it must be a clean,
-// relative slash path inside it whose every segment a file system takes.
+// relative slash path inside it whose every segment a file system takes,
+// outside .git, and not named like istio-gitops's own files.
 func CheckPath(p string) error {
 	if err := checkRelative(p); err != nil {
 		return err
@@ -119,6 +153,9 @@ func CheckPath(p string) error {
 		}
 		if isTemp(seg) || seg == JournalFile {
 			return fmt.Errorf("%s: %q is the name of istio-gitops's temporary files", p, seg)
+		}
+		if strings.EqualFold(seg, ".git") {
+			return fmt.Errorf("%s: istio-gitops must not write in Git's own folder .git", p)
 		}
 	}
 	return nil
@@ -181,210 +218,261 @@ func describeMode(m fs.FileMode) string {
 	return "special file (" + m.Type().String() + ")"
 }
 
-// stage writes each new file's content to a temporary file next to it,
-// creating folders as needed; it returns the renames to make and the
-// folders it created. On failure it removes what it made.
-func (t *Tree) stage(writes []Write) (journal, []string, error) {
-	var (
-		j       journal
-		created []string
-	)
-	for i, w := range writes {
-		dir := path.Dir(w.Path)
-		made, err := t.mkdirs(dir)
-		created = append(created, made...)
-		if err != nil {
-			t.unstage(j, created)
-			return journal{}, nil, fmt.Errorf("write %s: %w", w.Path, err)
-		}
-		perm := fs.FileMode(0o644)
-		if fi, err := t.fs.Lstat(t.full(w.Path)); err == nil {
-			perm = fi.Mode().Perm()
-		}
-		tmp, err := t.createTemp(dir, strconv.Itoa(i), w.Data, perm)
-		if err != nil {
-			t.unstage(j, created)
-			return journal{}, nil, fmt.Errorf("write %s: %w", w.Path, err)
-		}
-		j.Renames = append(j.Renames, [2]string{tmp, w.Path})
-	}
-	return j, created, nil
-}
+// changedError is a file that changed under the run since it was read.
+type changedError struct{ msg string }
 
-// unstage removes the staged files and the folders made for them. If the
-// file system refuses even that, what is left are temporary files and
-// empty folders: no reader takes them for objects, and the next commit
-// removes the files.
-func (t *Tree) unstage(j journal, created []string) {
-	for _, r := range j.Renames {
-		_ = t.fs.Remove(t.full(r[0]))
-	}
-	for i := len(created) - 1; i >= 0; i-- {
-		_ = t.fs.Remove(t.full(created[i]))
-	}
-}
+func (e *changedError) Error() string { return e.msg }
 
-// mkdirs creates the missing folders of dir, returning those it made.
-func (t *Tree) mkdirs(dir string) ([]string, error) {
-	if dir == "." {
-		return nil, nil
-	}
-	var made []string
-	parts := strings.Split(dir, "/")
-	for i := range parts {
-		rel := strings.Join(parts[:i+1], "/")
-		err := t.fs.Mkdir(t.full(rel), 0o755)
-		switch {
-		case err == nil:
-			made = append(made, rel)
-		case errors.Is(err, fs.ErrExist):
-			// checkOnDisk made sure it is a folder, not a link.
-		default:
-			return made, err
+// unchanged reports an error unless the file at p is still the one Read
+// found (same file, size and modification time), or still absent. A file
+// that exists but was not read (hidden by .krmignore) is not overwritten
+// either.
+func (t *Tree) unchanged(p string) error {
+	was, read := t.readInfo(p)
+	fi, err := t.fs.Lstat(t.full(p))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !read {
+			return nil
 		}
-	}
-	return made, nil
-}
-
-func (t *Tree) createTemp(dir, tag string, data []byte, perm fs.FileMode) (string, error) {
-	for {
-		var b [4]byte
-		if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
-			return "", err
-		}
-		name := path.Join(dir, tempPrefix+tag+"-"+hex.EncodeToString(b[:])+tempSuffix)
-		err := t.fs.Create(t.full(name), data, perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return name, err
-	}
-}
-
-func (t *Tree) full(rel string) string { return filepath.Join(t.Root, filepath.FromSlash(rel)) }
-
-// writeJournal commits: once the journal is in place, the run's changes
-// are made, if not by this process then by the next run.
-func (t *Tree) writeJournal(j journal) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	tmp := t.full(JournalFile + tempSuffix)
-	_ = t.fs.Remove(tmp)
-	if err := t.fs.Create(tmp, b, 0o644); err != nil {
-		_ = t.fs.Remove(tmp)
-		return fmt.Errorf("write %s: %w", JournalFile, err)
-	}
-	if err := t.fs.Rename(tmp, t.full(JournalFile)); err != nil {
-		_ = t.fs.Remove(tmp)
-		return fmt.Errorf("write %s: %w", JournalFile, err)
+		return &changedError{fmt.Sprintf("%s was removed while the run ran (by another program?): istio-gitops must not write a tree that changed under it", p)}
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case !read:
+		return &changedError{fmt.Sprintf("%s exists but the run did not read it (it appeared while the run ran, or .krmignore hides it): istio-gitops must not overwrite a file it did not read", p)}
+	case !sameFile(was, fi):
+		return &changedError{fmt.Sprintf("%s changed since the run read it (another program wrote it meanwhile): istio-gitops must not overwrite or delete it", p)}
 	}
 	return nil
 }
 
-// apply carries out a committed journal. Every step may already have been
-// done by an interrupted run: a staged file that is gone was renamed, a
-// file to delete that is gone was deleted.
-func apply(fsys FS, root string, j journal) error {
-	full := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
-	for _, r := range j.Renames {
-		if err := fsys.Rename(full(r[0]), full(r[1])); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("write %s: %w", r[1], err)
+func sameFile(a, b fs.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) && a.Mode() == b.Mode()
+}
+
+// readInfo is what Read found at p.
+func (t *Tree) readInfo(p string) (fs.FileInfo, bool) {
+	if t.byPath == nil {
+		t.byPath = make(map[string]*File, len(t.Files))
+		for _, f := range t.Files {
+			t.byPath[f.Path] = f
 		}
+	}
+	f, ok := t.byPath[p]
+	if !ok || f.info == nil {
+		return nil, false
+	}
+	return f.info, true
+}
+
+// plan makes the journal of a commit: the run, each staged file's digest,
+// and the digest of each file replaced or deleted as read. Every file the
+// run read must be unchanged first.
+func (t *Tree) plan(writes []Write, deletes []string) (*journal, error) {
+	for _, f := range t.Files {
+		if err := t.unchanged(f.Path); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range writes {
+		if err := t.unchanged(w.Path); err != nil {
+			return nil, err
+		}
+	}
+	id, err := newRunID()
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{Version: journalVersion, ID: id, Command: t.Origin.Command, Config: t.Origin.Config}
+	if j.Tree, err = identify(t.Root); err != nil {
+		return nil, err
+	}
+	j.Writes = make([]journalWrite, len(writes))
+	j.Deletes = make([]journalFile, len(deletes))
+	j.Configs = make([]journalFile, len(t.Origin.Configs))
+	for i, c := range t.Origin.Configs {
+		j.Configs[i].Path = c
+	}
+	for i, w := range writes {
+		j.Writes[i] = journalWrite{Path: w.Path, Temp: tempName(w.Path, id, i)}
+	}
+	for i, d := range deletes {
+		j.Deletes[i].Path = d
+	}
+	// Hash on every core: the new content, and what each file replaced
+	// or deleted holds (each index fills its own field).
+	n, nd := len(writes), len(deletes)
+	err = Parallel(2*n+nd+len(j.Configs), func(i int) error {
+		var err error
+		switch {
+		case i < n:
+			j.Writes[i].Digest = Digest(writes[i].Data)
+		case i < 2*n:
+			w := &j.Writes[i-n]
+			if _, read := t.readInfo(w.Path); read {
+				w.Replaces, _, err = t.digest(w.Path)
+			}
+		case i < 2*n+nd:
+			d := &j.Deletes[i-2*n]
+			d.Digest, _, err = t.digest(d.Path)
+		default:
+			c := &j.Configs[i-2*n-nd]
+			c.Digest, _, err = t.digest(c.Path)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	j.Folders = t.missingFolders(writes)
+	return j, nil
+}
+
+// missingFolders are the folders the writes need that do not exist yet,
+// parents first.
+func (t *Tree) missingFolders(writes []Write) []string {
+	var out []string
+	known := map[string]bool{}
+	for _, w := range writes {
+		var missing []string
+		for dir := path.Dir(w.Path); dir != "." && !known[dir]; dir = path.Dir(dir) {
+			known[dir] = true
+			if _, err := t.fs.Lstat(t.full(dir)); errors.Is(err, fs.ErrNotExist) {
+				missing = append(missing, dir)
+			}
+		}
+		slices.Reverse(missing)
+		out = append(out, missing...)
+	}
+	return out
+}
+
+// stage creates the folders of the journal and writes each new file's
+// content to its temporary file, then syncs them and the folders holding
+// them.
+func (t *Tree) stage(j *journal, writes []Write) error {
+	for _, dir := range j.Folders {
+		if err := t.fs.Mkdir(t.full(dir), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+	}
+	err := SyncParallel(len(writes), func(i int) error {
+		w, jw := writes[i], j.Writes[i]
+		perm := fs.FileMode(0o644)
+		if fi, ok := t.readInfo(w.Path); ok {
+			perm = fi.Mode().Perm()
+		}
+		if err := t.fs.Create(t.full(jw.Temp), w.Data, perm); err != nil {
+			return fmt.Errorf("write %s: %w", w.Path, err)
+		}
+		if err := t.fs.Sync(t.full(jw.Temp)); err != nil {
+			return fmt.Errorf("sync %s: %w", w.Path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, w := range j.Writes {
+		dirs[path.Dir(w.Path)] = true
+	}
+	for _, f := range j.Folders {
+		dirs[path.Dir(f)] = true
+	}
+	return t.syncFolders(dirs)
+}
+
+// syncFolders syncs folders, by slash path in the tree. A folder removed
+// since (emptied by later deletions) is passed over: the folder above it
+// that holds its removal is among them.
+func (t *Tree) syncFolders(dirs map[string]bool) error {
+	list := slices.Sorted(maps.Keys(dirs))
+	return SyncParallel(len(list), func(i int) error {
+		if err := t.fs.Sync(t.full(list[i])); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sync %s: %w", list[i], err)
+		}
+		return nil
+	})
+}
+
+// abandon undoes a commit that stopped before its journal was committed:
+// its temporary files, the folders made for them (when empty) and its
+// journal go. If the file system refuses even that, the next command
+// finds the journal and tries again.
+func (t *Tree) abandon(j *journal) {
+	for _, w := range j.Writes {
+		_ = t.fs.Remove(t.full(w.Temp))
+	}
+	for i := len(j.Folders) - 1; i >= 0; i-- {
+		_ = t.fs.Remove(t.full(j.Folders[i]))
+	}
+	_ = t.fs.Remove(t.full(stagingJournal))
+}
+
+// finish carries out a committed journal, then syncs the folders it
+// changed and removes it. In the run that wrote it (live), each target is
+// compared with what the run read just before it is replaced or deleted;
+// in recovery, verify has proved each step, and a step found done (a
+// staged file gone, a file to delete gone) is skipped.
+func (t *Tree) finish(j *journal, live bool) error {
+	dirs := map[string]bool{".": true}
+	for _, w := range j.Writes {
+		if live {
+			if err := t.unchanged(w.Path); err != nil {
+				return err
+			}
+		} else if _, err := t.fs.Lstat(t.full(w.Temp)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := t.fs.Rename(t.full(w.Temp), t.full(w.Path)); err != nil {
+			return fmt.Errorf("write %s: %w", w.Path, err)
+		}
+		dirs[path.Dir(w.Path)] = true
 	}
 	for _, d := range j.Deletes {
-		if err := fsys.Remove(full(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete %s: %w", d, err)
+		if live {
+			if err := t.unchanged(d.Path); err != nil {
+				return err
+			}
 		}
-		removeEmptyParents(fsys, root, path.Dir(d))
+		if err := t.fs.Remove(t.full(d.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", d.Path, err)
+		}
+		dirs[t.removeEmptyParents(path.Dir(d.Path))] = true
 	}
-	for _, tmp := range j.Temps {
-		_ = fsys.Remove(full(tmp))
+	if err := t.syncFolders(dirs); err != nil {
+		return err
 	}
-	if err := fsys.Remove(full(JournalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := t.fs.Remove(t.full(JournalFile)); err != nil {
 		return fmt.Errorf("delete %s: %w", JournalFile, err)
 	}
+	// The tree is written: should the removal be lost with the power,
+	// the next command finds every step done and only removes the
+	// journal.
+	_ = t.fs.Sync(t.Root)
 	return nil
 }
 
 // removeEmptyParents removes the folders a deletion left empty, up to the
-// root (a folder that is not empty refuses).
-func removeEmptyParents(fsys FS, root, rel string) {
+// root (a folder that is not empty refuses), and returns the folder whose
+// entries changed last.
+func (t *Tree) removeEmptyParents(rel string) string {
 	for rel != "." && rel != "" {
-		if err := fsys.Remove(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
-			return
+		// Gone already: a recovery after the run removed it.
+		if err := t.fs.Remove(t.full(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return rel
 		}
 		rel = path.Dir(rel)
 	}
+	return "."
 }
 
-// Recover finishes the commit of a run that was interrupted after it
-// committed, if the journal of one is in root; it reports whether there was
-// one. A journal that is not ours (paths outside the tree, links, files
-// that are not our temporary files) is an error, and nothing is changed.
-func Recover(root string) (bool, error) {
-	return recoverJournal(root, OS)
-}
+func (t *Tree) full(rel string) string { return filepath.Join(t.Root, filepath.FromSlash(rel)) }
 
-func recoverJournal(root string, fsys FS) (bool, error) {
-	name := filepath.Join(root, JournalFile)
-	r, err := fsys.Open(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", name, err)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, 64<<20))
-	r.Close()
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", name, err)
-	}
-	var j journal
-	if err := json.Unmarshal(b, &j); err != nil {
-		return false, fmt.Errorf("%s: must be the journal of an interrupted run: %w (delete it and restore the tree from Git)", name, err)
-	}
-	t := &Tree{Root: root, fs: fsys}
-	bad := func(p string, err error) (bool, error) {
-		return false, fmt.Errorf("%s: %s: %w (delete it and restore the tree from Git)", name, p, err)
-	}
-	temp := func(p string) error {
-		if err := checkRelative(p); err != nil {
-			return err
-		}
-		if !isTemp(path.Base(p)) {
-			return errors.New("must be a temporary file of istio-gitops")
-		}
-		return t.checkOnDisk(p)
-	}
-	for _, rn := range j.Renames {
-		if err := temp(rn[0]); err != nil {
-			return bad(rn[0], err)
-		}
-		if path.Dir(rn[0]) != path.Dir(rn[1]) {
-			return bad(rn[0], errors.New("must be next to its target "+rn[1]))
-		}
-		if err := checkJournalPath(t, rn[1]); err != nil {
-			return bad(rn[1], err)
-		}
-	}
-	for _, d := range j.Deletes {
-		if err := checkJournalPath(t, d); err != nil {
-			return bad(d, err)
-		}
-	}
-	for _, tmp := range j.Temps {
-		if err := temp(tmp); err != nil {
-			return bad(tmp, err)
-		}
-	}
-	return true, apply(fsys, root, j)
-}
-
-func checkJournalPath(t *Tree, p string) error {
-	if err := CheckPath(p); err != nil {
-		return err
-	}
-	return t.checkOnDisk(p)
+// tempName is the temporary file staging the ith write of run id: next to
+// its target, named as no file of a tree may be (CheckPath), and unique to
+// the run.
+func tempName(target, id string, i int) string {
+	return path.Join(path.Dir(target), tempPrefix+id+"-"+strconv.Itoa(i)+tempSuffix)
 }

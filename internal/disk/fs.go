@@ -21,6 +21,9 @@ type FS interface {
 	Create(name string, data []byte, perm fs.FileMode) error
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
+	// Sync makes a file's content, or a folder's entries, durable
+	// (fsync): what a power loss may not take back.
+	Sync(name string) error
 }
 
 // OS is the real file system.
@@ -30,8 +33,9 @@ type osFS struct{}
 
 func (osFS) Open(name string) (io.ReadCloser, error) {
 	// O_NOFOLLOW: a file replaced by a link after the tree was read is
-	// not followed either.
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// not followed either. O_NONBLOCK: nor does one replaced by a named
+	// pipe block the run (it reads as empty); a regular file ignores it.
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +80,21 @@ func (osFS) Remove(name string) error {
 	return os.Remove(name)
 }
 
+func (osFS) Sync(name string) error {
+	if err := failpoint(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // FailpointEnv, when set to N, kills the process with SIGKILL before its
 // Nth change to the file system. It exists for the kill test, which
 // interrupts real runs at every point of their commit; nothing else sets it.
@@ -102,11 +121,26 @@ func failpoint() error {
 	return nil
 }
 
+// syncWorkers is how many syncs run at once: a sync waits on the disk,
+// not a core, and a journaling file system commits concurrent syncs
+// together.
+const syncWorkers = 32
+
+// SyncParallel runs fn(0..n-1), which wait on the disk (write, sync), on
+// up to syncWorkers goroutines, and returns the error of the lowest index.
+func SyncParallel(n int, fn func(i int) error) error {
+	return parallel(n, min(syncWorkers, max(n, 1)), fn)
+}
+
 // Parallel runs fn(0..n-1) on every core and returns the error of the
 // lowest index, so the error reported does not depend on scheduling. A
 // panic in fn is raised again in the caller's goroutine, where the
 // command's last-resort recover sees it.
 func Parallel(n int, fn func(i int) error) error {
+	return parallel(n, min(runtime.GOMAXPROCS(0), max(n, 1)), fn)
+}
+
+func parallel(n, workers int, fn func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var (
@@ -121,7 +155,7 @@ func Parallel(n int, fn func(i int) error) error {
 		}()
 		errs[i] = fn(i)
 	}
-	for range min(runtime.GOMAXPROCS(0), max(n, 1)) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

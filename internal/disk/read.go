@@ -6,13 +6,17 @@
 // not needed is never parsed and a large one is never held whole.
 //
 // Writing checks every path before anything is written (inside the folder,
-// no link on the way, segments a file system takes, no file where a folder
-// must be), stages new content in temporary files next to their targets,
-// then commits with a journal: the renames and deletions it lists are
-// finished by the next run if this one is killed.
+// not in .git, no link on the way, segments a file system takes, no file
+// where a folder must be) and that no file changed since it was read,
+// stages new content in temporary files next to their targets, then
+// commits with a journal that proves each change by digests: the next
+// command finishes it if this one is killed or the power fails, and syncs
+// make each step durable before the next. One command at a time holds a
+// tree (Lock).
 package disk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,18 +27,21 @@ import (
 	"slices"
 	"strings"
 
+	gitignore "github.com/monochromegane/go-gitignore"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // Names of the files a commit leaves while it runs; a reader never takes
-// them for objects (they do not end in .yaml, .yml or .json).
+// them for objects (they do not end in .yaml, .yml or .json), and no file
+// of a tree may be named so (CheckPath).
 const (
-	// JournalFile lists a commit's renames and deletions once every new
-	// file is staged: its presence means the commit must be finished.
+	// JournalFile lists a commit's changes once every new file is staged:
+	// its presence means the commit must be finished.
 	JournalFile = ".istio-gitops-journal"
-	tempPrefix  = ".istio-gitops-"
-	tempSuffix  = ".tmp"
+	// Temporary files are .istio-gitops-<run id>-<n>.tmp.
+	tempPrefix = ".istio-gitops-"
+	tempSuffix = ".tmp"
 )
 
 // Tree is a folder of YAML files.
@@ -43,12 +50,19 @@ type Tree struct {
 	Root string
 	// Files are the YAML and JSON files kio reads, by path.
 	Files []*File
-	// temps are temporary files left by a run killed before its commit;
-	// the next commit removes them.
-	temps []string
-	fs    FS
+	// Origin is the run the tree's commit belongs to, for its journal.
+	Origin Origin
+	// Strays are files named like istio-gitops's temporary files that no
+	// journal names (left by an older version): never read, never
+	// removed.
+	Strays []string
+	fs     FS
 	// seen are the folders a check looked at.
 	seen map[string]fs.FileInfo
+	// byPath indexes Files.
+	byPath map[string]*File
+	// ignore matches the patterns of the root's .krmignore.
+	ignore gitignore.IgnoreMatcher
 }
 
 // File is one YAML or JSON file of a tree.
@@ -57,6 +71,9 @@ type File struct {
 	Path string
 	full string
 	size int64
+	// info is what Read found: a commit refuses to go on if the file
+	// changed since.
+	info fs.FileInfo
 	fs   FS
 }
 
@@ -105,7 +122,8 @@ func (f *File) Objects() ([]*yaml.RNode, error) {
 // does for `kustomize fn run` (same files, same .krmignore rules). A
 // symbolic link among them, to a file or a folder, is an error naming it:
 // a run must not read or write through one. A folder holding the journal
-// of an unfinished commit is an error too: Recover finishes it.
+// of an unfinished commit, at its root or below, is an error too: Recover
+// finishes it.
 func Read(root string) (*Tree, error) {
 	return read(root, OS)
 }
@@ -119,12 +137,17 @@ func read(root string, fsys FS) (*Tree, error) {
 		return nil, fmt.Errorf("read %s: must be a folder", root)
 	}
 	t := &Tree{Root: root, fs: fsys}
-	if _, err := fsys.Lstat(filepath.Join(root, JournalFile)); err == nil {
-		return nil, fmt.Errorf("%s: a run was interrupted while it wrote the tree (%s is left): run `istio-gitops run %s` to finish it",
-			root, JournalFile, root)
+	for _, name := range []string{JournalFile, stagingJournal} {
+		if _, err := fsys.Lstat(filepath.Join(root, name)); err == nil {
+			return nil, interrupted(root, name)
+		}
 	}
-	if err := checkIgnoreFile(root, fsys); err != nil {
+	ignores, err := checkIgnoreFile(root, fsys)
+	if err != nil {
 		return nil, err
+	}
+	if ignores != nil {
+		t.ignore = gitignore.NewGitIgnoreFromReader("/", bytes.NewReader(ignores))
 	}
 	var problems []string
 	walker := kio.LocalPackageReader{
@@ -138,10 +161,12 @@ func read(root string, fsys FS) (*Tree, error) {
 				problems = append(problems, fmt.Sprintf("%s: %v", rel, err))
 			case fi.Mode()&fs.ModeSymlink != 0:
 				problems = append(problems, fmt.Sprintf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at, or list it in .krmignore)", rel))
+			case path.Base(rel) == JournalFile || path.Base(rel) == stagingJournal:
+				problems = append(problems, interrupted(filepath.Join(root, filepath.FromSlash(path.Dir(rel))), path.Base(rel)).Error())
 			case isTemp(path.Base(rel)):
-				t.temps = append(t.temps, rel)
+				t.Strays = append(t.Strays, rel)
 			case fi.Mode().IsRegular() && matches(rel):
-				t.Files = append(t.Files, &File{Path: rel, full: full, size: fi.Size(), fs: fsys})
+				t.Files = append(t.Files, &File{Path: rel, full: full, size: fi.Size(), info: fi, fs: fsys})
 			}
 			// The walker only lists; callers parse what they need.
 			return true
@@ -155,8 +180,31 @@ func read(root string, fsys FS) (*Tree, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	slices.SortFunc(t.Files, func(a, b *File) int { return strings.Compare(a.Path, b.Path) })
-	slices.Sort(t.temps)
+	slices.Sort(t.Strays)
 	return t, nil
+}
+
+// interrupted is the error of a folder holding the journal of a command
+// that was interrupted.
+func interrupted(dir, journal string) error {
+	return fmt.Errorf("%s: a command was interrupted while it wrote this folder (%s is left): run `istio-gitops run %s` (or the same migrate) to finish it",
+		dir, journal, dir)
+}
+
+// StraysWarning says which stray temporary files a tree holds ("" for
+// none).
+func (t *Tree) StraysWarning() string {
+	if len(t.Strays) == 0 {
+		return ""
+	}
+	list := t.Strays
+	more := ""
+	if len(list) > maxListed {
+		more = fmt.Sprintf(" and %d more", len(list)-maxListed)
+		list = list[:maxListed]
+	}
+	return fmt.Sprintf("%s%s: named like istio-gitops's temporary files, but no journal names them (left by an older istio-gitops?): they are not read; remove them if no command is running",
+		strings.Join(list, ", "), more)
 }
 
 // IgnoreFile is the file of patterns of files `kustomize fn run` and a run
@@ -169,30 +217,30 @@ const maxIgnoreFile = 1 << 20
 // checkIgnoreFile checks the root's .krmignore before kyaml's walker reads
 // it: the walker opens it through a link (out of the tree, or into a pipe
 // that never ends) and its pattern parser panics on a pattern with nothing
-// after "!" and "/".
-func checkIgnoreFile(root string, fsys FS) error {
+// after "!" and "/". It returns the file's bytes (nil without one).
+func checkIgnoreFile(root string, fsys FS) ([]byte, error) {
 	name := filepath.Join(root, IgnoreFile)
 	fi, err := fsys.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at)", IgnoreFile)
+		return nil, fmt.Errorf("%s is a symbolic link: istio-gitops must not follow links, in or out of the tree (replace it with what it points at)", IgnoreFile)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s must be a regular file, not a %s", IgnoreFile, fi.Mode().Type())
+		return nil, fmt.Errorf("%s must be a regular file, not a %s", IgnoreFile, fi.Mode().Type())
 	case fi.Size() > maxIgnoreFile:
-		return fmt.Errorf("%s must be at most %d bytes, it has %d", IgnoreFile, maxIgnoreFile, fi.Size())
+		return nil, fmt.Errorf("%s must be at most %d bytes, it has %d", IgnoreFile, maxIgnoreFile, fi.Size())
 	}
 	r, err := fsys.Open(name)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer r.Close()
 	b, err := io.ReadAll(io.LimitReader(r, maxIgnoreFile+1))
 	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	// The parser's own reading: lines trimmed of spaces, comments and blank
 	// lines skipped, a leading "\" before "#" and one "!" taken off.
@@ -207,10 +255,26 @@ func checkIgnoreFile(root string, fsys FS) error {
 		}
 		pattern = strings.TrimPrefix(pattern, "!")
 		if strings.TrimPrefix(pattern, "/") == "" {
-			return fmt.Errorf("%s line %d: %q must name files or folders: it has no pattern", IgnoreFile, i+1, line)
+			return nil, fmt.Errorf("%s line %d: %q must name files or folders: it has no pattern", IgnoreFile, i+1, line)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// Hidden reports whether the root's .krmignore hides the file or folder
+// at rel (a slash path in the tree) from the reader, by a pattern that
+// matches it or a folder above it.
+func (t *Tree) Hidden(rel string, dir bool) bool {
+	if t.ignore == nil {
+		return false
+	}
+	parts := strings.Split(rel, "/")
+	for i := 1; i < len(parts); i++ {
+		if t.ignore.Match("/"+strings.Join(parts[:i], "/"), true) {
+			return true
+		}
+	}
+	return t.ignore.Match("/"+rel, dir)
 }
 
 func matches(rel string) bool {
@@ -224,7 +288,7 @@ func matches(rel string) bool {
 
 func isTemp(base string) bool {
 	return strings.HasPrefix(base, tempPrefix) && strings.HasSuffix(base, tempSuffix) ||
-		base == JournalFile+tempSuffix
+		base == stagingJournal
 }
 
 // Objects decodes every file of the tree, in path order.
@@ -274,5 +338,5 @@ func ReadFile(p string) (*File, error) {
 	case !matches(filepath.ToSlash(p)):
 		return nil, fmt.Errorf("%s must be a .yaml, .yml or .json file", p)
 	}
-	return &File{Path: filepath.ToSlash(p), full: p, size: fi.Size(), fs: OS}, nil
+	return &File{Path: filepath.ToSlash(p), full: p, size: fi.Size(), info: fi, fs: OS}, nil
 }

@@ -22,42 +22,80 @@ import (
 // objects p left untouched keep their bytes (their own formatting
 // included), the rest are laid out by kyaml's writer as kustomize fn run
 // and kpt lay them out. Nothing is written when p fails or reports an
-// error.
-//
-// A commit that an earlier run left unfinished (it was killed) is finished
-// first, and reported.
+// error. The tree is locked from the read to the commit, and what an
+// interrupted command left is finished or undone first (see Open).
 func Run(root string, p framework.ResourceListProcessor, fnConfig *yaml.RNode) (framework.Results, error) {
-	var results framework.Results
-	recovered, err := Recover(root)
-	if err != nil {
-		return nil, err
-	}
-	if recovered {
-		results = append(results, &framework.Result{Severity: framework.Warning,
-			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
-	}
-	t, err := Read(root)
+	return RunCommand("run", root, p, fnConfig)
+}
+
+// RunCommand is Run for the named command (its journal says which).
+func RunCommand(command, root string, p framework.ResourceListProcessor, fnConfig *yaml.RNode) (framework.Results, error) {
+	t, lock, results, err := Open(root)
+	defer lock.Unlock()
 	if err != nil {
 		return results, err
 	}
+	t.Origin.Command = command
+	if fnConfig != nil {
+		if s, err := fnConfig.String(); err == nil {
+			t.Origin.Config = Digest([]byte(s))
+		}
+	}
+	more, writes, deletes, err := t.Plan(p, fnConfig)
+	results = append(results, more...)
+	if err != nil {
+		return results, err
+	}
+	return results, t.Commit(writes, deletes)
+}
+
+// Plan runs p over the tree's objects as Run does, and returns what Run
+// would write and delete, writing nothing. Each call reads the files
+// again: a plan never sees another's edits.
+func (t *Tree) Plan(p framework.ResourceListProcessor, fnConfig *yaml.RNode) (framework.Results, []Write, []string, error) {
 	items, err := t.Objects()
 	if err != nil {
-		return results, err
+		return nil, nil, nil, err
 	}
 	before := groupByFile(items)
 	prints := fingerprints(items)
-	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig, Results: results}
+	rl := &framework.ResourceList{Items: items, FunctionConfig: fnConfig}
 	if err := p.Process(rl); err != nil {
-		return rl.Results, err
+		return rl.Results, nil, nil, err
 	}
 	if rl.Results.ExitCode() != 0 {
-		return rl.Results, fmt.Errorf("the run reported errors; nothing was written")
+		return rl.Results, nil, nil, fmt.Errorf("the run reported errors; nothing was written")
 	}
 	writes, deletes, err := Changes(t, before, groupByFile(rl.Items), prints)
+	return rl.Results, writes, deletes, err
+}
+
+// Open begins a command that writes the tree at root: it takes the tree's
+// lock (see LockTree), finishes or undoes the commit of an earlier command
+// that was interrupted (see Recover), and reads the tree (see Read). The
+// results warn of what was recovered and of stray temporary files. The
+// caller unlocks the lock (nil-safe) once it committed or failed.
+func Open(root string) (*Tree, *Lock, framework.Results, error) {
+	var results framework.Results
+	lock, err := LockTree(root, true)
 	if err != nil {
-		return rl.Results, err
+		return nil, nil, nil, err
 	}
-	return rl.Results, t.Commit(writes, deletes)
+	msg, err := Recover(root)
+	if err != nil {
+		return nil, lock, nil, err
+	}
+	if msg != "" {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	t, err := Read(root)
+	if err != nil {
+		return nil, lock, results, err
+	}
+	if msg := t.StraysWarning(); msg != "" {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	return t, lock, results, nil
 }
 
 // Changes compares a tree's files as read (before, with the fingerprints

@@ -24,6 +24,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
@@ -66,7 +67,7 @@ func File(folder string) string { return path.Join(Folder, folder+".yaml") }
 // spec.flux's timeout, wait and serviceAccountName go into every one when
 // set (wait: false is Flux's default, which the object leaves out).
 func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yaml.RNode, error) {
-	base, err := basePath(f.Path)
+	base, err := layout.RepoPath("spec.flux.path", "source", `such as "./clusters/prod/istio"`, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -198,23 +199,6 @@ func node(k *kustomizev1.Kustomization, f config.Flux) (*yaml.RNode, error) {
 		}
 	}
 	return n, nil
-}
-
-// basePath checks spec.flux.path, a path inside the source, and cleans it
-// without its leading "./" or "/".
-func basePath(p string) (string, error) {
-	const hint = `such as "./clusters/prod/istio"`
-	if p == "" {
-		return "", fmt.Errorf("spec.flux.path: must be the tree's path in the source, %s", hint)
-	}
-	if strings.Contains(p, `\`) {
-		return "", fmt.Errorf("spec.flux.path: %q must use forward slashes, %s", p, hint)
-	}
-	c := path.Clean(strings.TrimLeft(p, "/"))
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("spec.flux.path: %q must stay inside the source, %s", p, hint)
-	}
-	return c, nil
 }
 
 // folderPath is folder's path in the source, in Flux's "./" form.

@@ -103,7 +103,7 @@ spec:
       port:
         number: 80
 `)
-	in, err := gateway.Ingress(template, "1-31", false, []string{"cert-manager.io/*"}, objs)
+	in, err := gateway.Ingress(template, "1-31", gateway.IngressOptions{LiveOnly: []string{"cert-manager.io/*"}}, objs)
 	if err != nil {
 		panic(err)
 	}

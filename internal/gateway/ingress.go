@@ -22,25 +22,29 @@ const (
 // (spec.gateways.ingress.template) as a copy of the node it was read from,
 // so its order and comments survive; nil when the config has none.
 func IngressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
-	in := cfg.Spec.Gateways.Ingress
-	if in == nil || len(in.Template) == 0 {
-		return nil, nil
-	}
-	if cfg.Node != nil {
-		t, err := cfg.Node.Pipe(yaml.Lookup("spec", "gateways", "ingress", "template"))
-		if err != nil {
-			return nil, fmt.Errorf("IstioGitOps %q: spec.gateways.ingress.template: %w", cfg.Metadata.Name, err)
-		}
-		if t != nil {
-			return t.Copy(), nil
+	for _, s := range cfg.Ingresses() {
+		if s.Field == config.FieldIngress {
+			return s.TemplateNode(cfg)
 		}
 	}
-	// A config built in code has no node: its comments are gone anyway.
-	t, err := yaml.FromMap(in.Template)
-	if err != nil {
-		return nil, fmt.Errorf("IstioGitOps %q: spec.gateways.ingress.template: %w", cfg.Metadata.Name, err)
-	}
-	return t, nil
+	return nil, nil
+}
+
+// IngressOptions say how one revision's Ingress differs from the
+// template.
+type IngressOptions struct {
+	// Live says the revision's gateways are live: its Ingress keeps the
+	// annotations matching LiveOnly (a key, or a prefix ending in "*").
+	Live     bool
+	LiveOnly []string
+	// Values are annotations and labels set over the template's (after
+	// LiveOnly: a value given for the revision is always kept).
+	Values config.IngressValues
+	// DNS writes the external-dns annotations: the hostname source
+	// annotation-only, and Hosts (sorted) as the hostname annotation,
+	// absent when there are none.
+	DNS   bool
+	Hosts []string
 }
 
 // Ingress renders revision rev's Ingress from template, the way the article
@@ -52,13 +56,17 @@ func IngressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
 //     Service (istio-ingressgateway-<rev>), whose port it must name;
 //   - its namespace is the template's, else the gateway Service's (an
 //     Ingress reaches only Services of its own namespace);
-//   - annotations matching liveOnly (a key, or a prefix ending in "*", such
-//     as "cert-manager.io/*") are kept only on the live revision's Ingress,
-//     so cert-manager and external-dns act on one Ingress only.
+//   - annotations matching opts.LiveOnly (a key, or a prefix ending in "*",
+//     such as "cert-manager.io/*") are kept only on the live revision's
+//     Ingress, so cert-manager and external-dns act on one Ingress only;
+//   - opts.Values are set over the template's annotations and labels;
+//   - with opts.DNS, external-dns publishes from it opts.Hosts alone (the
+//     hostname source annotation-only, the hosts comma-separated in the
+//     hostname annotation), whatever its rules say.
 //
 // objs are the revision's objects after PerRevision. The template is not
 // changed; the result is a new object keeping its field order and comments.
-func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, objs []*yaml.RNode) (*yaml.RNode, error) {
+func Ingress(template *yaml.RNode, rev string, opts IngressOptions, objs []*yaml.RNode) (*yaml.RNode, error) {
 	if template == nil {
 		return nil, fmt.Errorf("Ingress template: must be an Ingress object")
 	}
@@ -73,7 +81,7 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 	if av := template.GetApiVersion(); av != "" && av != ingressAPIVersion {
 		return nil, fmt.Errorf("%s: apiVersion %q must be %q", desc, av, ingressAPIVersion)
 	}
-	for i, p := range liveOnly {
+	for i, p := range opts.LiveOnly {
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			return nil, fmt.Errorf("liveOnlyAnnotations[%d]: %q must be an annotation key, optionally ending in \"*\"", i, p)
 		}
@@ -159,9 +167,9 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 			desc, ns, namespace)
 	}
 
-	if !live {
+	if !opts.Live {
 		for _, k := range config.SortedKeys(in.GetAnnotations()) {
-			if !matchesAny(k, liveOnly) {
+			if !MatchesAny(k, opts.LiveOnly) {
 				continue
 			}
 			if err := in.PipeE(yaml.ClearAnnotation(k)); err != nil {
@@ -172,12 +180,74 @@ func Ingress(template *yaml.RNode, rev string, live bool, liveOnly []string, obj
 			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
 	}
+	if err := setValues(in, opts); err != nil {
+		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
 	return in, nil
 }
 
-// matchesAny reports whether an annotation key matches one of the patterns:
-// a key, or a prefix followed by "*".
-func matchesAny(key string, patterns []string) bool {
+// setValues sets the revision's own annotations and labels, then the
+// external-dns ones, each in key order.
+func setValues(in *yaml.RNode, opts IngressOptions) error {
+	for _, k := range config.SortedKeys(opts.Values.Annotations) {
+		if err := object.SetAnnotation(in, k, opts.Values.Annotations[k]); err != nil {
+			return fmt.Errorf("metadata.annotations[%q]: %w", k, err)
+		}
+	}
+	for _, k := range config.SortedKeys(opts.Values.Labels) {
+		if err := object.SetLabel(in, k, opts.Values.Labels[k]); err != nil {
+			return fmt.Errorf("metadata.labels[%q]: %w", k, err)
+		}
+	}
+	if !opts.DNS {
+		return nil
+	}
+	hosts := slices.Compact(slices.Sorted(slices.Values(opts.Hosts)))
+	sources, names := config.DNSAnnotations("ingress-hostname-source"), config.DNSAnnotations("hostname")
+	for i := range sources {
+		if err := object.SetAnnotation(in, sources[i], config.AnnotationOnly); err != nil {
+			return fmt.Errorf("metadata.annotations[%q]: %w", sources[i], err)
+		}
+		if len(hosts) == 0 {
+			if err := in.PipeE(yaml.ClearAnnotation(names[i])); err != nil {
+				return fmt.Errorf("metadata.annotations[%q]: %w", names[i], err)
+			}
+			continue
+		}
+		if err := object.SetAnnotation(in, names[i], strings.Join(hosts, ",")); err != nil {
+			return fmt.Errorf("metadata.annotations[%q]: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+// PublishedHosts are the hosts external-dns publishes from an Ingress the
+// function rendered with DNS: its hostname annotation, split (under the
+// first prefix that restricts external-dns to it). ok is false when the
+// Ingress does not restrict external-dns to that annotation.
+func PublishedHosts(in *yaml.RNode) (hosts []string, ok bool) {
+	a := in.GetAnnotations()
+	name := ""
+	for _, p := range config.DNSAnnotationPrefixes {
+		if a[p+"ingress-hostname-source"] == config.AnnotationOnly {
+			name = p + "hostname"
+			break
+		}
+	}
+	if name == "" {
+		return nil, false
+	}
+	for _, h := range strings.Split(a[name], ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts, true
+}
+
+// MatchesAny reports whether an annotation key matches one of the
+// patterns: a key, or a prefix followed by "*".
+func MatchesAny(key string, patterns []string) bool {
 	return slices.ContainsFunc(patterns, func(p string) bool {
 		if prefix, ok := strings.CutSuffix(p, "*"); ok {
 			return strings.HasPrefix(key, prefix)

@@ -130,7 +130,7 @@ func TestIngress(t *testing.T) {
 	for _, s := range perRevisionSets(t, f) {
 		for _, live := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/live=%v", s.rev, live), func(t *testing.T) {
-				in, err := Ingress(tmpl, s.rev, live, liveOnly, s.after)
+				in, err := Ingress(tmpl, s.rev, IngressOptions{Live: live, LiveOnly: liveOnly}, s.after)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -226,7 +226,7 @@ spec:
               number: 443
 `)
 	for _, s := range perRevisionSets(t, fixtures[2]) {
-		in, err := Ingress(tmpl, s.rev, s.rev == "1-31", liveOnly, s.after)
+		in, err := Ingress(tmpl, s.rev, IngressOptions{Live: s.rev == "1-31", LiveOnly: liveOnly}, s.after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +329,7 @@ func TestIngressErrors(t *testing.T) {
 			if tt.edit != nil {
 				tmpl = tt.edit(t, tmpl)
 			}
-			_, err := Ingress(tmpl, "1-31", true, lo, objs)
+			_, err := Ingress(tmpl, "1-31", IngressOptions{Live: true, LiveOnly: lo}, objs)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Ingress error = %v, want %q", err, tt.want)
 			}
@@ -350,8 +350,8 @@ func TestMatchesAny(t *testing.T) {
 		{"exact.example.com/key", true},
 		{"exact.example.com/key2", false},
 	} {
-		if got := matchesAny(tt.key, append(slices.Clone(liveOnly), "exact.example.com/key")); got != tt.want {
-			t.Errorf("matchesAny(%q) = %v, want %v", tt.key, got, tt.want)
+		if got := MatchesAny(tt.key, append(slices.Clone(liveOnly), "exact.example.com/key")); got != tt.want {
+			t.Errorf("MatchesAny(%q) = %v, want %v", tt.key, got, tt.want)
 		}
 	}
 }

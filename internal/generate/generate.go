@@ -53,6 +53,7 @@ type Options struct {
 // their file paths are relative to opts.Dir, as a run's are.
 func Run(ctx context.Context, opts Options) (framework.Results, error) {
 	tr, err := findTree(opts.Dir)
+	defer tr.unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -105,45 +106,69 @@ type tree struct {
 	cfg       *config.IstioGitOps
 	cfgPath   string
 	disk      *disk.Tree
+	// locks hold the folder given and the tree's root from the read to
+	// the write: no other command works on the tree meanwhile.
+	locks []*disk.Lock
+}
+
+func (t *tree) unlock() {
+	if t == nil {
+		return
+	}
+	for i := len(t.locks) - 1; i >= 0; i-- {
+		t.locks[i].Unlock()
+	}
 }
 
 // findTree reads dir and finds its one IstioGitOps config, as status does,
 // parsing only the files that name the kind: an earlier source that is
 // not YAML (a failed redirect) must not keep generate from replacing it.
+// The tree is locked until unlock.
 func findTree(dir string) (*tree, error) {
-	dt, err := disk.Read(dir)
+	lock, err := disk.LockTree(dir, true)
 	if err != nil {
 		return nil, err
+	}
+	t := &tree{locks: []*disk.Lock{lock}}
+	dt, err := disk.Read(dir)
+	if err != nil {
+		return t, err
 	}
 	cfgs, err := krm.FindConfigs(fileset.FromTree(dt), config.Kind)
 	if err != nil {
-		return nil, err
+		return t, err
 	}
 	switch len(cfgs) {
 	case 0:
-		return nil, fmt.Errorf("%s: no IstioGitOps config found", dir)
+		return t, fmt.Errorf("%s: no IstioGitOps config found", dir)
 	case 1:
 	default:
 		var paths []string
 		for _, c := range cfgs {
 			paths = append(paths, object.Path(c))
 		}
-		return nil, fmt.Errorf("%s must hold one IstioGitOps config, not %d (%s): give the folder of the tree to generate",
+		return t, fmt.Errorf("%s must hold one IstioGitOps config, not %d (%s): give the folder of the tree to generate",
 			dir, len(cfgs), strings.Join(paths, ", "))
 	}
 	cfg, err := config.Load(cfgs[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object.Path(cfgs[0]), err)
+		return t, fmt.Errorf("%s: %w", object.Path(cfgs[0]), err)
 	}
-	t := &tree{dir: dir, root: path.Dir(object.Path(cfgs[0])), cfg: cfg, cfgPath: object.Path(cfgs[0]), disk: dt}
+	t.dir, t.root, t.cfg, t.cfgPath, t.disk = dir, path.Dir(object.Path(cfgs[0])), cfg, object.Path(cfgs[0]), dt
 	if t.root != "." {
 		// The tree's root is the config's folder: paths in it, and writes,
-		// are relative to that folder, as in a run.
+		// are relative to that folder, as in a run; it is locked too.
 		t.dir = filepath.Join(dir, filepath.FromSlash(t.root))
+		lock, err := disk.LockTree(t.dir, true)
+		if err != nil {
+			return t, err
+		}
+		t.locks = append(t.locks, lock)
 		if t.disk, err = disk.Read(t.dir); err != nil {
-			return nil, err
+			return t, err
 		}
 	}
+	t.disk.Origin = disk.Origin{Command: "generate", Configs: []string{path.Base(t.cfgPath)}}
 	return t, nil
 }
 

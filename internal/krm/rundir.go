@@ -6,6 +6,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -15,19 +16,12 @@ import (
 // files whose objects are no longer emitted are deleted, files a run
 // passed through keep their bytes, the others are laid out as kustomize
 // and kpt lay them out. A processor that runs over files (our pipeline)
-// reads only the files it needs; the others get every object. A commit an
-// interrupted run left unfinished is finished first.
+// reads only the files it needs; the others get every object. The tree is
+// locked from the read to the commit, and a commit an interrupted command
+// left is finished or undone first (disk.Open).
 func (ps Processors) RunDir(root string) (framework.Results, error) {
-	var results framework.Results
-	recovered, err := disk.Recover(root)
-	if err != nil {
-		return nil, err
-	}
-	if recovered {
-		results = append(results, &framework.Result{Severity: framework.Warning,
-			Message: fmt.Sprintf("%s: finished writing the changes of an earlier run that was interrupted", root)})
-	}
-	t, err := disk.Read(root)
+	t, lock, results, err := disk.Open(root)
+	defer lock.Unlock()
 	if err != nil {
 		return results, err
 	}
@@ -40,13 +34,21 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		return results, fmt.Errorf("%s: no function config: the tree must hold an object of kind %q with apiVersion %q",
 			root, ps.kinds(), api.APIVersion)
 	}
+	t.Origin.Command = "run"
+	for _, cfg := range cfgs {
+		t.Origin.Configs = append(t.Origin.Configs, object.Path(cfg))
+	}
 	cur := in
 	for _, cfg := range cfgs {
 		var res framework.Results
-		if fp, ok := ps[cfg.GetKind()].(fileset.Processor); ok {
+		p := ps[cfg.GetKind()]
+		if hp, ok := p.(hiddenChecker); ok {
+			p = hp.WithHidden(t.Hidden)
+		}
+		if fp, ok := p.(fileset.Processor); ok {
 			cur, res, err = fp.ProcessFiles(cur, cfg)
 		} else {
-			cur, res, err = fileset.ProcessItems(ps[cfg.GetKind()], cur, cfg, nil)
+			cur, res, err = fileset.ProcessItems(p, cur, cfg, nil)
 		}
 		results = append(results, res...)
 		if err != nil {
@@ -61,6 +63,12 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		return results, err
 	}
 	return results, t.Commit(writes, deletes)
+}
+
+// hiddenChecker is a processor that refuses a tree whose .krmignore hides
+// what it owns, when it is told what the ignore file hides.
+type hiddenChecker interface {
+	WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor
 }
 
 // FindConfigs finds the function configs of ours (objects of our API

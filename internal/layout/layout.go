@@ -21,6 +21,7 @@ const (
 	Generated     = "generated"
 	Patches       = "patches"
 	Flux          = "flux"
+	ArgoCD        = "argocd"
 	Kustomization = "kustomization.yaml"
 	// StateFile records what a revision's generated files carry.
 	StateFile = "state.yaml"
@@ -142,4 +143,21 @@ func ClearReaderAnnotations(obj *yaml.RNode) error {
 // made against, and digests taken of, these bytes.
 func FileBytes(obj *yaml.RNode) ([]byte, error) {
 	return disk.FileBytes([]*yaml.RNode{obj})
+}
+
+// RepoPath checks the tree's path in the repository or source that holds
+// it (field is spec.flux.path or spec.argocd.path, where names what holds
+// it, hint gives an example) and cleans it, without a leading "./" or "/".
+func RepoPath(field, where, hint, p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("%s: must be the tree's path in the %s, %s", field, where, hint)
+	}
+	if strings.Contains(p, `\`) {
+		return "", fmt.Errorf("%s: %q must use forward slashes, %s", field, p, hint)
+	}
+	c := path.Clean(strings.TrimLeft(p, "/"))
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("%s: %q must stay inside the %s, %s", field, p, where, hint)
+	}
+	return c, nil
 }

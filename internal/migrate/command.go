@@ -29,6 +29,7 @@ func Command() *cobra.Command {
 		selector   []string
 		reportFile string
 		format     string
+		teams      TeamOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "migrate DIR --from A --to B --owner-key K",
@@ -44,9 +45,21 @@ to B with --workloads.
 
 Files whose objects do not change are left byte for byte; on any error
 nothing is written. --report writes a Markdown summary grouped by team, fit
-for the body of each team's pull request.`,
-		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md`,
-		Args:    cobra.ExactArgs(1),
+for the body of each team's pull request.
+
+With --branches, DIR is in a Git repository and is not written: the
+migration runs over the files HEAD holds, once per owning team, and each
+team gets a local branch off HEAD (<branch-prefix><team>) with one commit
+changing only that team's files, its message the pull request (title,
+what moves, the team's report, the deadline, how to roll back). The
+current branch, the index and the working tree are left alone; a working
+tree with changes to a file a commit changes is refused. A re-run moves a
+branch only when its change differs. --patches DIR writes the same
+commits as git format-patch files, one per team, with or without
+--branches.`,
+		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md
+  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --branches --deadline 2026-12-31`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SilenceUsage = true
 			if err := output.Check(format); err != nil {
@@ -54,7 +67,10 @@ for the body of each team's pull request.`,
 			}
 			node, err := configNode(spec, selector)
 			if err == nil {
-				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format)
+				err = checkTeamOptions(cmd, teams)
+			}
+			if err == nil {
+				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format, teams)
 			}
 			if format == output.JSON {
 				_ = output.Write(cmd.OutOrStdout(), Summary{From: spec.From, To: spec.To, Files: []string{}, Results: []output.Result{}, Error: err.Error()})
@@ -71,6 +87,10 @@ for the body of each team's pull request.`,
 	f.StringSliceVar(&selector, "selector", nil, "only namespaces with these labels, key=value,... (spec.selector.matchLabels)")
 	f.BoolVar(&spec.Workloads, "workloads", false, "also move pod-template istio.io/rev labels (spec.workloads)")
 	f.StringVar(&reportFile, "report", "", "write the Markdown report to this file")
+	f.BoolVar(&teams.Branches, "branches", false, "make one local Git branch per team off HEAD, each with one commit, instead of writing DIR")
+	f.StringVar(&teams.Prefix, "branch-prefix", "", "start each team's branch name with this (default istio-<to>/)")
+	f.StringVar(&teams.Deadline, "deadline", "", "say in each pull request to merge before this date (2026-12-31) or time")
+	f.StringVar(&teams.Patches, "patches", "", "write one git format-patch file per team into this folder, instead of writing DIR")
 	output.AddFlag(cmd, &format)
 	for _, name := range []string{"from", "to", "owner-key"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -151,18 +171,44 @@ type Summary struct {
 	// Files are the files changed, relative to DIR.
 	Files []string `json:"files"`
 	// Report is the Markdown report written (--report).
-	Report  string          `json:"report,omitempty"`
-	Results []output.Result `json:"results"`
+	Report string `json:"report,omitempty"`
+	// Branches are the teams' commits (--branches, --patches).
+	Branches []Branch        `json:"branches,omitempty"`
+	Results  []output.Result `json:"results"`
 	// Error says why the run failed; nothing was written then.
 	Error string `json:"error,omitempty"`
 }
 
-func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string) error {
+// checkTeamOptions refuses flags of --branches and --patches given
+// without either.
+func checkTeamOptions(cmd *cobra.Command, o TeamOptions) error {
+	if !o.enabled() {
+		for _, f := range []string{"branch-prefix", "deadline"} {
+			if cmd.Flags().Changed(f) {
+				return fmt.Errorf("--%s: must be given with --branches or --patches", f)
+			}
+		}
+	}
+	return checkDeadline(o.Deadline)
+}
+
+func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string, teams TeamOptions) error {
+	run := func(out io.Writer, sum *Summary) error {
+		if teams.enabled() {
+			if err := migrateTeams(out, dir, node, teams, reportFile, sum); err != nil {
+				return fmt.Errorf("migrate %s: %w", dir, err)
+			}
+			return nil
+		}
+		return migrateDir(out, dir, node, reportFile, sum)
+	}
 	if format != output.JSON {
-		return migrateDir(out, dir, node, reportFile, nil)
+		return run(out, nil)
 	}
 	sum := &Summary{Files: []string{}}
-	err := migrateDir(io.Discard, dir, node, reportFile, sum)
+	sum.From, _ = node.GetString("spec.from")
+	sum.To, _ = node.GetString("spec.to")
+	err := run(io.Discard, sum)
 	if err != nil {
 		sum.Error = err.Error()
 	}
@@ -176,7 +222,7 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format stri
 // sum when not nil.
 func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, sum *Summary) error {
 	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
-	results, err := disk.Run(dir, s, node)
+	results, err := disk.RunCommand("migrate", dir, s, node)
 	printResults(out, results)
 	rep := s.Report
 	if sum != nil {

@@ -259,16 +259,17 @@ func TestPerTeamBranchesScript(t *testing.T) {
 			}
 		}
 		msg := git("log", "-1", "--format=%B", branch)
-		if !strings.HasPrefix(msg, "istio: move the "+team+" namespaces from 1-30 to 1-31\n") ||
+		if !strings.HasPrefix(msg, "istio: move the namespaces of team "+team+" from 1-30 to 1-31\n") ||
 			!strings.Contains(msg, "## Team `"+team+"`") || strings.Count(msg, "## Team ") != 1 {
 			t.Errorf("%s: commit message must be the team's report:\n%s", branch, msg)
 		}
-		body, err := os.ReadFile(filepath.Join(work, "reports", team+".md"))
-		if err != nil || !strings.Contains(msg, strings.TrimSpace(string(body))) {
-			t.Errorf("%s: reports/%s.md must be the pull-request body and the commit message (%v)", branch, team, err)
+		if _, err := os.Stat(filepath.Join(work, "patches", team+".patch")); err != nil {
+			t.Errorf("%s: no patch: %v", branch, err)
 		}
-		if !strings.Contains(string(out), "gh pr create --base main --head "+branch) {
-			t.Errorf("script output lacks the pull-request hint for %s:\n%s", branch, out)
+		for _, l := range []string{"git push origin " + branch, "gh pr create --fill --base main --head " + branch} {
+			if !strings.Contains(string(out), l) {
+				t.Errorf("script output lacks %q:\n%s", l, out)
+			}
 		}
 	}
 }

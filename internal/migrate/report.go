@@ -90,19 +90,30 @@ func (r *Report) Moved() (namespaces, workloads int) {
 
 // ChangedFiles lists, sorted, the files holding a moved object.
 func (r *Report) ChangedFiles() []string {
-	var files []string
+	return r.moved(func(file, _ string) string { return file })
+}
+
+// MovedOwners lists, sorted, the teams owning a moved object.
+func (r *Report) MovedOwners() []string {
+	return r.moved(func(_, owner string) string { return owner })
+}
+
+// moved lists, sorted and each once, what of each moved object's file and
+// owner pick returns.
+func (r *Report) moved(pick func(file, owner string) string) []string {
+	var out []string
 	for _, e := range r.Namespaces {
 		if e.Moved {
-			files = append(files, e.File)
+			out = append(out, pick(e.File, e.Owner))
 		}
 	}
 	for _, w := range r.Workloads {
 		if w.Moved {
-			files = append(files, w.File)
+			out = append(out, pick(w.File, w.Owner))
 		}
 	}
-	slices.Sort(files)
-	return slices.Compact(files)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Results renders the report as function results: the notes first, then

@@ -44,26 +44,46 @@ func CheckShape(o *yaml.RNode) error {
 		}
 	}
 	for _, f := range []string{"labels", "annotations"} {
-		m := field(meta, f)
-		if m == nil || isNull(m) {
-			continue
-		}
-		at := "metadata." + f
-		if m.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s (line %d): must be a map of strings, not a %s", at, m.Line, KindName(m.Kind))
-		}
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, v := m.Content[i], m.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
-				return fmt.Errorf("%s (line %d): keys must be strings, not a %s", at, k.Line, KindName(k.Kind))
-			}
-			if v.Kind != yaml.ScalarNode {
-				return fmt.Errorf("%s[%q] (line %d): must be a string, not a %s", at, k.Value, v.Line, KindName(v.Kind))
-			}
+		if err := CheckStringMap(field(meta, f), "metadata."+f); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// CheckStringMap reports why m, the field at (a path for messages), is
+// not a map of strings, as labels and annotations must be; an absent or
+// null field is fine. The error is a *ShapeError.
+func CheckStringMap(m *yaml.Node, at string) error {
+	if m == nil || isNull(m) {
+		return nil
+	}
+	if m.Kind != yaml.MappingNode {
+		return &ShapeError{At: at, Line: m.Line, Msg: "must be a map of strings, not a " + KindName(m.Kind)}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return &ShapeError{At: at, Line: k.Line, Msg: "keys must be strings, not a " + KindName(k.Kind)}
+		}
+		if v.Kind != yaml.ScalarNode {
+			return &ShapeError{At: fmt.Sprintf("%s[%q]", at, k.Value), Key: k.Value, Line: v.Line, Msg: "must be a string, not a " + KindName(v.Kind)}
+		}
+	}
+	return nil
+}
+
+// ShapeError is a value of the wrong shape: where, on which line, and what
+// it must be.
+type ShapeError struct {
+	// At is the value's path, such as metadata.labels["app"]; Key the map
+	// key it is under, when the value of a key is wrong.
+	At, Key string
+	Line    int
+	Msg     string
+}
+
+func (e *ShapeError) Error() string { return fmt.Sprintf("%s (line %d): %s", e.At, e.Line, e.Msg) }
 
 // CheckNoAliases reports the first YAML alias in an object: the files the
 // function writes hold plain objects, and an alias (a *name pointing at an

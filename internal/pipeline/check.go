@@ -38,7 +38,7 @@ func check(t *tree, res *results) (*old, error) {
 			}
 		}
 	}
-	for _, f := range t.flux {
+	for _, f := range t.deployers {
 		r, err := isRendered(f)
 		if err != nil {
 			return nil, err
@@ -74,15 +74,59 @@ func check(t *tree, res *results) (*old, error) {
 		return nil, err
 	}
 	o.rendered = append(o.rendered, rendered...)
-	if t.common.record == nil && len(t.common.files) > 0 {
-		res.note("info", fmt.Sprintf("%s: no record of common/ yet (a tree written by an older istio-gitops): this run writes one", t.runPath(path.Join(layout.Common, layout.StateFile))))
-	}
 	return o, nil
 }
 
+// checkHidden refuses a tree whose .krmignore hides what the run owns:
+// a record, a generated folder or file, a kustomization, a source, the
+// patches or flux/. The run would take a hidden record for a missing one
+// and write over files it never read.
+func checkHidden(t *tree, hidden func(string, bool) bool) error {
+	if hidden == nil {
+		return nil
+	}
+	var owned []string
+	dirs := map[string]bool{}
+	add := func(p string, dir bool) {
+		owned = append(owned, t.runPath(p))
+		dirs[t.runPath(p)] = dir
+	}
+	add(layout.Kustomization, false)
+	add(layout.Common, true)
+	add(path.Join(layout.Common, layout.StateFile), false)
+	add(path.Join(layout.Common, layout.Kustomization), false)
+	add(layout.Flux, true)
+	for _, rev := range t.cfg.RevisionNames() {
+		add(path.Join(rev, layout.Generated), true)
+		add(path.Join(rev, layout.Generated, layout.StateFile), false)
+		add(path.Join(rev, layout.Kustomization), false)
+		add(path.Join(rev, layout.Patches), true)
+		add(sourceOf(t.cfg, rev), false)
+		if fo := t.revisions[rev]; fo.record != nil {
+			for _, p := range config.SortedKeys(fo.record.Spec.Files) {
+				add(path.Join(rev, p), false)
+			}
+		}
+	}
+	if t.common.record != nil {
+		for _, p := range config.SortedKeys(t.common.record.Spec.Files) {
+			add(path.Join(layout.Common, p), false)
+		}
+	}
+	for _, p := range owned {
+		if hidden(p, dirs[p]) {
+			return fmt.Errorf("%s is hidden by a pattern of %s, but the run owns it and must read it (a hidden record or generated file would be taken for a lost one, and a hidden file written over): remove the pattern from %s",
+				p, t.runPath(".krmignore"), t.runPath(".krmignore"))
+		}
+	}
+	return nil
+}
+
 // verify sets apart a folder's rendered files and, when the folder is
-// kept, checks its other files against the record. Without a record (a
-// tree from an older istio-gitops) the files are taken as they are.
+// kept, checks its other files against the record. A kept folder with
+// generated files must have its record: without one (deleted, hidden, or
+// left by an interrupted write) the run cannot tell its own output from a
+// hand edit or a lost file, and refuses.
 func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fileset.File, error) {
 	want := expected(fo)
 	var (
@@ -110,6 +154,10 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 		if kept && fo.record != nil {
 			problems = append(problems, fmt.Sprintf("%s is not in the record %s: files of their own belong outside generated folders", f.Path, t.runPath(recordPath(fo))))
 		}
+	}
+	if kept && fo.record == nil && len(fo.files) > 0 {
+		return nil, fmt.Errorf("%s holds %d generated files but no record %s (deleted, hidden, or lost with an interrupted write): the run must not take the folder as it stands (Flux would prune what is missing); %s",
+			t.runPath(path.Dir(recordPath(fo)))+"/", len(fo.files), t.runPath(recordPath(fo)), repair)
 	}
 	if !kept || fo.record == nil {
 		return rendered, nil

@@ -14,7 +14,6 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/buildtest"
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
@@ -180,7 +179,7 @@ func readObject(t testing.TB, file, kind, name string) string {
 	}
 	for _, n := range nodes {
 		if n.GetKind() == kind && n.GetName() == name {
-			if err := flux.DisablePrune(n); err != nil {
+			if err := pipeline.KeepCRD(n); err != nil {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer

@@ -50,8 +50,9 @@ type tree struct {
 	revisions map[string]*folder
 	// common is common/ as read.
 	common *folder
-	// flux are flux/'s files other than its kustomization.
-	flux []*fileset.File
+	// deployers are flux/'s and argocd/'s files other than their
+	// kustomizations.
+	deployers []*fileset.File
 	// kustomizations are the kustomization.yaml files the run owns, by
 	// folder ("" for the root).
 	kustomizations map[string]*fileset.File
@@ -165,10 +166,10 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		case path.Base(p) == config.SourceFile:
 			return nil, fmt.Errorf("%s: istioctl output for a revision that spec.revisions does not list: spec.revisions[].source must name it (sources: %q)",
 				f.Path, config.SortedKeys(bySource))
-		case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Common || top == layout.Flux || listed[top])):
+		case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Common || isDeployerFolder(top) || listed[top])):
 			t.kustomizations[path.Dir(p)] = f
-		case top == layout.Flux && n == 2:
-			t.flux = append(t.flux, f)
+		case isDeployerFolder(top) && n == 2:
+			t.deployers = append(t.deployers, f)
 		case top == layout.Common && n == 2 && parts[1] == layout.StateFile:
 			t.common.recordFile = f
 		case top == layout.Common && n >= 3:
@@ -322,4 +323,11 @@ func sortedFiles(fs []*fileset.File) []*fileset.File {
 	out := slices.Clone(fs)
 	slices.SortFunc(out, func(a, b *fileset.File) int { return strings.Compare(a.Path, b.Path) })
 	return out
+}
+
+// isDeployerFolder reports whether top is the folder of the objects that
+// deploy the tree: flux/ (Flux Kustomizations) or argocd/ (Argo CD
+// Applications).
+func isDeployerFolder(top string) bool {
+	return top == layout.Flux || top == layout.ArgoCD
 }

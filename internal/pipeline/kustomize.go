@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
@@ -21,7 +22,9 @@ import (
 // revision and the user's deployable files at the root; with spec.flux the
 // root lists flux/ instead of the folders its Kustomizations deploy, so
 // one Flux Kustomization pointed at the root deploys the root's files and,
-// through the Flux objects, everything else in order.
+// through the Flux objects, everything else in order. spec.argocd does the
+// same with argocd/, whose kustomization lists the Applications of common/
+// and the revisions (the app-of-apps, which deploys the root, is not).
 func kustomizations(t *tree, out fileset.Set, res *results) (fileset.Set, error) {
 	revs := t.cfg.RevisionNames()
 	folders := append([]string{layout.Common}, revs...)
@@ -29,7 +32,15 @@ func kustomizations(t *tree, out fileset.Set, res *results) (fileset.Set, error)
 	for _, f := range folders {
 		isFolder[f] = true
 	}
-	withFlux := t.cfg.Spec.Flux != nil
+	// The folders of the objects that deploy the tree, listed at the root
+	// instead of the folders they deploy.
+	var deployers []string
+	if t.cfg.Spec.Flux != nil {
+		deployers = append(deployers, layout.Flux)
+	}
+	if t.cfg.Spec.ArgoCD != nil {
+		deployers = append(deployers, layout.ArgoCD)
+	}
 	files := map[string][]string{}
 	for _, f := range out {
 		p, in := t.rel(f.Path)
@@ -47,13 +58,13 @@ func kustomizations(t *tree, out fileset.Set, res *results) (fileset.Set, error)
 		switch {
 		case !nested:
 			files[""] = append(files[""], p)
-		case isFolder[top] || top == layout.Flux && withFlux:
+		case isFolder[top] || slices.Contains(deployers, top):
 			files[top] = append(files[top], rest)
 		}
 	}
 	root := slices.Clone(folders)
-	if withFlux {
-		root = []string{layout.Flux}
+	if len(deployers) > 0 {
+		root = deployers
 	}
 	emit := func(dir string, resources []string) error {
 		k, err := kustomization.New(resources)
@@ -79,8 +90,8 @@ func kustomizations(t *tree, out fileset.Set, res *results) (fileset.Set, error)
 			return nil, err
 		}
 	}
-	if withFlux {
-		if err := emit(layout.Flux, uniqSorted(files[layout.Flux])); err != nil {
+	for _, d := range deployers {
+		if err := emit(d, uniqSorted(files[d])); err != nil {
 			return nil, err
 		}
 	}
@@ -105,6 +116,9 @@ func deployable(t *tree, f *fileset.File, p string, res *results) (bool, error) 
 	case len(parts) >= 3 && parts[0] == layout.Common:
 		return true, nil
 	case len(parts) == 2 && parts[0] == layout.Common && base == layout.StateFile:
+		return false, nil
+	case len(parts) == 2 && parts[0] == layout.ArgoCD && base == argocd.AppOfAppsFile:
+		// The app-of-apps deploys the root: listed, it would deploy itself.
 		return false, nil
 	}
 	objs, err := f.Objects()

@@ -50,6 +50,17 @@ type Options struct {
 	// Namespaces are Namespace manifests (and workloads) kept outside the
 	// tree, read-only: they count for the retire guard.
 	Namespaces fileset.Set
+	// Hidden reports whether the reader's .krmignore hides a file or
+	// folder (a run-relative path) from the run; nil when the input was
+	// not read from disk (kustomize and kpt read it themselves).
+	Hidden func(path string, dir bool) bool
+}
+
+// WithHidden is the processor with Options.Hidden set: istio-gitops run
+// gives it what the tree's .krmignore hides.
+func (p Processor) WithHidden(hidden func(path string, dir bool) bool) framework.ResourceListProcessor {
+	p.Options.Hidden = hidden
+	return p
 }
 
 // Processor runs IstioGitOps configs over a ResourceList (kustomize, kpt)
@@ -97,6 +108,9 @@ func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, fr
 	var res results
 	t, err := index(cfg, in)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkHidden(t, opts.Hidden); err != nil {
 		return nil, nil, err
 	}
 	kept, err := check(t, &res)

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
@@ -257,9 +258,7 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 	case ToNodeAgents:
 		folder, files, base = path.Join(g.rev, layout.Generated, nodeAgentsDir), g.files, g.rev
 	case ToCommon:
-		// Removing a folder must never delete every Istio custom resource
-		// in the cluster with the CRDs.
-		if err := flux.DisablePrune(o); err != nil {
+		if err := KeepCRD(o); err != nil {
 			return err
 		}
 		folder, files, base = layout.Common, g.common, layout.Common
@@ -348,6 +347,17 @@ func encodeAll(ps []placed) {
 		ps[i].data, ps[i].err = disk.Encode(ps[i].o)
 		return nil
 	})
+}
+
+// KeepCRD marks a CustomResourceDefinition never to be pruned or deleted,
+// whether Flux or Argo CD deploys the tree: removing a folder must never
+// delete every Istio custom resource in the cluster with the CRDs. Other
+// kinds are left alone.
+func KeepCRD(o *yaml.RNode) error {
+	if err := flux.DisablePrune(o); err != nil {
+		return err
+	}
+	return argocd.DisableDelete(o)
 }
 
 // place puts an object alone in the file at tree path p, laid out as every

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
@@ -26,9 +28,11 @@ const (
 	fieldActive     = "spec.activeRevision"
 	fieldTags       = "spec.tags"
 	fieldLive       = "spec.gateways.live"
-	fieldIngress    = "spec.gateways.ingress"
+	fieldIngress    = config.FieldIngress
+	fieldIngresses  = config.FieldIngresses
 	fieldNodeAgents = "spec.nodeAgents.revision"
 	fieldFlux       = "spec.flux"
+	fieldArgoCD     = "spec.argocd"
 )
 
 // rendered are the files a run renders from the config.
@@ -48,8 +52,9 @@ func (r *rendered) add(field string, f *fileset.File) {
 // revision: the istiod Service and default validator (activeRevision), the
 // revision tags (the default tag from activeRevision unless spec.tags has
 // it), the stable gateway Services (gateways.live), each
-// revision's Ingress, the node agents (nodeAgents.revision) and the Flux
-// Kustomizations. Changing a pointer in the config changes these files and
+// revision's Ingress, the node agents (nodeAgents.revision), the Flux
+// Kustomizations and the Argo CD Applications. Changing a pointer in the
+// config changes these files and
 // no other.
 func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, error) {
 	out := &rendered{byField: map[string][]string{}}
@@ -102,25 +107,11 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 			return nil, err
 		}
 	}
-	if gw.Ingress != nil {
-		tmpl, err := gateway.IngressTemplate(t.cfg)
-		if err != nil {
-			return nil, err
-		}
-		for _, rev := range t.cfg.RevisionNames() {
-			objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
-			if err != nil {
-				return nil, err
-			}
-			in, err := gateway.Ingress(tmpl, rev, rev == gw.Live, gw.Ingress.LiveOnlyAnnotations, objs)
-			if err != nil {
-				return nil, fmt.Errorf("spec.gateways.ingress: revision %q: %w", rev, err)
-			}
-			// The live-only annotations move with spec.gateways.live.
-			if err := emitRendered(t, out, []*yaml.RNode{in}, path.Join(rev, layout.Generated), fieldIngress, fieldLive); err != nil {
-				return nil, err
-			}
-		}
+	if err := renderIngresses(t, revs, out, res); err != nil {
+		return nil, err
+	}
+	if err := warnSharedServices(t, revs, res); err != nil {
+		return nil, err
 	}
 	if err := renderNodeAgents(t, revs, out); err != nil {
 		return nil, err
@@ -130,19 +121,160 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fieldFlux, err)
 		}
-		folders := append([]string{layout.Common}, t.cfg.RevisionNames()...)
-		for i, k := range ks {
-			if err := object.SetAnnotation(k, api.RenderedFromAnnotation, fieldFlux); err != nil {
-				return nil, err
-			}
-			file, err := place(t, k, flux.File(folders[i]), true)
-			if err != nil {
-				return nil, err
-			}
-			out.add(fieldFlux, file)
+		files := []string{flux.File(layout.Common)}
+		for _, r := range t.cfg.RevisionNames() {
+			files = append(files, flux.File(r))
+		}
+		if err := emitDeployers(t, out, ks, files, fieldFlux); err != nil {
+			return nil, err
+		}
+	}
+	if a := t.cfg.Spec.ArgoCD; a != nil {
+		apps, err := argocd.Applications(*a, ns, t.cfg.RevisionNames())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldArgoCD, err)
+		}
+		files := []string{path.Join(argocd.Folder, argocd.AppOfAppsFile), argocd.File(layout.Common)}
+		for _, r := range t.cfg.RevisionNames() {
+			files = append(files, argocd.File(r))
+		}
+		if err := emitDeployers(t, out, apps, files, fieldArgoCD); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// renderIngresses renders each Ingress template once per revision, each
+// revision's Ingress with its own values and, when the template moves DNS
+// host by host, the hosts it publishes. Values that a load balancer holds
+// alone (a static address's name) and that two Ingresses, or two
+// revisions' gateway Services, share are warned of.
+func renderIngresses(t *tree, revs map[string]*revOut, out *rendered, res *results) error {
+	gw := t.cfg.Spec.Gateways
+	specs := t.cfg.Ingresses()
+	if len(specs) == 0 {
+		return nil
+	}
+	var ingresses []*yaml.RNode
+	fieldOf := map[*yaml.RNode]string{}
+	templates := make([]*yaml.RNode, len(specs))
+	for i, s := range specs {
+		tmpl, err := s.TemplateNode(t.cfg)
+		if err != nil {
+			return err
+		}
+		templates[i] = tmpl
+	}
+	for _, rev := range t.cfg.RevisionNames() {
+		objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
+		if err != nil {
+			return err
+		}
+		for i, s := range specs {
+			in, err := gateway.Ingress(templates[i], rev, gateway.IngressOptions{
+				Live:     rev == gw.Live,
+				LiveOnly: s.LiveOnlyAnnotations,
+				Values:   s.PerRevision[rev],
+				DNS:      s.ManagesDNS(),
+				Hosts:    s.HostsOf(rev, gw.Live),
+			}, objs)
+			if err != nil {
+				return fmt.Errorf("%s: revision %q: %w", s.Field, rev, err)
+			}
+			ingresses = append(ingresses, in)
+			fieldOf[in] = s.Field
+			// The live-only annotations and the hosts that follow live
+			// move with spec.gateways.live.
+			if err := emitRendered(t, out, []*yaml.RNode{in}, path.Join(rev, layout.Generated), s.RenderedFrom, fieldLive); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range specs {
+		warnDNSLiveOnly(s, res)
+	}
+	for _, sv := range gateway.SharedValues(ingresses) {
+		var fields []string
+		for _, o := range sv.Objects {
+			fields = append(fields, fieldOf[o]+".perRevision.<revision>.annotations")
+		}
+		slices.Sort(fields)
+		res.note(framework.Warning, fmt.Sprintf("%s all have the annotation %s: %q, which a load balancer holds alone: their load balancers fight over it; give each its own value in %s",
+			describeAll(sv.Objects), sv.Key, sv.Value, strings.Join(slices.Compact(fields), " and ")))
+	}
+	return nil
+}
+
+// warnSharedServices warns of values that a load balancer holds alone (an
+// Elastic IP, a public IP's name) which two revisions' gateway Services
+// share: copied from IstioOperators alike, they make the revisions' load
+// balancers fight over it.
+func warnSharedServices(t *tree, revs map[string]*revOut, res *results) error {
+	if !t.cfg.PerRevisionGateways() || len(t.cfg.Spec.Revisions) < 2 {
+		return nil
+	}
+	var services []*yaml.RNode
+	for _, rev := range t.cfg.RevisionNames() {
+		objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
+		if err != nil {
+			return err
+		}
+		comps, err := gateway.Find(objs)
+		if err != nil {
+			return err
+		}
+		for _, c := range comps {
+			services = append(services, c.Services()...)
+		}
+	}
+	for _, sv := range gateway.SharedValues(services) {
+		res.note(framework.Warning, fmt.Sprintf("%s all have the annotation %s: %q, which a load balancer holds alone: their load balancers fight over it; give each revision its own value in its IstioOperator (the gateway's k8s.serviceAnnotations) and generate it again",
+			describeAll(sv.Objects), sv.Key, sv.Value))
+	}
+	return nil
+}
+
+// warnDNSLiveOnly warns of external-dns annotations of a template that
+// moves DNS host by host which live-only patterns keep off the other
+// revisions' Ingresses: the hosts those publish would go without them
+// (a TTL, a target, a provider's setting).
+func warnDNSLiveOnly(s config.IngressSpec, res *results) {
+	if !s.ManagesDNS() {
+		return
+	}
+	for _, k := range s.TemplateAnnotations() {
+		if config.IsDNSAnnotation(k) && gateway.MatchesAny(k, s.LiveOnlyAnnotations) {
+			res.note(framework.Warning, fmt.Sprintf("%s.template: the annotation %s is live-only (liveOnlyAnnotations), so the hosts that %s.hosts puts on other revisions are published without it; drop it from liveOnlyAnnotations, or set it per revision",
+				s.Field, k, s.Field))
+		}
+	}
+}
+
+// describeAll names objects for a message: "Ingress x, Ingress y".
+func describeAll(objs []*yaml.RNode) string {
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		names = append(names, object.Describe(o))
+	}
+	return strings.Join(names, ", ")
+}
+
+// emitDeployers adds the objects that deploy the tree (Flux
+// Kustomizations, Argo CD Applications), each to its file, annotated as
+// rendered from field.
+func emitDeployers(t *tree, out *rendered, objs []*yaml.RNode, files []string, field string) error {
+	for i, o := range objs {
+		if err := object.SetAnnotation(o, api.RenderedFromAnnotation, field); err != nil {
+			return err
+		}
+		file, err := place(t, o, files[i], true)
+		if err != nil {
+			return err
+		}
+		out.add(field, file)
+	}
+	return nil
 }
 
 // renderedTags are the revision tags the run renders: those of spec.tags,

@@ -5,10 +5,12 @@ import (
 	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
@@ -48,6 +50,11 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 			return err
 		}
 		for _, o := range objs {
+			if retired[f] {
+				if err := checkPublishedHosts(f, o); err != nil {
+					return err
+				}
+			}
 			sel, isNamespace, ok := revision.ObjectSelects(o)
 			if !ok || retired[f] && !isNamespace {
 				continue
@@ -76,6 +83,27 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 		}
 	}
 	return nil
+}
+
+// checkPublishedHosts refuses to retire a revision whose Ingress still
+// published hosts in DNS when the tree was last written: the hosts would
+// move and their load balancer go in one step, and resolvers that cached
+// the old address would reach nothing until the TTL ran out.
+func checkPublishedHosts(f *fileset.File, o *yaml.RNode) error {
+	if o.GetKind() != "Ingress" {
+		return nil
+	}
+	switch o.GetAnnotations()[api.RenderedFromAnnotation] {
+	case fieldIngress, fieldIngresses:
+	default:
+		return nil
+	}
+	hosts, _ := gateway.PublishedHosts(o)
+	if len(hosts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %s still publishes %q in DNS (%s): its revision must not be retired in the run that moves them; move them in a run of their own (spec.gateways.ingress hosts, or gateways.live), let external-dns update the records and their TTL pass, then retire it",
+		f.Path, object.Describe(o), hosts, config.HostnameAnnotation)
 }
 
 // oldTags are the tags as the tree last rendered them.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/istio-gitops/istio-gitops/internal/buildtest"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -89,9 +90,15 @@ func runStory(t *testing.T, name string, st treetest.Story) {
 					t.Errorf("a second run said something moved: %s", l)
 				}
 			}
+			if s.DNS != nil {
+				checkDNS(t, tree, s.DNS)
+			}
 			buildtest.BuildAll(t, dir)
 			if _, err := os.Stat(filepath.Join(dir, "flux")); err == nil {
 				checkFluxPaths(t, dir)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "argocd")); err == nil {
+				checkArgoCDPaths(t, dir)
 			}
 			if s.SameAs != "" {
 				if d := treetest.Diff(tree, trees[s.SameAs]); d != "" {
@@ -121,6 +128,47 @@ func runStory(t *testing.T, name string, st treetest.Story) {
 		})
 		if !ok {
 			return
+		}
+	}
+}
+
+// checkDNS resolves each name of want through the hosts the tree's
+// Ingresses publish (external-dns.alpha.kubernetes.io/hostname with the
+// hostname source annotation-only): the name itself, else a wildcard one
+// label up. Each must lead to exactly the revision want names, and no
+// name may be published from two revisions' Ingresses.
+func checkDNS(t *testing.T, tree map[string][]byte, want map[string]string) {
+	t.Helper()
+	published := map[string][]string{}
+	for _, f := range treetest.Names(tree) {
+		rev, rest, _ := strings.Cut(f, "/")
+		if !strings.HasPrefix(rest, "generated/ingress/") {
+			continue
+		}
+		objs, err := (&kio.ByteReader{Reader: bytes.NewReader(tree[f]), OmitReaderAnnotations: true}).Read()
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("%s: %v", f, err)
+		}
+		hosts, ok := gateway.PublishedHosts(objs[0])
+		if !ok {
+			t.Errorf("%s: external-dns must publish only its hostname annotation (ingress-hostname-source: annotation-only)", f)
+		}
+		for _, h := range hosts {
+			published[h] = append(published[h], rev)
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(published)) {
+		if len(published[h]) != 1 {
+			t.Errorf("%s is published from the Ingresses of %q: it must be one", h, published[h])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		revs, ok := published[name]
+		if _, rest, found := strings.Cut(name, "."); !ok && found {
+			revs = published["*."+rest]
+		}
+		if !slices.Equal(revs, []string{want[name]}) {
+			t.Errorf("%s resolves to the load balancers of %q, want %s's", name, revs, want[name])
 		}
 	}
 }
@@ -221,6 +269,56 @@ func checkFluxPaths(t *testing.T, dir string) {
 	}
 	if len(deps) < 2 {
 		t.Errorf("flux/ holds %d Kustomizations", len(deps))
+	}
+}
+
+// checkArgoCDPaths: argocd/'s kustomization lists every Application but
+// the app-of-apps, which deploys the root; each Application's path is a
+// folder of the tree with a kustomization.yaml; common/ syncs in an
+// earlier wave than every revision.
+func checkArgoCDPaths(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "argocd", "kustomization.yaml"))
+	if err != nil {
+		t.Fatalf("argocd/: %v", err)
+	}
+	waves := map[string]string{}
+	for _, name := range treetest.Names(treetest.Files(t, filepath.Join(dir, "argocd"))) {
+		if name == "kustomization.yaml" {
+			continue
+		}
+		if listed := bytes.Contains(b, []byte("- "+name+"\n")); listed != (name != "app-of-apps.yaml") {
+			t.Errorf("argocd/kustomization.yaml lists %s: %v\n%s", name, listed, b)
+		}
+		f, err := os.Open(filepath.Join(dir, "argocd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := (&kio.ByteReader{Reader: f, OmitReaderAnnotations: true}).Read()
+		f.Close()
+		if err != nil || len(nodes) != 1 || nodes[0].GetKind() != "Application" {
+			t.Fatalf("argocd/%s: want one Application: %v", name, err)
+		}
+		p, _ := nodes[0].GetString("spec.source.path")
+		rel, ok := strings.CutPrefix(p+"/", "clusters/prod/istio/")
+		if !ok {
+			t.Errorf("argocd/%s: path %q is not in the tree", name, p)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, rel, "kustomization.yaml")); err != nil {
+			t.Errorf("argocd/%s: path %q has no kustomization.yaml in the tree", name, p)
+		}
+		waves[rel] = nodes[0].GetAnnotations()["argocd.argoproj.io/sync-wave"]
+	}
+	for rel, w := range waves {
+		switch {
+		case rel == "":
+		case rel == "common/" && w != "1", rel != "common/" && w != "2":
+			t.Errorf("the Application of %s is in sync wave %q: common/ must sync in wave 1, the revisions in 2", rel, w)
+		}
+	}
+	if len(waves) < 3 {
+		t.Errorf("argocd/ holds %d Applications", len(waves))
 	}
 }
 

@@ -5,6 +5,7 @@ package revision
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -19,7 +20,7 @@ import (
 const DefaultTag = "default"
 
 // Folders of the tree that a revision must not be named like.
-var reserved = []string{"common", "flux"}
+var reserved = []string{"common", "flux", "argocd"}
 
 // ValidateName reports why n cannot name a revision: Istio revisions are
 // DNS labels, and the tree keeps one in a folder of its name.
@@ -31,7 +32,7 @@ func ValidateName(n string) error {
 		return fmt.Errorf("%q must not be used: istioctl reserves it for the default revision", n)
 	case strings.Contains(n, "."):
 		return fmt.Errorf("%q must not contain a dot: Istio revisions are DNS labels, write 1-31 for 1.31", n)
-	case n == reserved[0] || n == reserved[1]:
+	case slices.Contains(reserved, n):
 		return fmt.Errorf("%q must not be used: the tree has a folder of that name", n)
 	}
 	return ValidateLabel(n)

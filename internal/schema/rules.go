@@ -27,6 +27,8 @@ const (
 	relPath = `^(([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)/)*([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)$`
 	// duration is a Go duration such as 10m or 1h30m.
 	duration = `^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`
+	// host is a DNS name, or a wildcard one label deep.
+	host = `^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// annotationGlob is an annotation key, optionally ending in "*".
 	annotationGlob = `^[^*]+\*?$`
 	// labelKey is a label or annotation key: [DNS subdomain/]name, the name
@@ -108,10 +110,10 @@ func header(kind string) []rule {
 
 // revisionName is a revision's name, or a reference to one.
 var revisionName = all(pattern(dnsLabel, 63), func(s *jsonschema.Schema) {
-	s.Not = noneOf("default", "common", "flux")
+	s.Not = noneOf("default", "common", "flux", "argocd")
 })
 
-var istioGitOpsRules = append(header(config.Kind),
+var istioGitOpsBase = append(header(config.Kind),
 	rule{"spec", required("revisions")},
 	rule{"spec.namespace", all(pattern(dnsLabel, 63), defaults(config.DefaultNamespace))},
 	rule{"spec.revisions", func(s *jsonschema.Schema) { s.MinItems = size(1) }},
@@ -126,7 +128,7 @@ var istioGitOpsRules = append(header(config.Kind),
 	}},
 	rule{"spec.tags{}", revisionName},
 	rule{"spec.gateways", func(s *jsonschema.Schema) {
-		// stableServices and ingress need per-revision gateways.
+		// stableServices and ingress(es) need per-revision gateways.
 		perRevisionOff := &jsonschema.Schema{Enum: []any{false}}
 		s.AllOf = append(s.AllOf,
 			&jsonschema.Schema{Not: object(map[string]*jsonschema.Schema{
@@ -135,17 +137,51 @@ var istioGitOpsRules = append(header(config.Kind),
 			&jsonschema.Schema{Not: object(map[string]*jsonschema.Schema{
 				"perRevision": perRevisionOff,
 			}, "perRevision", "ingress")},
+			&jsonschema.Schema{Not: object(map[string]*jsonschema.Schema{
+				"perRevision": perRevisionOff,
+			}, "perRevision", "ingresses")},
 		)
 	}},
 	rule{"spec.gateways.perRevision", defaults(true)},
 	rule{"spec.gateways.live", revisionName},
 	rule{"spec.gateways.stableServices", defaults(false)},
-	rule{"spec.gateways.ingress.template", func(s *jsonschema.Schema) {
-		s.MinProperties = size(1)
-		s.Properties = jsonschema.NewProperties()
-		s.Properties.Set("kind", &jsonschema.Schema{Enum: []any{"Ingress"}})
-	}},
-	rule{"spec.gateways.ingress.liveOnlyAnnotations[]", pattern(annotationGlob, 0)},
+)
+
+// ingressRules are the rules of one Ingress template's entry, at p
+// (spec.gateways.ingress, spec.gateways.ingresses[]).
+func ingressRules(p string) []rule {
+	return []rule{
+		{p + ".template", func(s *jsonschema.Schema) {
+			s.MinProperties = size(1)
+			s.Properties = jsonschema.NewProperties()
+			s.Properties.Set("kind", &jsonschema.Schema{Enum: []any{"Ingress"}})
+			// The shape every stage reads without checking.
+			strings := &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"}}
+			s.Properties.Set("metadata", object(map[string]*jsonschema.Schema{
+				"name": {Type: "string"}, "namespace": {Type: "string"}, "labels": strings, "annotations": strings,
+			}))
+		}},
+		{p + ".liveOnlyAnnotations[]", pattern(annotationGlob, 0)},
+		{p + ".perRevision", func(s *jsonschema.Schema) {
+			s.PropertyNames = &jsonschema.Schema{Pattern: dnsLabel, MaxLength: size(63)}
+		}},
+		{p + ".perRevision{}.annotations", func(s *jsonschema.Schema) {
+			s.PropertyNames = &jsonschema.Schema{Pattern: labelKey, MaxLength: size(317)}
+		}},
+		{p + ".perRevision{}.labels", func(s *jsonschema.Schema) {
+			s.PropertyNames = &jsonschema.Schema{Pattern: labelKey, MaxLength: size(317)}
+		}},
+		{p + ".perRevision{}.labels{}", pattern(labelValue, 63)},
+		{p + ".hosts", func(s *jsonschema.Schema) {
+			s.PropertyNames = &jsonschema.Schema{Pattern: host, MaxLength: size(253)}
+		}},
+		{p + ".hosts{}", revisionName},
+	}
+}
+
+var istioGitOpsRules = append(append(append(istioGitOpsBase,
+	ingressRules("spec.gateways.ingress")...),
+	ingressRules("spec.gateways.ingresses[]")...),
 	rule{"spec.webhooks.driftGuards", defaults(true)},
 	rule{"spec.flux", required("path", "sourceRef")},
 	rule{"spec.flux.sourceRef", required("kind", "name")},
@@ -154,6 +190,16 @@ var istioGitOpsRules = append(header(config.Kind),
 	rule{"spec.flux.sourceRef.name", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
 	rule{"spec.flux.interval", all(pattern(duration, 0), defaults("10m"),
 		describe("Interval is how often Flux reconciles the Kustomizations."))},
+	rule{"spec.argocd", required("repoURL", "path")},
+	rule{"spec.argocd.repoURL", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.argocd.path", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
+	rule{"spec.argocd.targetRevision", defaults(config.DefaultArgoCDTargetRevision)},
+	rule{"spec.argocd.project", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDProject))},
+	rule{"spec.argocd.namespace", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDNamespace))},
+	rule{"spec.argocd.name", all(pattern(dnsLabel, 63), defaults(config.DefaultArgoCDName))},
+	rule{"spec.argocd.destination", func(s *jsonschema.Schema) {
+		s.Not = &jsonschema.Schema{Required: []string{"server", "name"}}
+	}},
 )
 
 var gitPatchRules = append(header(patch.Kind),

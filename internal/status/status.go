@@ -5,6 +5,7 @@
 package status
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path"
@@ -36,6 +37,17 @@ type Status struct {
 	// Warnings are what the reader must act on: namespaces and workloads
 	// that ask for a sidecar and that nothing in the tree injects.
 	Warnings []string
+	// Hosts are the hosts each Ingress template publishes in DNS, and
+	// from which revision's Ingress (spec.gateways.ingress hosts), by host.
+	Hosts []Host
+}
+
+// Host is a host external-dns publishes from one revision's Ingress.
+type Host struct {
+	Name string
+	// Ingress is the template's name (its Ingresses are <name>-<rev>).
+	Ingress  string
+	Revision string
 }
 
 // Revision is one control plane.
@@ -111,6 +123,16 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	for _, t := range config.SortedKeys(cfg.Spec.Tags) {
 		s.Tags = append(s.Tags, Tag{Name: t, Revision: cfg.Spec.Tags[t]})
 	}
+	for _, in := range cfg.Ingresses() {
+		for _, rev := range cfg.RevisionNames() {
+			for _, h := range in.HostsOf(rev, cfg.Spec.Gateways.Live) {
+				s.Hosts = append(s.Hosts, Host{Name: h, Ingress: in.Name(), Revision: rev})
+			}
+		}
+	}
+	slices.SortStableFunc(s.Hosts, func(a, b Host) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Ingress, b.Ingress))
+	})
 	// The tree's own objects (istiod, gateways) are not the teams'.
 	var theirs []*yaml.RNode
 	for _, it := range items {
@@ -264,9 +286,42 @@ func (s *Status) Text(w io.Writer) {
 	}
 	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
 	selectorLines(w, "WORKLOADS THAT PICK A REVISION THEMSELVES", s.Workloads)
+	if len(s.Hosts) > 0 {
+		fmt.Fprintln(w, "\nDNS HOSTS BY REVISION (external-dns, spec.gateways.ingress hosts)")
+		for _, r := range s.Revisions {
+			fmt.Fprintf(w, "  %s: %s\n", r.Name, orDash(strings.Join(s.hostsOf(r.Name, false), ", ")))
+		}
+	}
 	for _, m := range s.Warnings {
 		fmt.Fprintf(w, "\nwarning: %s\n", m)
 	}
+}
+
+// hostsOf are the hosts rev's Ingresses publish, each named with its
+// Ingress template where two templates publish it.
+func (s *Status) hostsOf(rev string, markdown bool) []string {
+	templates := map[string]map[string]bool{}
+	for _, h := range s.Hosts {
+		if templates[h.Name] == nil {
+			templates[h.Name] = map[string]bool{}
+		}
+		templates[h.Name][h.Ingress] = true
+	}
+	var out []string
+	for _, h := range s.Hosts {
+		if h.Revision != rev {
+			continue
+		}
+		name := h.Name
+		if markdown {
+			name = "`" + name + "`"
+		}
+		if len(templates[h.Name]) > 1 {
+			name += " (" + h.Ingress + ")"
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // selectorLines writes a titled section of a line per selector: where it
@@ -297,6 +352,12 @@ func (s *Status) Markdown(w io.Writer) {
 	for _, r := range s.Revisions {
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), yes(r.NodeAgents),
 			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name), s.workloads(r.Name))
+	}
+	if len(s.Hosts) > 0 {
+		fmt.Fprintln(w, "\n| revision | DNS hosts it publishes (external-dns) |\n| --- | --- |")
+		for _, r := range s.Revisions {
+			fmt.Fprintf(w, "| `%s` | %s |\n", r.Name, orDash(strings.Join(s.hostsOf(r.Name, true), ", ")))
+		}
 	}
 	fmt.Fprintln(w, "\n```mermaid\nflowchart LR")
 	for _, r := range s.Revisions {

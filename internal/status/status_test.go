@@ -215,3 +215,50 @@ func TestStatusDefaultInjection(t *testing.T) {
 		t.Errorf("only search may count on a revision, got %d", got)
 	}
 }
+
+// TestStatusHosts: the hosts each revision's Ingresses publish in DNS, as
+// the config assigns them (listed hosts, the others on the live revision),
+// in the text, the Markdown and the summary.
+func TestStatusHosts(t *testing.T) {
+	items, err := disk.ReadObjects("../../testdata/golden/cutover/4-move-api-and-beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := status.Of(krm.ConfigsOf(items, config.Kind)[0], items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, md bytes.Buffer
+	s.Text(&text)
+	s.Markdown(&md)
+	for _, want := range []string{
+		"DNS HOSTS BY REVISION (external-dns, spec.gateways.ingress hosts)\n" +
+			"  1-30: *.apps.example.com, internal.example.com, www.example.com\n" +
+			"  1-31: api.example.com, beta.apps.example.com, shop.example.com\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text must hold %q:\n%s", want, text.String())
+		}
+	}
+	if want := "| `1-31` | `api.example.com`, `beta.apps.example.com`, `shop.example.com` |"; !strings.Contains(md.String(), want) {
+		t.Errorf("markdown must hold %q:\n%s", want, md.String())
+	}
+	sum := s.Summary()
+	if got := sum.Revisions[0].Hosts; len(got) != 3 || got[1] != (status.HostRow{Name: "internal.example.com", Ingress: "internal"}) {
+		t.Errorf("summary of 1-30's hosts: %+v", got)
+	}
+	// A tree without hosts says nothing of them.
+	items, err = disk.ReadObjects("../../testdata/golden/story/2-add-1-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = status.Of(krm.ConfigsOf(items, config.Kind)[0], items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text.Reset()
+	s.Text(&text)
+	if strings.Contains(text.String(), "DNS HOSTS") || s.Summary().Revisions[0].Hosts == nil {
+		t.Errorf("a tree without hosts: %q, summary hosts %v (want no section and an empty list)", text.String(), s.Summary().Revisions[0].Hosts)
+	}
+}

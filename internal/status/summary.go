@@ -29,10 +29,19 @@ type RevisionRow struct {
 	NodeAgents bool `json:"nodeAgents"`
 	// Tags point at the revision.
 	Tags []string `json:"tags"`
+	// Hosts are the hosts its Ingresses publish in DNS (external-dns).
+	Hosts []HostRow `json:"hosts"`
 	// Namespaces counts the namespaces that end on the revision;
 	// Workloads the workloads that pick it themselves.
 	Namespaces int `json:"namespaces"`
 	Workloads  int `json:"workloads"`
+}
+
+// HostRow is a host a revision's Ingress publishes.
+type HostRow struct {
+	Name string `json:"name"`
+	// Ingress is the Ingress template's name.
+	Ingress string `json:"ingress"`
 }
 
 // TagRow is a revision tag and the revision it points at.
@@ -64,9 +73,15 @@ func (s *Status) Summary() Summary {
 		if tags == nil {
 			tags = []string{}
 		}
+		hosts := []HostRow{}
+		for _, h := range s.Hosts {
+			if h.Revision == r.Name {
+				hosts = append(hosts, HostRow{Name: h.Name, Ingress: h.Ingress})
+			}
+		}
 		out.Revisions = append(out.Revisions, RevisionRow{
 			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents,
-			Tags: tags, Namespaces: s.count(r.Name), Workloads: s.workloads(r.Name),
+			Tags: tags, Hosts: hosts, Namespaces: s.count(r.Name), Workloads: s.workloads(r.Name),
 		})
 	}
 	for _, t := range s.Tags {

@@ -40,6 +40,10 @@ type StoryStep struct {
 	// they must not.
 	Results   []string `json:"results"`
 	NoResults []string `json:"noResults"`
+	// DNS maps a name to the revision whose Ingress load balancer it must
+	// resolve to, by the external-dns annotations of the tree's Ingresses
+	// (fn/externaldns checks the same with external-dns's own code).
+	DNS map[string]string `json:"dns"`
 }
 
 // Stories reads every story of testdata/stories, by name; testdata is the

@@ -1,0 +1,147 @@
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// Lock is one command's hold on a tree: an exclusive lock (flock) on the
+// tree's root folder, and a shared one on each folder above it, so that
+// two commands never work on one tree at once, nor on a tree and a folder
+// holding it. The lock lives on the folders themselves: it leaves no file
+// in the tree, and the kernel releases it when the process dies, SIGKILL
+// included.
+type Lock struct {
+	held []*heldLock
+}
+
+// heldLock is one folder this process locked, shared by the locks of the
+// process that need it.
+type heldLock struct {
+	key       fileKey
+	f         *os.File
+	exclusive bool
+	refs      int
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+// locks are the folders this process holds, by identity: flock would
+// refuse a second lock of the process's own on another descriptor, so a
+// shared lock of a folder the process holds takes a reference to it (a
+// command over several trees holds their parent, then locks each tree in
+// turn); an exclusive one is refused, as from another process.
+var (
+	locksMu sync.Mutex
+	locks   = map[fileKey]*heldLock{}
+)
+
+// LockTree takes the lock of the tree at root for one command's whole
+// read-decide-write (exclusive) or read (shared). It does not wait: when
+// another command holds the tree, the error says so.
+func LockTree(root string, exclusive bool) (*Lock, error) {
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", root, err)
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return nil, err
+	}
+	locksMu.Lock()
+	defer locksMu.Unlock()
+	l := &Lock{}
+	for dir, first := real, true; ; dir, first = filepath.Dir(dir), false {
+		if !first {
+			if _, err := os.Lstat(filepath.Join(dir, JournalFile)); err == nil {
+				l.release()
+				return nil, interrupted(dir, JournalFile)
+			}
+		}
+		h, err := lockFolder(dir, first && exclusive)
+		switch {
+		case err == nil && h != nil:
+			l.held = append(l.held, h)
+		case err != nil && first:
+			l.release()
+			return nil, heldError(root, root, err)
+		case err != nil:
+			l.release()
+			return nil, heldError(root, dir, err)
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return l, nil
+		}
+	}
+}
+
+func heldError(root, dir string, err error) error {
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if dir == root {
+		return fmt.Errorf("%s: another istio-gitops command is working on this tree (it holds the tree's lock): wait for it to finish, then run again", root)
+	}
+	return fmt.Errorf("%s: another istio-gitops command is working on %s, which holds this tree: wait for it to finish, then run again", root, dir)
+}
+
+// lockFolder locks one folder, exclusive or shared, or takes another
+// reference to this process's lock on it. A folder this process cannot
+// open (no read permission, above the trees) is passed over: nil, nil.
+func lockFolder(dir string, exclusive bool) (*heldLock, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, nil
+	}
+	fi, err := f.Stat()
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if err != nil || !ok {
+		f.Close()
+		return nil, nil
+	}
+	key := fileKey{uint64(st.Dev), st.Ino} //nolint:unconvert // Dev is int32 on darwin
+	if h := locks[key]; h != nil {
+		f.Close()
+		if exclusive {
+			// Another command of this process works on it, or below it.
+			return nil, syscall.EWOULDBLOCK
+		}
+		h.refs++
+		return h, nil
+	}
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	h := &heldLock{key: key, f: f, exclusive: exclusive, refs: 1}
+	locks[key] = h
+	return h, nil
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() {
+	if l == nil {
+		return
+	}
+	locksMu.Lock()
+	defer locksMu.Unlock()
+	l.release()
+}
+
+func (l *Lock) release() {
+	for _, h := range l.held {
+		h.refs--
+		if h.refs == 0 {
+			delete(locks, h.key)
+			h.f.Close() // closing the last descriptor releases the flock
+		}
+	}
+	l.held = nil
+}
