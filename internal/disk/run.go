@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/yamlemit"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
@@ -279,11 +280,14 @@ func StripReaderAnnotations(n *yaml.RNode) error {
 	return yaml.ClearEmptyAnnotations(n)
 }
 
-// Encode lays out one object as orchestrators lay out a function's files.
-// It only reads the object: objects may be encoded concurrently.
+// Encode lays out one object as orchestrators lay out a function's files
+// (kyaml's encoder: two spaces, compact sequences), through yamlemit, the
+// same encoder without its cost on large objects. It only reads the
+// object: objects may be encoded concurrently.
 func Encode(n *yaml.RNode) ([]byte, error) {
 	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
+	enc := yamlemit.NewEncoder(&b)
+	enc.SetIndent(yaml.DefaultIndent)
 	enc.CompactSeqIndent()
 	if err := enc.Encode(n.Document()); err != nil {
 		return nil, err
