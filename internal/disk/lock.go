@@ -140,7 +140,13 @@ func (l *Lock) release() {
 		h.refs--
 		if h.refs == 0 {
 			delete(locks, h.key)
-			h.f.Close() // closing the last descriptor releases the flock
+			// Unlocked before it is closed: a child this process is
+			// starting (git, kustomize) holds a copy of the descriptor
+			// until its exec closes it, and with it the lock, so a
+			// close alone can leave the tree locked for a moment after
+			// the command is done.
+			_ = syscall.Flock(int(h.f.Fd()), syscall.LOCK_UN)
+			h.f.Close()
 		}
 	}
 	l.held = nil

@@ -132,3 +132,25 @@ func TestLockTree(t *testing.T) {
 		mustFail(tree, true, "a command was interrupted while it wrote this folder")
 	})
 }
+
+// TestUnlockWithACopyAlive: a child being started holds a copy of the
+// lock's descriptor until its exec; the tree must be free once Unlock
+// returns, not once that copy is closed.
+func TestUnlockWithACopyAlive(t *testing.T) {
+	dir := t.TempDir()
+	l, err := LockTree(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup, err := syscall.Dup(int(l.held[0].f.Fd())) // what fork gives the child
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(dup)
+	l.Unlock()
+	again, err := LockTree(dir, true)
+	if err != nil {
+		t.Fatalf("the tree is still locked after Unlock: %v", err)
+	}
+	again.Unlock()
+}
