@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
@@ -37,9 +39,14 @@ type badCase struct {
 	Delete []string `json:"delete"`
 	Empty  []string `json:"empty"`
 	// Args are the command's arguments; "TREE" stands for the tree's
-	// folder. Default: run TREE. "stdin" sends the tree as a ResourceList
+	// folder, "OUTSIDE" for outside/ (a stub istioctl for generate).
+	// Default: run TREE. "stdin" sends the tree as a ResourceList
 	// to the function.
 	Args []string `json:"args"`
+	// Paths moves items of the ResourceList "stdin" sends to other paths
+	// (their path annotations, both), by path: what an orchestrator or a
+	// hand-made ResourceList may hand over.
+	Paths map[string]string `json:"paths"`
 	// Want are substrings of what the binary prints (stderr, and stdout).
 	Want []string `json:"want"`
 	// Exit is the exit code (default 1).
@@ -130,12 +137,12 @@ func runBadCase(t *testing.T, dir string) {
 	if args[0] == "stdin" {
 		// stdin.yaml is a hand-made ResourceList; else the tree's.
 		if stdin, err = os.ReadFile(filepath.Join(dir, "stdin.yaml")); err != nil {
-			stdin = resourceList(t, tree)
+			stdin = resourceList(t, tree, c.Paths)
 		}
 		args = args[1:]
 	}
 	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, "TREE", tree)
+		args[i] = strings.ReplaceAll(strings.ReplaceAll(a, "TREE", tree), "OUTSIDE", filepath.Join(work, "outside"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -202,7 +209,8 @@ func documents(t *testing.T, b []byte, cut string) []byte {
 	return out
 }
 
-// copyLinks copies src into dst, symbolic links as links.
+// copyLinks copies src into dst, symbolic links as links, executable
+// files executable.
 func copyLinks(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -229,7 +237,12 @@ func copyLinks(t *testing.T, src, dst string) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(to, b, 0o644)
+		// A stub program (outside/istioctl) stays executable.
+		mode := fs.FileMode(0o644)
+		if info, err := d.Info(); err == nil && info.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		return os.WriteFile(to, b, mode)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -253,12 +266,32 @@ func diffSnapshots(got, want map[string]string) string {
 	return strings.Join(out, "\n")
 }
 
-// resourceList is the tree as kustomize fn run hands it to a function.
-func resourceList(t *testing.T, tree string) []byte {
+// resourceList is the tree as kustomize fn run hands it to a function,
+// with the items of the files moves names moved to other paths.
+func resourceList(t *testing.T, tree string, moves map[string]string) []byte {
 	t.Helper()
 	items, err := (&kio.LocalPackageReader{PackagePath: tree, MatchFilesGlob: kio.MatchAll, PreserveSeqIndent: true}).Read()
 	if err != nil {
 		t.Fatalf("read %s: %v", tree, err)
+	}
+	moved := map[string]bool{}
+	for _, it := range items {
+		p, _, _ := kioutil.GetFileAnnotations(it)
+		to, ok := moves[p]
+		if !ok {
+			continue
+		}
+		moved[p] = true
+		for _, k := range []string{kioutil.PathAnnotation, kioutil.LegacyPathAnnotation} {
+			if err := it.PipeE(yaml.SetAnnotation(k, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for p := range moves {
+		if !moved[p] {
+			t.Fatalf("paths: the tree has no file %s", p)
+		}
 	}
 	var b bytes.Buffer
 	if err := (kio.ByteWriter{Writer: &b, KeepReaderAnnotations: true,

@@ -176,7 +176,7 @@ func TestImageResourceList(t *testing.T) {
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden, "bootstrap", "want"), dir)
 	treetest.Copy(t, filepath.Join(repo, "examples", "upgrade"), dir)
-	in := resourceList(t, dir)
+	in := resourceList(t, dir, nil)
 	bad := bytes.Replace(in, []byte("- name: 1-31"), []byte(`- name: "1.31"`), 1)
 	for _, tc := range []struct {
 		name  string

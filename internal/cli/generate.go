@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -15,6 +16,7 @@ func newGenerateCommand(ps krm.Processors) *cobra.Command {
 	var (
 		format, rev, istioctl string
 		run                   bool
+		timeout               time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "generate DIR --revision R",
@@ -32,7 +34,10 @@ First the istioctl's version (istioctl version --remote=false -o json) is
 checked against the revision's: spec.revisions[].version, else the version
 R/generated/state.yaml records, else the one the name carries (1-31: 1.31).
 A mismatch is an error; an istioctl built without a version ("unknown") is
-a warning.
+a warning. The output must hold the revision's istiod Deployment and no
+other revision's objects. istioctl runs in a process group of its own: past
+--timeout it is killed with every process it started, and so is a process
+it started that still holds its output after it exited.
 
 With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 		Args: cobra.ExactArgs(1),
@@ -40,7 +45,11 @@ With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 			if err := output.Check(format); err != nil {
 				return err
 			}
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout: %s must be more than 0", timeout)
+			}
 			results, err := generate.Run(cmd.Context(), generate.Options{
+				Timeout:  timeout,
 				Dir:      args[0],
 				Revision: rev,
 				Istioctl: generate.Exec{Path: istioctl},
@@ -64,5 +73,6 @@ With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 	_ = cmd.MarkFlagRequired("revision")
 	cmd.Flags().StringVar(&istioctl, "istioctl", "istioctl", "the istioctl to run: a `PATH`, or a name looked up on $PATH; its version must be the revision's")
 	cmd.Flags().BoolVar(&run, "run", false, "then run DIR, as istio-gitops run DIR does")
+	cmd.Flags().DurationVar(&timeout, "timeout", generate.DefaultTimeout, "how long istioctl may run (its version, then the manifests) before it is killed, with every process it started")
 	return cmd
 }

@@ -47,6 +47,18 @@ esac
 	return p
 }
 
+// hungIstioctl is a fake istioctl 1.31.0 whose manifest generate never
+// ends.
+func hungIstioctl(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "istioctl")
+	script := "#!/bin/sh\ncase \"$1\" in\nversion) echo '{\"clientVersion\": {\"version\": \"1.31.0\"}}' ;;\n*) exec sleep 600 ;;\nesac\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestGenerateCommand: generate prints its results as run does, shows
 // istioctl's messages, runs the tree with --run, and on failure exits 1
 // with nothing written, in text and in JSON.
@@ -132,6 +144,10 @@ func TestGenerateCommand(t *testing.T) {
 		{[]string{"generate", "--revision", "1-31"}, "accepts 1 arg(s)"},
 		{[]string{"generate", generateTree(t), "--revision", "1-31", "--istioctl", ok, "-o", "yaml"}, `--output: "yaml" must be one of text, json`},
 		{[]string{"generate", generateTree(t), "--revision", "1-30", "--istioctl", ok}, `--revision: "1-30" must be listed in spec.revisions`},
+		{[]string{"generate", generateTree(t), "--revision", "1-31", "--istioctl", ok, "--timeout", "0s"}, `--timeout: 0s must be more than 0`},
+		{[]string{"generate", generateTree(t), "--revision", "1-31", "--istioctl", ok, "--timeout", "soon"}, `invalid argument "soon" for "--timeout"`},
+		{[]string{"generate", generateTree(t), "--revision", "1-31", "--istioctl", hungIstioctl(t), "--timeout", "1s"},
+			"manifest generate -f 1-31/istio-operator.yaml --set revision=1-31 did not finish within 1s (--timeout)"},
 	} {
 		code, _, errOut := call(t, NewRootCommand(), "", c.args...)
 		if code != ExitUser || !strings.Contains(errOut, c.msg) {

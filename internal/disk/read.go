@@ -277,6 +277,27 @@ func (t *Tree) Hidden(rel string, dir bool) bool {
 	return t.ignore.Match("/"+rel, dir)
 }
 
+// KptFile is the file kpt keeps a package's pipeline in: kpt hands it to
+// functions as an item like any object.
+const KptFile = "Kptfile"
+
+// CheckItemPath reports why p cannot be the path of an item of a
+// ResourceList (its config.kubernetes.io/path): kustomize and kpt write
+// each item to its path, so it must be a file Read reads back: a clean
+// relative path inside the tree, not in .git nor named like the journal
+// or a temporary file (CheckPath), of a YAML or JSON file (or kpt's
+// Kptfile). An absolute path, "..", or README.md would be written outside
+// the tree, or never read again.
+func CheckItemPath(p string) error {
+	if err := CheckPath(p); err != nil {
+		return err
+	}
+	if !matches(p) && path.Base(p) != KptFile {
+		return fmt.Errorf("%q must be a .yaml, .yml or .json file: the tree's readers read only those", p)
+	}
+	return nil
+}
+
 func matches(rel string) bool {
 	for _, g := range kio.MatchAll {
 		if ok, _ := filepath.Match(g, path.Base(rel)); ok {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -280,10 +281,17 @@ func StripReaderAnnotations(n *yaml.RNode) error {
 }
 
 // Encode lays out one object as orchestrators lay out a function's files.
-// It only reads the object: objects may be encoded concurrently.
+// It only reads the object: objects may be encoded concurrently. The bytes
+// are an exact copy of what the encoder wrote in a buffer of its own: the
+// caller keeps them until the tree is written, and a grown buffer is up to
+// twice as long as its content.
 func Encode(n *yaml.RNode) ([]byte, error) {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
+	b := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		b.Reset()
+		buffers.Put(b)
+	}()
+	enc := yaml.NewEncoder(b)
 	enc.CompactSeqIndent()
 	if err := enc.Encode(n.Document()); err != nil {
 		return nil, err
@@ -291,5 +299,8 @@ func Encode(n *yaml.RNode) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return bytes.Clone(b.Bytes()), nil
 }
+
+// buffers are what Encode lays objects out in.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -13,11 +13,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/disk"
@@ -137,6 +140,46 @@ func checkShape(path string, n *yaml.RNode) error {
 		return fmt.Errorf("%s: document %d: %w", path, object.Index(n), err)
 	}
 	return nil
+}
+
+// CheckPaths checks the paths of files given as objects (a ResourceList's
+// items) as a tree's files on disk are (disk.CheckItemPath), and that no
+// file is where another's folder must be: kustomize and kpt write each
+// item to its path. An item's current and legacy path annotations must
+// agree; an item without one keeps an empty path and passes.
+func (s Set) CheckPaths() error {
+	paths := map[string]bool{}
+	for _, f := range s {
+		if f.src != nil || f.Path == "" {
+			continue
+		}
+		paths[f.Path] = true
+		for _, o := range f.objs {
+			a := o.GetAnnotations(kioutil.PathAnnotation, kioutil.LegacyPathAnnotation)
+			if cur, legacy := a[kioutil.PathAnnotation], a[kioutil.LegacyPathAnnotation]; cur != "" && legacy != "" && cur != legacy {
+				return fmt.Errorf("ResourceList item %s: annotations %s %q and %s %q must name the same file", object.Describe(o), kioutil.PathAnnotation, cur, kioutil.LegacyPathAnnotation, legacy)
+			}
+		}
+		if err := disk.CheckItemPath(f.Path); err != nil {
+			return fmt.Errorf("ResourceList item %s: %s: %w", describeItems(f.objs), kioutil.LegacyPathAnnotation, err)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if paths[dir] {
+				return fmt.Errorf("ResourceList items: %s must be a folder to hold %s, and a file too: items must not map to these paths", dir, p)
+			}
+		}
+	}
+	return nil
+}
+
+// describeItems names the objects of a file for messages.
+func describeItems(objs []*yaml.RNode) string {
+	if len(objs) == 0 {
+		return "(none)"
+	}
+	return object.Describe(objs[0])
 }
 
 // CheckShapes checks the objects of every file given as objects (a

@@ -355,3 +355,76 @@ func TestMatchesAny(t *testing.T) {
 		}
 	}
 }
+
+// TestIngressTemplateShapes writes every value of the template of
+// ingressConfig, one at a time, as a list, a map, a string and a null:
+// rendering must then fail with an error or give an object of a shape
+// every reader takes (no panic, no key twice), never anything else.
+func TestIngressTemplateShapes(t *testing.T) {
+	objs := perRevisionCopy(t, fixtures[0], "1-31")
+	root := mustParse(t, ingressConfig)
+	tmpl, err := root.Pipe(yaml.Lookup("spec", "gateways", "ingress", "template"))
+	if err != nil || tmpl == nil {
+		t.Fatal("no template")
+	}
+	// Every value node under the template, by its path.
+	type spot struct {
+		path string
+		node *yaml.Node
+	}
+	var spots []spot
+	var walk func(n *yaml.Node, at string)
+	walk = func(n *yaml.Node, at string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := at + "." + n.Content[i].Value
+				spots = append(spots, spot{p, n.Content[i+1]})
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", at, i)
+				spots = append(spots, spot{p, c})
+				walk(c, p)
+			}
+		}
+	}
+	walk(tmpl.YNode(), "template")
+	shapes := map[string]*yaml.Node{
+		"a list":   {Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "x"}}},
+		"a map":    {Kind: yaml.MappingNode, Tag: yaml.NodeTagMap, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "x"}, {Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "y"}}},
+		"a string": {Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "x"},
+		"a null":   {Kind: yaml.ScalarNode, Tag: yaml.NodeTagNull, Value: "null"},
+	}
+	for _, s := range spots {
+		for _, name := range []string{"a list", "a map", "a string", "a null"} {
+			saved := *s.node
+			*s.node = *shapes[name]
+			doc := root.MustString()
+			*s.node = saved
+			t.Run(s.path+" as "+name, func(t *testing.T) {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("panic: %v\n%s", r, doc)
+					}
+				}()
+				cfg, err := config.Load(mustParse(t, doc))
+				if err != nil {
+					return
+				}
+				tmpl, err := IngressTemplate(cfg)
+				if err != nil {
+					return
+				}
+				in, err := Ingress(tmpl, "1-31", IngressOptions{Live: true, LiveOnly: liveOnly}, copyAll(objs))
+				if err != nil {
+					return
+				}
+				if err := object.CheckShape(in); err != nil {
+					t.Errorf("rendered an Ingress of a bad shape: %v\n%s", err, in.MustString())
+				}
+			})
+		}
+	}
+}

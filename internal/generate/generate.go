@@ -18,13 +18,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
@@ -36,8 +39,16 @@ const OperatorFile = "istio-operator.yaml"
 // more is a runaway, not a mesh.
 const maxOutput = 256 << 20
 
+// DefaultTimeout is how long istioctl may run when Options.Timeout is
+// not set: `manifest generate` renders charts offline in seconds.
+const DefaultTimeout = 5 * time.Minute
+
 // Options say what to generate and with which istioctl.
 type Options struct {
+	// Timeout bounds the whole of istioctl's work (its version, then the
+	// manifests); past it istioctl, and every process it started, is
+	// killed. Default: DefaultTimeout.
+	Timeout time.Duration
 	// Dir holds the tree: its IstioGitOps config, in Dir or below it.
 	Dir string
 	// Revision is the revision to generate; it must be listed.
@@ -52,6 +63,12 @@ type Options struct {
 // say what was written, and warn of a version that could not be checked;
 // their file paths are relative to opts.Dir, as a run's are.
 func Run(ctx context.Context, opts Options) (framework.Results, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, timeoutError(timeout))
+	defer cancel()
 	tr, err := findTree(opts.Dir)
 	defer tr.unlock()
 	if err != nil {
@@ -82,7 +99,7 @@ func Run(ctx context.Context, opts Options) (framework.Results, error) {
 		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
 	}
 
-	out, n, err := manifest(ctx, opts.Istioctl, tr.dir, operator, rev, opts.Stderr)
+	out, n, err := manifest(ctx, opts.Istioctl, tr.dir, operator, rev, tr.cfg.Spec.Namespace, opts.Stderr)
 	if err != nil {
 		return results, err
 	}
@@ -213,29 +230,50 @@ func checkOperator(t *tree, operator, rev string) error {
 
 // manifest runs istioctl manifest generate for rev and returns its output
 // and how many objects it holds. istioctl's messages go to stderr as it
-// prints them.
-func manifest(ctx context.Context, ic Istioctl, dir, operator string, rev config.Revision, stderr io.Writer) ([]byte, int, error) {
+// prints them. The output must be rev's, as the run that reads it will
+// ask: its istiod Deployment (in namespace) and no other revision's
+// objects.
+func manifest(ctx context.Context, ic Istioctl, dir, operator string, rev config.Revision, namespace string, stderr io.Writer) ([]byte, int, error) {
 	args := []string{"manifest", "generate", "-f", operator, "--set", "revision=" + rev.Name}
+	command := fmt.Sprintf("%s %s", ic, strings.Join(args, " "))
 	var out capped
 	out.max = maxOutput
 	if err := ic.Run(ctx, dir, args, &out, stderr); err != nil {
-		return nil, 0, fmt.Errorf("%s %s failed with %w; nothing was written", ic, strings.Join(args, " "), err)
+		return nil, 0, fmt.Errorf("%s %w; nothing was written", command, ranErr(ctx, err))
 	}
 	if out.over {
-		return nil, 0, fmt.Errorf("%s %s printed more than %d MiB: that is not a mesh's manifests; nothing was written",
-			ic, strings.Join(args, " "), maxOutput>>20)
+		return nil, 0, fmt.Errorf("%s printed more than %d MiB: that is not a mesh's manifests; nothing was written", command, maxOutput>>20)
 	}
-	n := 0
-	err := disk.Decode(bytes.NewReader(out.buf.Bytes()), rev.Source, func(*yaml.RNode) error {
+	var (
+		n      int
+		istiod bool
+		wrong  error
+	)
+	err := disk.Decode(bytes.NewReader(out.buf.Bytes()), rev.Source, func(o *yaml.RNode) error {
 		n++
-		return nil
+		// A List is unwrapped as the run unwraps it.
+		wrong = object.Items(o, func(o *yaml.RNode, _ string) error {
+			istiod = istiod || istioctl.IsIstiod(o, rev.Name, namespace)
+			if other := istioctl.OtherRevision(o, rev.Name); other != "" {
+				return fmt.Errorf("printed %s, labelled %s=%s: revision %q's output must hold only its own objects (is the IstioOperator's revision %q, or are two outputs in one?)",
+					object.Describe(o), api.RevisionLabel, other, rev.Name, other)
+			}
+			return nil
+		})
+		return wrong
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s %s must print YAML manifests: %w; nothing was written", ic, strings.Join(args, " "), err)
+	switch {
+	case wrong != nil:
+		return nil, 0, fmt.Errorf("%s %w; nothing was written", command, wrong)
+	case err != nil:
+		return nil, 0, fmt.Errorf("%s must print YAML manifests: %w; nothing was written", command, err)
 	}
 	if n == 0 {
-		return nil, 0, fmt.Errorf("%s %s printed no objects: an empty output must not replace %s; nothing was written",
-			ic, strings.Join(args, " "), rev.Source)
+		return nil, 0, fmt.Errorf("%s printed no objects: an empty output must not replace %s; nothing was written", command, rev.Source)
+	}
+	if !istiod {
+		return nil, 0, fmt.Errorf("%s printed no Deployment %s/istiod-%s: revision %q's output must hold its control plane, as every istioctl profile does (is the IstioOperator's namespace another, or its profile without istiod?); nothing was written",
+			command, namespace, rev.Name, rev.Name)
 	}
 	return out.buf.Bytes(), n, nil
 }

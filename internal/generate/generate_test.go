@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
@@ -44,6 +47,8 @@ type stub struct {
 	code                    int
 	// versionJSON replaces the whole output of istioctl version.
 	versionJSON string
+	// before are shell commands run first for version and for manifest.
+	beforeVersion, beforeManifest string
 }
 
 // write writes the stub into a folder of its own and returns its path.
@@ -54,8 +59,10 @@ func (s stub) write(t *testing.T) string {
 dir=$(dirname "$0")
 case "$1" in
 version)
+	%s
 	cat "$dir/version.json" ;;
 manifest)
+	%s
 	pwd -P > "$dir/called"
 	echo "$@" >> "$dir/called"
 	cat "$dir/stderr" >&2
@@ -65,7 +72,7 @@ manifest)
 	echo "stub istioctl: unexpected $*" >&2
 	exit 2 ;;
 esac
-`, s.code)
+`, s.beforeVersion, s.beforeManifest, s.code)
 	vj := s.versionJSON
 	if vj == "" {
 		vj = fmt.Sprintf(`{"clientVersion": {"version": %q, "revision": "unknown"}}`+"\n", s.version)
@@ -225,6 +232,19 @@ func TestGenerateRefused(t *testing.T) {
 		{name: "only separators", rev: "1-31", ran: true,
 			stub: stub{version: "1.31.0", output: "---\n---\n"},
 			want: []string{"printed no objects"}},
+		{name: "no istiod", rev: "1-31", ran: true,
+			stub: stub{version: "1.31.0", output: strings.SplitAfter(manifests, "---\n")[0]},
+			want: []string{"manifest generate -f 1-31/istio-operator.yaml --set revision=1-31 printed no Deployment istio-system/istiod-1-31", `revision "1-31"'s output must hold its control plane`, "nothing was written"}},
+		{name: "istiod in another namespace", rev: "1-31", ran: true,
+			stub: stub{version: "1.31.0", output: strings.ReplaceAll(manifests, "istio-system", "mesh")},
+			want: []string{"printed no Deployment istio-system/istiod-1-31"}},
+		{name: "another revision's objects", rev: "1-31", ran: true,
+			stub: stub{version: "1.31.0", output: manifests + "---\n" + strings.ReplaceAll(manifests, "1-31", "1-30") +
+				"  labels:\n    istio.io/rev: 1-30\n"},
+			want: []string{"printed Deployment istio-system/istiod-1-30, labelled istio.io/rev=1-30", `revision "1-31"'s output must hold only its own objects`, "nothing was written"}},
+		{name: "another revision's objects in a List", rev: "1-31", ran: true,
+			stub: stub{version: "1.31.0", output: manifests + "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: istiod-1-30, namespace: istio-system, labels: {istio.io/rev: 1-30}}}\n"},
+			want: []string{"printed Service istio-system/istiod-1-30, labelled istio.io/rev=1-30"}},
 		{name: "not YAML", rev: "1-31", ran: true,
 			stub: stub{version: "1.31.0", output: "Usage: istioctl [flags]\n\tfoo: [\n"},
 			want: []string{"must print YAML manifests", "nothing was written"}},
@@ -358,7 +378,7 @@ func TestGenerateVersions(t *testing.T) {
 				files[rev+"/generated/state.yaml"] = state(rev, tc.state)
 			}
 			dir := tree(t, files)
-			res, _, err := run(t, dir, rev, stub{version: tc.istioctl, output: manifests}.write(t))
+			res, _, err := run(t, dir, rev, stub{version: tc.istioctl, output: strings.ReplaceAll(manifests, "1-31", rev)}.write(t))
 			if tc.ok != (err == nil) {
 				t.Fatalf("ok: %v, want %v (%v)", err == nil, tc.ok, err)
 			}
@@ -436,6 +456,73 @@ func TestGenerateContained(t *testing.T) {
 			unchanged(t, outside, before)
 			if left, _ := filepath.Glob(filepath.Join(outside, "outside", ".istio-gitops-*")); len(left) > 0 {
 				t.Errorf("temporary files left outside the tree: %v", left)
+			}
+		})
+	}
+}
+
+// TestGenerateTimeout: a hung istioctl, or a process it started that
+// holds its output after it exited, never hangs generate: past the
+// timeout, or once istioctl exited, its whole process group is killed, and
+// nothing is written.
+func TestGenerateTimeout(t *testing.T) {
+	t.Parallel()
+	// The stub starts a sleep in the background, records its id, and
+	// waits for it (hung) or exits leaving it with the output (holding).
+	const hung = `sleep 600 & echo $! > "$dir/pids"; wait`
+	const holding = `sleep 600 & echo $! > "$dir/pids"`
+	for _, tc := range []struct {
+		name    string
+		stub    stub
+		timeout time.Duration
+		want    string
+	}{
+		{name: "hung manifest generate", timeout: 2 * time.Second,
+			stub: stub{version: "1.31.0", output: manifests, beforeManifest: hung},
+			want: "manifest generate -f 1-31/istio-operator.yaml --set revision=1-31 did not finish within 2s (--timeout): it was killed, with every process it started; nothing was written"},
+		{name: "hung version", timeout: 2 * time.Second,
+			stub: stub{version: "1.31.0", output: manifests, beforeVersion: hung},
+			want: "version --remote=false -o json did not finish within 2s (--timeout): it was killed, with every process it started"},
+		{name: "output held after exit", timeout: time.Minute,
+			stub: stub{version: "1.31.0", output: manifests, beforeManifest: holding},
+			want: "manifest generate -f 1-31/istio-operator.yaml --set revision=1-31 exited, but a process it started still held its output 2s later: it was killed; nothing was written"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := oneRevision(t)
+			before := treetest.Files(t, dir)
+			ic := tc.stub.write(t)
+			start := time.Now()
+			_, err := generate.Run(context.Background(), generate.Options{
+				Dir: dir, Revision: "1-31", Istioctl: generate.Exec{Path: ic}, Stderr: io.Discard, Timeout: tc.timeout,
+			})
+			if took := time.Since(start); took > 30*time.Second {
+				t.Errorf("took %v", took)
+			}
+			if err == nil {
+				t.Fatal("must fail")
+			}
+			mustContain(t, "the error", err.Error(), tc.want)
+			unchanged(t, dir, before)
+			b, err := os.ReadFile(filepath.Join(filepath.Dir(ic), "pids"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Killed: gone, or a zombie until init reaps it.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				if err != nil || strings.Contains(string(stat), ") Z ") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the sleep istioctl started (pid %d) still runs: %s", pid, stat)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}

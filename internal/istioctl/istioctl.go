@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/api/pkg/util"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
@@ -93,4 +94,26 @@ func ImageVersion(image string) (string, bool) {
 		parts[i] = strconv.FormatUint(uint64(n), 10)
 	}
 	return strings.Join(parts, "."), true
+}
+
+// IsIstiod reports whether o is revision rev's istiod Deployment in
+// namespace: what every profile of istioctl's output, and Istio's istiod
+// chart, holds. An output without it is truncated, or for another
+// revision or namespace.
+func IsIstiod(o *yaml.RNode, rev, namespace string) bool {
+	return o.GetKind() == "Deployment" && object.GroupOf(o.GetApiVersion()) == "apps" &&
+		o.GetName() == "istiod-"+rev && o.GetNamespace() == namespace
+}
+
+// OtherRevision is the revision other than rev that o is labelled for
+// (metadata.labels istio.io/rev), "" when none: revision rev's output
+// holds only rev's objects, and objects labelled "default" (Istio's charts
+// label the default validator so). Another revision's objects mean an
+// output made for that revision, or two outputs in one file.
+func OtherRevision(o *yaml.RNode, rev string) string {
+	v := object.Scalar(o, "metadata", "labels", api.RevisionLabel)
+	if v == "" || v == rev || v == "default" {
+		return ""
+	}
+	return v
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
@@ -32,7 +33,12 @@ func (ps Processors) IsConfig(node *yaml.RNode) bool {
 // Process runs the processor of the function config's kind. Without a
 // config of ours (none, or the empty ConfigMap `kustomize fn run --exec-path`
 // passes), it runs every config of ours found among the items, in path order.
+// The items' paths are checked first (fileset.Set.CheckPaths).
 func (ps Processors) Process(rl *framework.ResourceList) error {
+	// kustomize and kpt write each item to its path.
+	if err := fileset.FromItems(rl.Items).CheckPaths(); err != nil {
+		return err
+	}
 	if ps.IsConfig(rl.FunctionConfig) {
 		return ps[object.Scalar(rl.FunctionConfig, "kind")].Process(rl)
 	}

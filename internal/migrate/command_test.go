@@ -292,3 +292,41 @@ func TestSameBesidesLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandList: Namespaces and workloads inside a List, as `kubectl get
+// -o yaml` writes them, are moved inside the List; the file keeps its
+// layout and comments, and only the labels moved change.
+func TestCommandList(t *testing.T) {
+	in, err := os.ReadFile("../../testdata/migrate/kubectl-list.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"namespaces.yaml": in})
+	out, err := execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--workloads")
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "moved 1 namespaces and 1 workloads from 1-30 to 1-31 in 1 files") {
+		t.Errorf("the output must say what moved:\n%s", out)
+	}
+	if !strings.Contains(out, "Namespace search (team=search): left alone: team \"search\" is not in this run") {
+		t.Errorf("the other team's Namespace in the List must be reported:\n%s", out)
+	}
+	if strings.Contains(out, "reformatted") {
+		t.Errorf("the writer must keep the List's layout:\n%s", out)
+	}
+	want := strings.Replace(strings.Replace(string(in),
+		"      istio.io/rev: 1-30 # the canary comes next\n", "      istio.io/rev: 1-31 # the canary comes next\n", 1),
+		"          app: api\n          istio.io/rev: 1-30\n", "          app: api\n          istio.io/rev: 1-31\n", 1)
+	if got := string(readTree(t, dir)["namespaces.yaml"]); got != want {
+		t.Errorf("namespaces.yaml:\n%s\nwant:\n%s", got, want)
+	}
+	// Run again: nothing left to move on 1-30 for payments.
+	if out, err = execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--workloads"); err != nil {
+		t.Fatalf("migrate again: %v\n%s", err, out)
+	}
+	if got := string(readTree(t, dir)["namespaces.yaml"]); got != want {
+		t.Errorf("a second migration changed namespaces.yaml:\n%s", got)
+	}
+}

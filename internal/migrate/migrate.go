@@ -106,13 +106,23 @@ type item struct {
 	node  *yaml.RNode
 	file  string
 	index int
+	// at is its place in a List (items[2]), empty for a document of its
+	// own: an edit of it is written back inside the List.
+	at string
 }
 
 func (r *run) plan(nodes []*yaml.RNode) error {
 	items := make([]item, 0, len(nodes))
 	for _, n := range nodes {
 		p, idx := fileOf(n)
-		items = append(items, item{node: n, file: p, index: idx})
+		// `kubectl get ns -o yaml` writes a List: its items are read, and
+		// edited, in place.
+		if err := object.Items(n, func(it *yaml.RNode, at string) error {
+			items = append(items, item{node: it, file: p, index: idx, at: at})
+			return nil
+		}); err != nil {
+			return fmt.Errorf("%s: document %d: %w", p, idx, err)
+		}
 	}
 	// File order, so that results, reports and "first namespace of a name"
 	// do not depend on the order of the input.
@@ -135,7 +145,7 @@ func (r *run) plan(nodes []*yaml.RNode) error {
 		return err
 	}
 	for _, it := range items {
-		meta, ok := podMetadataPath(it.node.GetKind())
+		meta, ok := object.PodMetadataPath(it.node.GetKind())
 		if !ok {
 			continue
 		}
@@ -216,7 +226,7 @@ func (r *run) namespace(it item) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	e := &NamespaceEntry{Name: n.GetName(), File: it.file, Index: it.index, Severity: framework.Info}
+	e := &NamespaceEntry{Name: n.GetName(), File: it.file, Index: it.index, Item: it.at, Severity: framework.Info}
 	owner, hasLabel := labels[s.OwnerKey]
 	annOwner, hasAnn := annotations[s.OwnerKey]
 	if !hasLabel {
@@ -327,7 +337,7 @@ func (r *run) workload(it item, meta []string) error {
 		overrides = append(overrides, fmt.Sprintf("%s=%s (annotation)", api.InjectLabel, injAnn))
 	}
 	w := &WorkloadEntry{Kind: n.GetKind(), APIVersion: n.GetApiVersion(), Namespace: n.GetNamespace(), Name: n.GetName(),
-		File: it.file, Index: it.index, Field: field, Override: strings.Join(overrides, ", "), Severity: framework.Info}
+		File: it.file, Index: it.index, Item: it.at, Field: field, Override: strings.Join(overrides, ", "), Severity: framework.Info}
 	ns := r.namespaces[w.Namespace]
 	if ns != nil {
 		w.Owner, w.InRun = ns.entry.Owner, ns.entry.InRun
@@ -496,19 +506,6 @@ func fileOf(n *yaml.RNode) (string, int) {
 		return "", idx
 	}
 	return path.Clean(strings.ReplaceAll(p, `\`, "/")), idx
-}
-
-// podMetadataPath is where a kind keeps the metadata of the pods it makes.
-func podMetadataPath(kind string) ([]string, bool) {
-	switch kind {
-	case "Pod":
-		return []string{"metadata"}, true
-	case "CronJob":
-		return []string{"spec", "jobTemplate", "spec", "template", "metadata"}, true
-	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "Rollout":
-		return []string{"spec", "template", "metadata"}, true
-	}
-	return nil, false
 }
 
 // injectionLabels renders the labels that choose a namespace's revision.

@@ -39,6 +39,9 @@ type NamespaceEntry struct {
 	Owner string
 	File  string
 	Index int
+	// Item is the Namespace's place in a List (items[2]), empty for a
+	// document of its own.
+	Item string
 	// Before and After are the revision-choosing labels, as
 	// "istio-injection=enabled, istio.io/rev=1-30"; After is set when Moved.
 	Before, After string
@@ -57,6 +60,9 @@ type WorkloadEntry struct {
 	Owner                             string
 	File                              string
 	Index                             int
+	// Item is the workload's place in a List (items[2]), empty for a
+	// document of its own.
+	Item string
 	// Field is the pod metadata's path, such as spec.template.metadata.
 	Field string
 	// Override lists the overriding labels, as "istio.io/rev=1-30".
@@ -138,7 +144,7 @@ func (r *Report) Results() framework.Results {
 		}
 		if e.Moved {
 			res.Message = fmt.Sprintf("Namespace %s (%s): %s -> %s", e.Name, r.ownerText(e.Owner), e.Before, e.After)
-			res.Field = &framework.Field{Path: "metadata.labels", CurrentValue: e.Before, ProposedValue: e.After}
+			res.Field = &framework.Field{Path: inItem(e.Item, "metadata.labels"), CurrentValue: e.Before, ProposedValue: e.After}
 		} else {
 			res.Message = fmt.Sprintf("Namespace %s (%s): left alone: %s", e.Name, r.ownerText(e.Owner), e.Why)
 		}
@@ -153,7 +159,7 @@ func (r *Report) Results() framework.Results {
 			Message:     fmt.Sprintf("%s (%s): %s: %s", w.describe(), r.ownerText(w.Owner), w.Override, w.Note),
 		}
 		if w.Moved {
-			res.Field = &framework.Field{Path: w.Field + ".labels." + api.RevisionLabel, CurrentValue: r.From, ProposedValue: r.To}
+			res.Field = &framework.Field{Path: inItem(w.Item, w.Field+".labels."+api.RevisionLabel), CurrentValue: r.From, ProposedValue: r.To}
 		}
 		objs = append(objs, located{w.File, w.Index, res})
 	}
@@ -164,6 +170,14 @@ func (r *Report) Results() framework.Results {
 		out = append(out, o.res)
 	}
 	return out
+}
+
+// inItem is a field's path in the document: under the List item, if any.
+func inItem(item, field string) string {
+	if item == "" {
+		return field
+	}
+	return item + "." + field
 }
 
 func (r *Report) tags(owner string, moved bool) map[string]string {

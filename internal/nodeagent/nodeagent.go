@@ -17,7 +17,16 @@ import (
 // Kinds are the kinds a node agent is made of.
 var Kinds = []string{"DaemonSet", "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
-// Set is the identities of the node agents' objects.
+// Read are the kinds whose content Find reads: the DaemonSets and the
+// bindings. It claims the objects of the other Kinds by reference, by
+// identity alone: a reader that streams an output need not hold them for
+// Find, only ask the Set about them by their identity.
+var Read = []string{"DaemonSet", "ClusterRoleBinding", "RoleBinding"}
+
+// Set is the identities of the node agents' objects, and of the objects
+// they refer to (their ServiceAccounts, ConfigMaps and roles), whether or
+// not the output holds them: istio-ca-root-cert, which istiod writes at
+// run time, is never asked about.
 type Set map[object.ID]bool
 
 // Has reports whether o belongs to a node agent.
@@ -25,7 +34,7 @@ func Has(s Set, o *yaml.RNode) bool { return s[object.IDOf(o)] }
 
 const rbac = "rbac.authorization.k8s.io"
 
-// Find returns the node agents' objects among objs. A node agent is a
+// Find returns the identities of the node agents' objects. A node agent is a
 // DaemonSet (istioctl and Istio's charts render only ztunnel and
 // istio-cni-node as DaemonSets; gateways are Deployments), found whatever
 // its name, with what belongs to it, found by reference:
@@ -34,13 +43,12 @@ const rbac = "rbac.authorization.k8s.io"
 //   - the RoleBindings and ClusterRoleBindings whose every subject is that
 //     ServiceAccount, and the Roles and ClusterRoles they bind.
 //
-// Objects that the output does not hold (istio-ca-root-cert, which istiod
-// writes at run time) are not claimed.
+// Only the objects of the Read kinds among objs are read; the others are
+// claimed by their identity (see Set).
 func Find(objs []*yaml.RNode) (Set, error) {
 	s := Set{}
 	type account struct{ namespace, name string }
 	var accounts []account
-	configMaps := map[object.ID]bool{}
 	for _, o := range objs {
 		if o.GetKind() != "DaemonSet" || object.GroupOf(o.GetApiVersion()) != "apps" {
 			continue
@@ -52,13 +60,14 @@ func Find(objs []*yaml.RNode) (Set, error) {
 		}
 		if sa != "" {
 			accounts = append(accounts, account{o.GetNamespace(), sa})
+			s[object.ID{Kind: "ServiceAccount", Namespace: o.GetNamespace(), Name: sa}] = true
 		}
 		names, err := configMapsOf(o)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", object.Describe(o), err)
 		}
 		for _, n := range names {
-			configMaps[object.ID{Kind: "ConfigMap", Namespace: o.GetNamespace(), Name: n}] = true
+			s[object.ID{Kind: "ConfigMap", Namespace: o.GetNamespace(), Name: n}] = true
 		}
 	}
 	if len(s) == 0 {
@@ -67,14 +76,9 @@ func Find(objs []*yaml.RNode) (Set, error) {
 	isAccount := func(kind, namespace, name string) bool {
 		return kind == "ServiceAccount" && slices.Contains(accounts, account{namespace, name})
 	}
-	var roles []object.ID
 	for _, o := range objs {
 		id := object.IDOf(o)
 		switch {
-		case id.Group == "" && id.Kind == "ServiceAccount" && isAccount(id.Kind, id.Namespace, id.Name):
-			s[id] = true
-		case id.Group == "" && configMaps[id]:
-			s[id] = true
 		case id.Group == rbac && (id.Kind == "RoleBinding" || id.Kind == "ClusterRoleBinding"):
 			subjects, err := o.Pipe(yaml.Lookup("subjects"))
 			if err != nil || subjects == nil || subjects.YNode().Kind != yaml.SequenceNode || len(subjects.Content()) == 0 {
@@ -98,12 +102,7 @@ func Find(objs []*yaml.RNode) (Set, error) {
 			if roleKind == "Role" {
 				roleNS = o.GetNamespace()
 			}
-			roles = append(roles, object.ID{Group: rbac, Kind: roleKind, Namespace: roleNS, Name: object.Scalar(o, "roleRef", "name")})
-		}
-	}
-	for _, o := range objs {
-		if slices.Contains(roles, object.IDOf(o)) {
-			s[object.IDOf(o)] = true
+			s[object.ID{Group: rbac, Kind: roleKind, Namespace: roleNS, Name: object.Scalar(o, "roleRef", "name")}] = true
 		}
 	}
 	return s, nil

@@ -235,3 +235,48 @@ func KindName(k yaml.Kind) string {
 	}
 	return "document"
 }
+
+// PodMetadataPath is where a workload kind keeps the metadata of the pods
+// it makes (a Pod, its own); ok is false for other kinds.
+func PodMetadataPath(kind string) (p []string, ok bool) {
+	switch kind {
+	case "Pod":
+		return []string{"metadata"}, true
+	case "CronJob":
+		return []string{"spec", "jobTemplate", "spec", "template", "metadata"}, true
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "Rollout":
+		return []string{"spec", "template", "metadata"}, true
+	}
+	return nil, false
+}
+
+// CheckPodMetadata reports why a workload's pod metadata cannot be read as
+// Istio's injector reads it: each field on the way to it must be a
+// mapping, its labels and annotations maps of strings. A pod label
+// written as a list would otherwise select nothing without a word, and a
+// revision could be retired while the workload still names it. Other
+// kinds, and a path that stops early, are fine.
+func CheckPodMetadata(o *yaml.RNode) error {
+	p, ok := PodMetadataPath(o.GetKind())
+	if !ok {
+		return nil
+	}
+	n, at := o.YNode(), ""
+	for _, f := range p {
+		if n.Kind != yaml.MappingNode {
+			return &ShapeError{At: at, Line: n.Line, Msg: "must be a mapping, not a " + KindName(n.Kind)}
+		}
+		if n, at = field(n, f), join(at, f); n == nil || isNull(n) {
+			return nil
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return &ShapeError{At: at, Line: n.Line, Msg: "must be a mapping, not a " + KindName(n.Kind)}
+	}
+	for _, f := range []string{"labels", "annotations"} {
+		if err := CheckStringMap(field(n, f), at+"."+f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -167,7 +167,7 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 			return nil, fmt.Errorf("%s: istioctl output for a revision that spec.revisions does not list: spec.revisions[].source must name it (sources: %q)",
 				f.Path, config.SortedKeys(bySource))
 		case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Common || isDeployerFolder(top) || listed[top])):
-			t.kustomizations[path.Dir(p)] = f
+			t.kustomizations[folderOf(p)] = f
 		case isDeployerFolder(top) && n == 2:
 			t.deployers = append(t.deployers, f)
 		case top == layout.Common && n == 2 && parts[1] == layout.StateFile:
@@ -191,6 +191,14 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		return nil, err
 	}
 	return t, t.checkUserFiles()
+}
+
+// folderOf is the folder of a tree path, "" for the tree root.
+func folderOf(p string) string {
+	if d := path.Dir(p); d != "." {
+		return d
+	}
+	return ""
 }
 
 // findRoot sets the tree root: the folder of the config among the files.
@@ -287,6 +295,12 @@ func (t *tree) checkUserFiles() error {
 			if err := object.CheckShape(o); err != nil {
 				return fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
 			}
+			if object.IsList(o) {
+				if err := checkListItems(f, o); err != nil {
+					return err
+				}
+				continue
+			}
 			switch {
 			case o.GetApiVersion() == api.APIVersion && o.GetKind() == config.Kind && path.Dir(p) == path.Dir(t.cfgFile) &&
 				(p != t.cfgFile || o.GetName() != t.cfg.Metadata.Name):
@@ -300,6 +314,23 @@ func (t *tree) checkUserFiles() error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkListItems checks the items of a List among the user's files: their
+// shapes, as every reader of Namespaces and workloads unwraps it, and no
+// config of ours, which kustomize, kpt and the run look for only as
+// documents of their own.
+func checkListItems(f *fileset.File, list *yaml.RNode) error {
+	err := object.Items(list, func(it *yaml.RNode, at string) error {
+		if object.IsOurs(it) {
+			return fmt.Errorf("%s: %s %q must not be inside a List: kustomize, kpt and istio-gitops look for it only as a document of its own", at, it.GetKind(), it.GetName())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: document %d (%s): %w", f.Path, object.Index(list), list.GetKind(), err)
 	}
 	return nil
 }

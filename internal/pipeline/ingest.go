@@ -2,32 +2,58 @@ package pipeline
 
 import (
 	"fmt"
-	"strings"
+	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/gateway"
+	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/nodeagent"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
-// streamed are the kinds no stage looks across objects for: the ingest
-// stage lays each out as soon as it is read and keeps only its bytes, so
-// an output of any size (CustomResourceDefinitions are nine tenths of
-// istioctl's) is never held whole as YAML nodes. Every kind a stage that
-// reads several objects at once needs (gateways, node agents, pointers,
-// pinned EnvoyFilters, the istiod version) stays out of this set.
-var streamed = map[string]bool{"CustomResourceDefinition": true}
+// held reports whether a regeneration holds an object of its output as
+// YAML nodes until the whole output is read: a stage that looks across
+// objects reads more of it than its identity. Those are the gateways'
+// objects (gateway.Find finds them by selectors and references, and
+// gateway.PerRevision renames them), the node agents' DaemonSets and
+// bindings (nodeagent.Read), and EnvoyFilters (pinned by the version of
+// istiod's image). Every other object is laid out as soon as it is read
+// and only its bytes are kept, so that no output is held whole as YAML
+// nodes, whatever its size or number of objects: CustomResourceDefinitions
+// are nine tenths of istioctl's output, and an output may hold thousands
+// of small ConfigMaps. (Of those, the ones a node agent may claim by
+// reference wait for their folder: see byReference.)
+func held(o *yaml.RNode) bool { return heldKinds[o.GetKind()] }
+
+var heldKinds = func() map[string]bool {
+	m := map[string]bool{"EnvoyFilter": true}
+	for _, k := range append(slices.Clone(gateway.Kinds), nodeagent.Read...) {
+		m[k] = true
+	}
+	return m
+}()
+
+// byReference reports whether an object that is not held may still belong
+// to a node agent, which claims it by its identity (nodeagent.Set): a
+// ConfigMap or ClusterRole. Its folder is known once the whole output is
+// read; its bytes do not depend on it.
+func byReference(o *yaml.RNode) bool {
+	return !held(o) && slices.Contains(nodeagent.Kinds, o.GetKind())
+}
 
 // ingest reads a revision's fresh output one object at a time and checks
 // each: a plain Kubernetes object (not local-config, not a config of ours
 // or kustomize's: the source must be istioctl's output, the run deletes
 // it), with a kind, a name and a namespace that can become a path, no YAML
-// alias, and an identity no other object of the output shares. A List is
-// unwrapped into its items. Its comments are dropped. Objects of a streamed kind are handed to
-// finish at once; the others are returned for the stages that look across
-// them.
-func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, error) {
+// alias, not labelled for another revision than rev, and an identity no
+// other object of the output shares. A List is unwrapped into its items.
+// Its comments are dropped. Objects that are not held are handed to stream
+// at once; the others are returned for the stages that look across them.
+func ingest(src *fileset.File, rev string, stream func(*yaml.RNode) error) ([]*yaml.RNode, error) {
 	var (
 		batch []*yaml.RNode
 		n     int
@@ -36,24 +62,19 @@ func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, e
 	var take func(o *yaml.RNode, where string) error
 	take = func(o *yaml.RNode, where string) error {
 		n++
-		if isList(o) {
-			items, err := o.Pipe(yaml.Lookup("items"))
-			if err != nil || items == nil || items.YNode().Kind != yaml.SequenceNode {
-				return fmt.Errorf("%s: %s: items must be a list of objects", src.Path, where)
+		if object.IsList(o) {
+			items, err := object.ListItems(o)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", src.Path, where, err)
 			}
-			for i, it := range items.Content() {
-				item := yaml.NewRNode(it)
-				at := fmt.Sprintf("%s items[%d]", where, i)
-				if err := object.CheckShape(item); err != nil {
-					return fmt.Errorf("%s: %s: %w", src.Path, at, err)
-				}
-				if err := take(item, at); err != nil {
+			for i, item := range items {
+				if err := take(item, fmt.Sprintf("%s items[%d]", where, i)); err != nil {
 					return err
 				}
 			}
 			return nil
 		}
-		if err := checkSourceObject(o); err != nil {
+		if err := checkSourceObject(o, rev); err != nil {
 			return fmt.Errorf("%s: %s: %w", src.Path, where, err)
 		}
 		id := object.IDOf(o)
@@ -64,8 +85,8 @@ func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, e
 		// Comments would not reach every mode alike (see
 		// object.ClearComments): the files are the same bytes in all.
 		object.ClearComments(o)
-		if streamed[o.GetKind()] {
-			return finish(o)
+		if !held(o) {
+			return stream(o)
 		}
 		batch = append(batch, o)
 		return nil
@@ -82,13 +103,18 @@ func ingest(src *fileset.File, finish func(*yaml.RNode) error) ([]*yaml.RNode, e
 	return batch, nil
 }
 
-// checkSourceObject is what every object of istioctl's output must be.
-func checkSourceObject(o *yaml.RNode) error {
+// checkSourceObject is what every object of revision rev's istioctl
+// output must be.
+func checkSourceObject(o *yaml.RNode, rev string) error {
 	if err := object.CheckNoAliases(o); err != nil {
 		return err
 	}
 	if err := layout.CheckIdentity(o); err != nil {
 		return err
+	}
+	if other := istioctl.OtherRevision(o, rev); other != "" {
+		return fmt.Errorf("%s is labelled %s=%s: revision %q's output must hold only its own objects: is it revision %q's output, or two outputs in one file? Generate revision %q's with --set revision=%s",
+			object.Describe(o), api.RevisionLabel, other, rev, other, rev, rev)
 	}
 	switch {
 	case object.IsLocalConfig(o):
@@ -97,11 +123,6 @@ func checkSourceObject(o *yaml.RNode) error {
 		return fmt.Errorf("%s is not istioctl output: the run reads and deletes its source, so it must hold only istioctl's objects", object.Describe(o))
 	}
 	return nil
-}
-
-func isList(o *yaml.RNode) bool {
-	k := o.GetKind()
-	return (k == "List" || strings.HasSuffix(k, "List")) && o.GetApiVersion() == "v1" && o.Field("items") != nil
 }
 
 // describeLoose names an object that may lack a kind or a name.
@@ -114,11 +135,4 @@ func describeLoose(o *yaml.RNode) string {
 		return kind
 	}
 	return object.Describe(o)
-}
-
-// isIstiod reports whether o is the revision's istiod Deployment: what
-// every profile of istioctl's output, and Istio's istiod chart, holds.
-func isIstiod(o *yaml.RNode, rev, namespace string) bool {
-	return o.GetKind() == "Deployment" && object.GroupOf(o.GetApiVersion()) == "apps" &&
-		o.GetName() == "istiod-"+rev && o.GetNamespace() == namespace
 }

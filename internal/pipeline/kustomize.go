@@ -141,11 +141,41 @@ func deployable(t *tree, f *fileset.File, p string, res *results) (bool, error) 
 	return listed, nil
 }
 
-// warnHandEdits warns when a kustomization the run owns held what the run
-// does not write: fields other than resources, or resources listed by hand.
+// warnHandEdits warns when a kustomization the run owns, the root's as
+// much as a folder's, held what the run does not write: fields other than
+// resources, or resources listed by hand (in the tree, or remote, or
+// outside it); each is named. One left with Git conflict markers is said
+// so, with what either side added by hand: the run writes the file whole,
+// which resolves the conflict.
 func warnHandEdits(t *tree, dir string, now *fileset.File, resources []string, out fileset.Set, res *results) error {
 	old := t.kustomizations[dir]
 	if old == nil {
+		return nil
+	}
+	b, err := old.Bytes()
+	if err != nil {
+		return err
+	}
+	exists := map[string]bool{}
+	for _, f := range out {
+		if p, ok := t.rel(f.Path); ok {
+			for d := p; d != "." && d != "" && d != "/"; d = path.Dir(d) {
+				exists[d] = true
+			}
+		}
+	}
+	if line := conflictLine(b); line > 0 {
+		var e handEdits
+		for _, side := range conflictSides(b) {
+			if k, err := yaml.Parse(string(side)); err == nil && k.YNode().Kind == yaml.MappingNode {
+				e.add(k, dir, resources, exists)
+			}
+		}
+		msg := fmt.Sprintf("replaced a kustomization.yaml left with Git conflict markers (line %d): the run owns this file and writes it whole, which resolves the conflict", line)
+		if what := e.String(); what != "" {
+			msg += "; dropped what a side of the merge added by hand: " + what
+		}
+		res.warn(nil, now.Path, msg)
 		return nil
 	}
 	objs, err := old.Objects()
@@ -153,48 +183,108 @@ func warnHandEdits(t *tree, dir string, now *fileset.File, resources []string, o
 		res.warn(nil, old.Path, "replaced: the kustomization.yaml the run owns did not hold one Kustomization")
 		return nil
 	}
-	k := objs[0]
-	var extra []string
-	fields, err := k.Fields()
-	if err != nil {
-		return err
+	var e handEdits
+	e.add(objs[0], dir, resources, exists)
+	if what := e.String(); what != "" {
+		res.warn(nil, now.Path, fmt.Sprintf("replaced a kustomization.yaml edited by hand: %s dropped; the run owns this file (put your own kustomization in a folder of yours)", what))
 	}
-	for _, f := range fields {
-		switch f {
+	return nil
+}
+
+// handEdits are what kustomizations held that the run does not write.
+type handEdits struct {
+	fields, resources []string
+}
+
+// add notes what k holds beyond the run's fields and resources: other
+// fields, and resources the run no longer lists, unless a resource is a
+// path in the tree that names nothing any more (the run's own, gone with
+// a retired revision or a removed file).
+func (e *handEdits) add(k *yaml.RNode, dir string, resources []string, exists map[string]bool) {
+	c := k.YNode().Content
+	for i := 0; i+1 < len(c); i += 2 {
+		switch f := c[i].Value; f {
 		case "apiVersion", "kind", "resources", "metadata":
 		default:
-			extra = append(extra, f)
+			e.fields = append(e.fields, f)
 		}
 	}
-	var dropped []string
-	if list, err := k.Pipe(yaml.Lookup("resources")); err == nil && list != nil && list.YNode().Kind == yaml.SequenceNode {
-		exists := map[string]bool{}
-		for _, f := range out {
-			if p, ok := t.rel(f.Path); ok {
-				for d := p; d != "." && d != ""; d = path.Dir(d) {
-					exists[d] = true
-				}
-			}
-		}
-		for _, e := range list.Content() {
-			r := e.Value
-			if !slices.Contains(resources, r) && exists[path.Join(dir, r)] {
-				dropped = append(dropped, r)
-			}
-		}
+	list := k.Field("resources")
+	if list == nil || list.Value.YNode().Kind != yaml.SequenceNode {
+		return
 	}
-	if len(extra) == 0 && len(dropped) == 0 {
-		return nil
+	for _, n := range list.Value.YNode().Content {
+		r := n.Value
+		if n.Kind != yaml.ScalarNode || slices.Contains(resources, r) {
+			continue
+		}
+		if local(dir, r) && !exists[path.Join(dir, r)] {
+			continue
+		}
+		e.resources = append(e.resources, r)
 	}
+}
+
+func (e *handEdits) String() string {
 	var what []string
-	if len(extra) > 0 {
-		what = append(what, fmt.Sprintf("fields %q", extra))
+	if f := uniqSorted(e.fields); len(f) > 0 {
+		what = append(what, fmt.Sprintf("fields %q", f))
 	}
-	if len(dropped) > 0 {
-		what = append(what, fmt.Sprintf("resources %q", dropped))
+	if r := uniqSorted(e.resources); len(r) > 0 {
+		what = append(what, fmt.Sprintf("resources %q", r))
 	}
-	res.warn(nil, now.Path, fmt.Sprintf("replaced a kustomization.yaml edited by hand: %s dropped; the run owns this file (put your own kustomization in a folder of yours)", strings.Join(what, " and ")))
-	return nil
+	return strings.Join(what, " and ")
+}
+
+// local reports whether a kustomization's resource names a path inside the
+// tree, as the run's own do: not a remote base, not outside the tree.
+func local(dir, r string) bool {
+	if r == "" || path.IsAbs(r) || strings.Contains(r, "://") || strings.Contains(r, "//") || strings.Contains(r, "?") || strings.HasPrefix(r, "git@") {
+		return false
+	}
+	p := path.Join(dir, r)
+	return p != ".." && !strings.HasPrefix(p, "../")
+}
+
+// conflictLine is the line of the first Git conflict marker in b, 0 when
+// there is none.
+func conflictLine(b []byte) int {
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "<<<<<<<") {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// conflictSides are the two sides of a file with Git conflict markers:
+// the lines outside the conflicts, with each conflict's first side, then
+// with its second (the common ancestor of a diff3 conflict is left out).
+func conflictSides(b []byte) [2][]byte {
+	var sides [2][]byte
+	in := -1 // the side being read within a conflict; -1 outside, 2 the ancestor
+	for line := range strings.Lines(string(b)) {
+		switch {
+		case strings.HasPrefix(line, "<<<<<<<"):
+			in = 0
+			continue
+		case strings.HasPrefix(line, "|||||||") && in == 0:
+			in = 2
+			continue
+		case strings.HasPrefix(line, "=======") && in >= 0:
+			in = 1
+			continue
+		case strings.HasPrefix(line, ">>>>>>>") && in >= 0:
+			in = -1
+			continue
+		}
+		for s := range sides {
+			if in == -1 || in == s {
+				sides[s] = append(sides[s], line...)
+			}
+		}
+	}
+	return sides
 }
 
 func uniqSorted(s []string) []string {

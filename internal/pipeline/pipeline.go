@@ -72,6 +72,9 @@ type Processor struct {
 // Process implements framework.ResourceListProcessor.
 func (p Processor) Process(rl *framework.ResourceList) error {
 	in := fileset.FromItems(rl.Items)
+	if err := in.CheckPaths(); err != nil {
+		return err
+	}
 	if err := in.CheckShapes(); err != nil {
 		return err
 	}
@@ -157,14 +160,23 @@ type results struct {
 	list framework.Results
 }
 
-func (r *results) add(sev framework.Severity, o *yaml.RNode, file, msg string) *framework.Result {
-	res := &framework.Result{Severity: sev, Message: msg}
-	if o != nil {
-		res.ResourceRef = &yaml.ResourceIdentifier{
-			TypeMeta: yaml.TypeMeta{APIVersion: o.GetApiVersion(), Kind: o.GetKind()},
-			NameMeta: yaml.NameMeta{Name: o.GetName(), Namespace: o.GetNamespace()},
-		}
+// refOf names an object in a result; nil for none.
+func refOf(o *yaml.RNode) *yaml.ResourceIdentifier {
+	if o == nil {
+		return nil
 	}
+	return &yaml.ResourceIdentifier{
+		TypeMeta: yaml.TypeMeta{APIVersion: o.GetApiVersion(), Kind: o.GetKind()},
+		NameMeta: yaml.NameMeta{Name: o.GetName(), Namespace: o.GetNamespace()},
+	}
+}
+
+func (r *results) add(sev framework.Severity, o *yaml.RNode, file, msg string) *framework.Result {
+	return r.addRef(sev, refOf(o), file, msg)
+}
+
+func (r *results) addRef(sev framework.Severity, ref *yaml.ResourceIdentifier, file, msg string) *framework.Result {
+	res := &framework.Result{Severity: sev, Message: msg, ResourceRef: ref}
 	if file != "" {
 		res.File = &framework.File{Path: file}
 	}
@@ -178,8 +190,8 @@ func (r *results) warn(o *yaml.RNode, file, msg string) { r.add(framework.Warnin
 
 func (r *results) note(sev framework.Severity, msg string) { r.add(sev, nil, "", msg) }
 
-func (r *results) drop(o *yaml.RNode, rev, file, msg string, sev framework.Severity) {
-	res := r.add(sev, o, file, msg)
+func (r *results) drop(ref *yaml.ResourceIdentifier, rev, file, msg string, sev framework.Severity) {
+	res := r.addRef(sev, ref, file, msg)
 	res.Tags = map[string]string{DroppedTag: rev}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -98,6 +99,32 @@ type gen struct {
 	// handOff and flush); encoding is the batch being laid out.
 	pending  []placed
 	encoding *encodeBatch
+	// later are the objects laid out as they were read whose folder waits
+	// for the node agents (see byReference), in the output's order.
+	later []*deferred
+}
+
+// deferred is an object laid out as it was read, placed once the whole
+// output is: its decision as it stands, and if a node agent claims it.
+type deferred struct {
+	id          object.ID
+	apiVersion  string
+	asIs, agent Decision
+	// asIsPath and agentPath are its file, as it stands and if a node
+	// agent claims it: tree paths ("" when it would be dropped).
+	asIsPath, agentPath string
+	data                []byte
+	err                 error
+	// obj is the object, kept when the gen keeps nodes.
+	obj *yaml.RNode
+}
+
+// ref names the object in a result.
+func (e *deferred) ref() *yaml.ResourceIdentifier {
+	return &yaml.ResourceIdentifier{
+		TypeMeta: yaml.TypeMeta{APIVersion: e.apiVersion, Kind: e.id.Kind},
+		NameMeta: yaml.NameMeta{Name: e.id.Name, Namespace: e.id.Namespace},
+	}
 }
 
 // encodeBatch is a batch of objects being laid out in the background.
@@ -116,6 +143,8 @@ type placed struct {
 	rel   string // its file, relative to the folder files holds
 	files map[string]*fileset.File
 	keep  bool // keep the object's YAML with the file
+	// later, when set, takes the laid-out object instead of files.
+	later *deferred
 	data  []byte
 	err   error
 }
@@ -132,29 +161,44 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	g := &gen{t: t, rev: rev.Name, keepNodes: !src.OnDisk(), files: map[string]*fileset.File{}, common: map[string]*fileset.File{}, by: map[string]string{}}
 	facts := Facts{Revision: rev.Name, Version: rev.Version, Newest: t.cfg.Newest(), PerRevisionGateways: t.cfg.PerRevisionGateways(),
 		Namespace: ns, Active: t.cfg.Spec.ActiveRevision, Tags: t.cfg.Spec.Tags}
-	decide := func(o *yaml.RNode, f Facts, keep bool) error {
+	classify := func(o *yaml.RNode, f Facts) (Decision, error) {
 		d, err := Classify(o, f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", src.Path, err)
+			return d, fmt.Errorf("%s: %w", src.Path, err)
 		}
+		return d, nil
+	}
+	act := func(o *yaml.RNode, d Decision, keep bool) error {
 		if d.Destination == Dropped {
-			sev := framework.Info
-			if d.Warn {
-				sev = framework.Warning
-			}
-			res.drop(o, rev.Name, src.Path, d.Reason, sev)
+			res.drop(refOf(o), rev.Name, src.Path, d.Reason, dropSeverity(d))
 			return nil
 		}
 		return g.finish(o, d.Destination, keep)
 	}
-	batch, err := ingest(src, func(o *yaml.RNode) error { return decide(o, facts, g.keepNodes) })
+	// Objects no stage looks across for: decided as they are read, unless
+	// a node agent may claim them (byReference) and that would change
+	// where they go.
+	stream := func(o *yaml.RNode) error {
+		d, err := classify(o, facts)
+		if err != nil || !byReference(o) {
+			return cmp.Or(err, act(o, d, g.keepNodes))
+		}
+		f := facts
+		f.NodeAgent = true
+		agent, err := classify(o, f)
+		if err != nil || agent == d {
+			return cmp.Or(err, act(o, d, g.keepNodes))
+		}
+		return g.postpone(o, d, agent)
+	}
+	batch, err := ingest(src, rev.Name, stream)
 	if err != nil {
 		return nil, err
 	}
 	if err := g.flush(); err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return isIstiod(o, rev.Name, ns) }) {
+	if !slices.ContainsFunc(batch, func(o *yaml.RNode) bool { return istioctl.IsIstiod(o, rev.Name, ns) }) {
 		return nil, fmt.Errorf("%s: must hold revision %q's control plane (Deployment %s/istiod-%s), as every istioctl profile and Istio's istiod chart do: is the output truncated, for another revision (--set revision=%s), or for another namespace?",
 			src.Path, rev.Name, ns, rev.Name, rev.Name)
 	}
@@ -169,6 +213,11 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
+	if err := g.placeLater(agents, func(e *deferred, d Decision) {
+		res.drop(e.ref(), rev.Name, src.Path, d.Reason, dropSeverity(d))
+	}); err != nil {
+		return nil, err
+	}
 	var (
 		kept  []*yaml.RNode
 		dests = map[*yaml.RNode]Decision{}
@@ -182,7 +231,7 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 			return nil, fmt.Errorf("%s: %w", src.Path, err)
 		}
 		if d.Destination == Dropped {
-			if err := decide(o, f, true); err != nil {
+			if err := act(o, d, true); err != nil {
 				return nil, err
 			}
 			continue
@@ -232,16 +281,30 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	return out, nil
 }
 
-// finish applies what an object's destination asks (the revision label and
-// the drift guards in the revision's folder, no pruning of CRDs in
-// common/), places it in its file and lays the file out.
-func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
-	t := g.t
-	var (
-		folder string
-		files  map[string]*fileset.File
-		base   string
-	)
+// dropSeverity is how a drop is reported.
+func dropSeverity(d Decision) framework.Severity {
+	if d.Warn {
+		return framework.Warning
+	}
+	return framework.Info
+}
+
+// folder is where objects of a destination go: the folder, the files it
+// holds and what their paths are relative to.
+func (g *gen) folder(dest Destination) (folder string, files map[string]*fileset.File, base string) {
+	switch dest {
+	case ToRevision:
+		return path.Join(g.rev, layout.Generated), g.files, g.rev
+	case ToNodeAgents:
+		return path.Join(g.rev, layout.Generated, nodeAgentsDir), g.files, g.rev
+	}
+	return layout.Common, g.common, layout.Common
+}
+
+// prepare applies what an object's destination asks: the revision label
+// and the drift guards in the revision's folder, no pruning of CRDs in
+// common/.
+func (g *gen) prepare(o *yaml.RNode, dest Destination) error {
 	switch dest {
 	case ToRevision:
 		if _, ok := o.GetLabels()[api.RevisionLabel]; !ok {
@@ -249,32 +312,104 @@ func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
 				return err
 			}
 		}
-		if t.cfg.DriftGuards() {
-			if err := webhook.DriftGuards(o); err != nil {
-				return err
-			}
+		if g.t.cfg.DriftGuards() {
+			return webhook.DriftGuards(o)
 		}
-		folder, files, base = path.Join(g.rev, layout.Generated), g.files, g.rev
-	case ToNodeAgents:
-		folder, files, base = path.Join(g.rev, layout.Generated, nodeAgentsDir), g.files, g.rev
 	case ToCommon:
-		if err := KeepCRD(o); err != nil {
-			return err
-		}
-		folder, files, base = layout.Common, g.common, layout.Common
+		// Removing a folder must never delete every Istio custom resource
+		// in the cluster with the CRDs (Flux's prune, Argo CD's delete).
+		return KeepCRD(o)
 	}
-	p := layout.ObjectFile(folder, o, t.cfg.Spec.Namespace)
+	return nil
+}
+
+// claim takes the file at tree path p for an object, refusing a second.
+func (g *gen) claim(p, what string) error {
 	if prev, dup := g.by[p]; dup {
-		return fmt.Errorf("%s: %s and %s must not be written to the same file", t.runPath(p), prev, object.Describe(o))
+		return fmt.Errorf("%s: %s and %s must not be written to the same file", g.t.runPath(p), prev, what)
 	}
-	g.by[p] = object.Describe(o)
+	g.by[p] = what
+	return nil
+}
+
+// finish applies what an object's destination asks, places it in its
+// file and lays the file out.
+func (g *gen) finish(o *yaml.RNode, dest Destination, keepNode bool) error {
+	if err := g.prepare(o, dest); err != nil {
+		return err
+	}
+	folder, files, base := g.folder(dest)
+	p := layout.ObjectFile(folder, o, g.t.cfg.Spec.Namespace)
+	if err := g.claim(p, object.Describe(o)); err != nil {
+		return err
+	}
 	if err := disk.StripReaderAnnotations(o); err != nil {
-		return fmt.Errorf("%s: %w", t.runPath(p), err)
+		return fmt.Errorf("%s: %w", g.t.runPath(p), err)
 	}
-	g.pending = append(g.pending, placed{o: o, full: t.runPath(p), rel: strings.TrimPrefix(p, base+"/"), files: files, keep: keepNode})
+	return g.queue(placed{o: o, full: g.t.runPath(p), rel: strings.TrimPrefix(p, base+"/"), files: files, keep: keepNode})
+}
+
+// queue lays an object out with the next batch.
+func (g *gen) queue(p placed) error {
+	g.pending = append(g.pending, p)
 	if len(g.pending) >= flushAt {
 		return g.handOff()
 	}
+	return nil
+}
+
+// postpone lays an object out now and leaves its folder to placeLater: as
+// it stands it goes where asIs says (common/, or nowhere), and where agent
+// says (node-agents/) if a node agent claims it. Neither changes its
+// bytes, which prepare would: it is no CRD (see byReference), and a name
+// of the revision's sends it to the revision's folder either way.
+func (g *gen) postpone(o *yaml.RNode, asIs, agent Decision) error {
+	e := &deferred{id: object.IDOf(o), apiVersion: o.GetApiVersion(), asIs: asIs, agent: agent}
+	for _, at := range []struct {
+		d    Decision
+		path *string
+	}{{asIs, &e.asIsPath}, {agent, &e.agentPath}} {
+		if at.d.Destination != Dropped {
+			folder, _, _ := g.folder(at.d.Destination)
+			*at.path = layout.ObjectFile(folder, o, g.t.cfg.Spec.Namespace)
+		}
+	}
+	if err := disk.StripReaderAnnotations(o); err != nil {
+		return fmt.Errorf("%s: %w", object.Describe(o), err)
+	}
+	g.later = append(g.later, e)
+	return g.queue(placed{o: o, later: e, keep: g.keepNodes})
+}
+
+// placeLater puts each deferred object in its folder, now that agents
+// says which belong to a node agent, in the output's order; drop reports
+// those that go nowhere. The objects must be laid out (flush).
+func (g *gen) placeLater(agents nodeagent.Set, drop func(*deferred, Decision)) error {
+	for _, e := range g.later {
+		d, p := e.asIs, e.asIsPath
+		if agents[e.id] {
+			d, p = e.agent, e.agentPath
+		}
+		if d.Destination == Dropped {
+			drop(e, d)
+			continue
+		}
+		if e.err != nil {
+			return fmt.Errorf("%s: %w", g.t.runPath(p), e.err)
+		}
+		if err := g.claim(p, e.id.String()); err != nil {
+			return err
+		}
+		_, files, base := g.folder(d.Destination)
+		full := g.t.runPath(p)
+		if e.obj != nil {
+			if err := object.SetPath(e.obj, full, 0); err != nil {
+				return err
+			}
+		}
+		files[strings.TrimPrefix(p, base+"/")] = fileset.FromBytes(full, e.data, e.obj)
+	}
+	g.later = nil
 	return nil
 }
 
@@ -324,6 +459,14 @@ func (g *gen) flush() error {
 func store(ps []placed) error {
 	for i := range ps {
 		p := &ps[i]
+		if e := p.later; e != nil {
+			e.data, e.err = p.data, p.err
+			if p.keep {
+				e.obj = p.o
+			}
+			*p = placed{}
+			continue
+		}
 		if p.err != nil {
 			return fmt.Errorf("%s: %w", p.full, p.err)
 		}

@@ -49,11 +49,18 @@ func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
 		if err != nil {
 			return err
 		}
+		// `kubectl get ns -o yaml` writes a List.
+		if objs, err = object.Unwrap(objs); err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
 		for _, o := range objs {
 			if retired[f] {
 				if err := checkPublishedHosts(f, o); err != nil {
 					return err
 				}
+			}
+			if err := object.CheckPodMetadata(o); err != nil {
+				return fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
 			}
 			sel, isNamespace, ok := revision.ObjectSelects(o)
 			if !ok || retired[f] && !isNamespace {

@@ -319,6 +319,46 @@ func TestKustomizationHandEdits(t *testing.T) {
 	}
 }
 
+// TestRootKustomizationHandEdits: the root's kustomization.yaml is the
+// run's like a folder's: patches, remote bases and bases outside the tree
+// added by hand are named as they are dropped; one left with Git conflict
+// markers is said so, with what either side added, and written whole.
+func TestRootKustomizationHandEdits(t *testing.T) {
+	t.Parallel()
+	dir := setup(t, goldenCase{name: "bootstrap", sources: map[string]string{"1-30": "1-30/default.yaml"}})
+	run(t, dir)
+	want := treetest.Files(t, dir)["kustomization.yaml"]
+	edited := strings.Replace(string(want), "resources:\n", "resources:\n- ../base\n- https://github.com/example/mesh//extras?ref=v1\n- 1-29\n", 1) +
+		"patches:\n- path: hpa.yaml\n"
+	treetest.Write(t, filepath.Join(dir, "kustomization.yaml"), []byte(edited))
+	warnings := strings.Join(messages(run(t, dir), framework.Warning), "\n")
+	// 1-29 names nothing in the tree: the run's own, gone with its folder.
+	if !strings.Contains(warnings, `kustomization.yaml: replaced a kustomization.yaml edited by hand: fields ["patches"] and resources ["../base" "https://github.com/example/mesh//extras?ref=v1"] dropped`) {
+		t.Errorf("no warning naming what was dropped from the root's kustomization:\n%s", warnings)
+	}
+	if got := treetest.Files(t, dir)["kustomization.yaml"]; !bytes.Equal(got, want) {
+		t.Errorf("kustomization.yaml was not written again:\n%s", got)
+	}
+
+	for _, file := range []string{"kustomization.yaml", "1-30/kustomization.yaml"} {
+		before := string(treetest.Files(t, dir)[file])
+		ours := strings.Replace(before, "resources:\n", "resources:\n- https://example.com/team-a.yaml\n", 1)
+		theirs := "namePrefix: b-\n" + before
+		conflicted := "<<<<<<< HEAD\n" + ours + "||||||| base\n" + before + "=======\n" + theirs + ">>>>>>> team-b\n"
+		treetest.Write(t, filepath.Join(dir, filepath.FromSlash(file)), []byte(conflicted))
+		warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n")
+		if !strings.Contains(warnings, file+`: replaced a kustomization.yaml left with Git conflict markers (line 1): the run owns this file and writes it whole, which resolves the conflict; dropped what a side of the merge added by hand: fields ["namePrefix"] and resources ["https://example.com/team-a.yaml"]`) {
+			t.Errorf("%s: no warning of the conflict:\n%s", file, warnings)
+		}
+		if got := string(treetest.Files(t, dir)[file]); got != before {
+			t.Errorf("%s was not written again:\n%s", file, got)
+		}
+		if warnings = strings.Join(messages(run(t, dir), framework.Warning), "\n"); warnings != "" {
+			t.Errorf("%s: a second run warned:\n%s", file, warnings)
+		}
+	}
+}
+
 // TestLongNames: a 253-character name (the longest Kubernetes allows) and
 // a kind of any length still get a file each, named by layout.Segment
 // (the start of the name and a digest), and the tree builds.

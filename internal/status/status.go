@@ -140,7 +140,17 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
 			continue
 		}
-		theirs = append(theirs, it)
+		// `kubectl get ns -o yaml` writes a List.
+		objs, err := object.Unwrap([]*yaml.RNode{it})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", object.Path(it), err)
+		}
+		for _, o := range objs {
+			if err := object.CheckPodMetadata(o); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", object.Path(it), object.Describe(o), err)
+			}
+		}
+		theirs = append(theirs, objs...)
 	}
 	injector, found := defaultInjector(cfg, root, items)
 	s.Namespaces, s.Workloads = selections(cfg, theirs, injector, found)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -260,5 +261,28 @@ func TestStatusHosts(t *testing.T) {
 	s.Text(&text)
 	if strings.Contains(text.String(), "DNS HOSTS") || s.Summary().Revisions[0].Hosts == nil {
 		t.Errorf("a tree without hosts: %q, summary hosts %v (want no section and an empty list)", text.String(), s.Summary().Revisions[0].Hosts)
+	}
+}
+
+// TestStatusList: Namespaces and workloads inside a List (`kubectl get ns
+// -o yaml`) count like documents of their own.
+func TestStatusList(t *testing.T) {
+	dir := t.TempDir()
+	treetest.Copy(t, "../../testdata/golden/story/2-add-1-31", dir)
+	treetest.CopyFile(t, "../../testdata/migrate/kubectl-list.yaml", filepath.Join(dir, "teams.yaml"))
+	items, err := disk.ReadObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := status.Of(krm.ConfigsOf(items, config.Kind)[0], items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := s.Summary()
+	if len(sum.Selectors) != 1 || sum.Selectors[0].Label != "istio.io/rev=1-30" || !slices.Equal(sum.Selectors[0].Namespaces, []string{"payments", "search"}) {
+		t.Errorf("selectors %+v, want payments and search on istio.io/rev=1-30", sum.Selectors)
+	}
+	if len(sum.Workloads) != 1 || !slices.Equal(sum.Workloads[0].Namespaces, []string{"Deployment payments/api"}) {
+		t.Errorf("workloads %+v, want Deployment payments/api", sum.Workloads)
 	}
 }
