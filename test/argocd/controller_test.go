@@ -116,13 +116,19 @@ type record struct {
 //     live objects as they are now, resumed from the state the last one
 //     reached (WithInitialState), one Sync(), with SyncAppState's
 //     options (its wave delay included);
+//   - it retries a failed automated sync as processRequestedAppOperation
+//     does (5 attempts, backed off from 5 s), afresh;
+//   - it records a path missing from Git as a comparison error, and
+//     syncs nothing;
 //   - it runs the resources finalizer of a deleted Application
 //     (finalizeApplicationDeletion);
 //   - it writes each Application's status.sync and status.health, which
 //     the Application health check of argocd-cm reads.
 //
 // The Applications are reconciled one after another in name order, a
-// round at a time (Argo CD runs them in parallel).
+// round at a time (Argo CD runs them in parallel); after a sync, an
+// Application is compared again once the cluster cache has seen the
+// sync's writes (cacheSeen).
 type appController struct {
 	c *cluster
 	// tree is Git at the current step.
