@@ -22,12 +22,14 @@ var onceCases = []struct {
 	spec string
 	// files are more files of the tree, such as a Namespace.
 	files map[string]string
+	// istiod: TestIstiodOnce runs istiod against the tree too.
+	istiod bool
 }{
 	{name: "tag-default", source: "istioctl/1-31/default.yaml", tags: map[string]string{"default": "1-31"}},
-	{name: "ambient", source: "istioctl/1-31/ambient.yaml", spec: "  nodeAgents:\n    revision: 1-31\n"},
+	{name: "ambient", source: "istioctl/1-31/ambient.yaml", spec: "  nodeAgents:\n    revision: 1-31\n", istiod: true},
 	// Istio's charts install the gateway in a namespace of its own.
 	{name: "helm", source: "helm/1-31/all.yaml",
-		files: map[string]string{"common/istio-ingress.yaml": strings.Replace(namespace, "istio-system", "istio-ingress", 1)}},
+		files: map[string]string{"common/istio-ingress.yaml": strings.Replace(namespace, "istio-system", "istio-ingress", 1)}, istiod: true},
 }
 
 // TestApplyOnce applies the tree of each of onceCases once, then removes

@@ -138,6 +138,8 @@ type Server struct {
 	Started  time.Duration
 	warnings *Warnings
 	logs     *lockedBuffer
+	// dir holds the audit policy and log.
+	dir string
 }
 
 // Start starts etcd and kube-apiserver, bound to 127.0.0.1, with Services in
@@ -153,7 +155,14 @@ func Start(etcdPath, apiServerPath string) (*Server, error) {
 		return nil, err
 	}
 	logs := &lockedBuffer{}
-	s := &Server{warnings: &Warnings{}, logs: logs}
+	dir, err := os.MkdirTemp("", "apiserver-audit-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{warnings: &Warnings{}, logs: logs, dir: dir}
+	if err := os.WriteFile(s.auditPolicy(), []byte(auditPolicy), 0o600); err != nil {
+		return s, err
+	}
 	etcd := &envtest.Etcd{Path: etcdPath, URL: etcdURL, Out: logs, Err: logs}
 	api := &envtest.APIServer{Path: apiServerPath, Out: logs, Err: logs}
 	api.SecureServing.Address = "127.0.0.1"
@@ -166,6 +175,11 @@ func Start(etcdPath, apiServerPath string) (*Server, error) {
 	// The default reconciler would publish the advertise address as the
 	// kubernetes Service's endpoint; there is no need.
 	args.Set("endpoint-reconciler-type", "none")
+	args.Set("audit-policy-file", s.auditPolicy())
+	args.Set("audit-log-path", s.auditLog())
+	args.Set("audit-log-format", "json")
+	// Each event is in the file before the request is answered.
+	args.Set("audit-log-mode", "blocking")
 	noCluster := false
 	s.env = &envtest.Environment{
 		ControlPlane: envtest.ControlPlane{Etcd: etcd, APIServer: api},
@@ -201,10 +215,14 @@ func Start(etcdPath, apiServerPath string) (*Server, error) {
 
 // Stop stops kube-apiserver and etcd and removes their files.
 func (s *Server) Stop() error {
-	if s == nil || s.env == nil {
+	if s == nil {
 		return nil
 	}
-	return s.env.Stop()
+	var err error
+	if s.env != nil {
+		err = s.env.Stop()
+	}
+	return errors.Join(err, os.RemoveAll(s.dir))
 }
 
 // Logs is what etcd and kube-apiserver wrote.
@@ -217,7 +235,15 @@ func (s *Server) Logs() string {
 // Warnings returns the distinct warnings the server sent since the last
 // call, sorted, and forgets them.
 func (s *Server) Warnings() []string {
-	return s.warnings.take()
+	return s.warnings.Take()
+}
+
+// NewClient is another client of the server as its admin, whose warnings
+// go to w instead of Warnings: for writes that are not the tree's.
+func (s *Server) NewClient(w *Warnings) (client.Client, error) {
+	cfg := rest.CopyConfig(s.Config)
+	cfg.WarningHandlerWithContext = w
+	return client.New(cfg, client.Options{})
 }
 
 // Warnings collects the warnings the server sends with its responses.
@@ -236,7 +262,9 @@ func (w *Warnings) HandleWarningHeaderWithContext(_ context.Context, code int, a
 	w.seen = append(w.seen, text)
 }
 
-func (w *Warnings) take() []string {
+// Take returns the distinct warnings received since the last call,
+// sorted, and forgets them.
+func (w *Warnings) Take() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := slices.Compact(slices.Sorted(slices.Values(w.seen)))

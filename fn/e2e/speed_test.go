@@ -16,8 +16,8 @@ import (
 
 // TestSpeed measures, side by side in one run, `istio-gitops run` adding a
 // revision to a tree against `kustomize build` of the tree it writes; the
-// run must take at most 0.3 of the build's wall time (about 0.2 on a
-// quiet machine) and stay under 150 MiB. `make bench` runs it (BENCH=1);
+// run must take at most 0.25 of the build's wall time on a quiet machine
+// and stay under 150 MiB. `make bench` runs it (BENCH=1);
 // timing is left out of `make test`, where a loaded machine would make it
 // flaky.
 func TestSpeed(t *testing.T) {
@@ -51,8 +51,8 @@ func TestSpeed(t *testing.T) {
 			ratio := float64(run) / float64(build)
 			t.Logf("add %s: istio-gitops run %v, kustomize build %v, ratio %.2f, peak RSS %.1f MiB",
 				c.add, run.Round(time.Millisecond), build.Round(time.Millisecond), ratio, float64(rss)/1024)
-			if ratio > 0.3 {
-				t.Errorf("run takes %.2f of kustomize build's time, must be at most 0.3", ratio)
+			if ratio > 0.25 {
+				t.Errorf("run takes %.2f of kustomize build's time, must be at most 0.25", ratio)
 			}
 			if rss > 150*1024 {
 				t.Errorf("peak RSS %d KiB, must stay under 150 MiB", rss)

@@ -68,6 +68,7 @@ Exit codes: 0 done, 1 an error of the input, config or command line
 		newRunCommand(ps),
 		newGenerateCommand(ps),
 		newStatusCommand(),
+		newFleetCommand(),
 		newMigrateCommand(),
 		newPatchCommand(),
 		newSchemaCommand(),

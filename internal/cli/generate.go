@@ -10,6 +10,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/generate"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/output"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 )
 
 func newGenerateCommand(ps krm.Processors) *cobra.Command {
@@ -58,7 +59,7 @@ With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 			if err == nil {
 				if run {
 					var res framework.Results
-					res, err = ps.RunDir(args[0])
+					res, err = onDisk(ps, args[0], pipeline.Options{}).RunDir(args[0])
 					results = append(results, res...)
 				} else {
 					results = append(results, &framework.Result{Severity: framework.Info,

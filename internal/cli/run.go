@@ -3,16 +3,15 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
-	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/fleet"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
@@ -43,7 +42,7 @@ func newRunCommand(ps krm.Processors) *cobra.Command {
 			if opts.Namespaces, err = readNamespaces(namespaces); err != nil {
 				return err
 			}
-			results, err := withOptions(ps, opts).RunDir(args[0])
+			results, err := onDisk(ps, args[0], opts).RunDir(args[0])
 			return printRun(cmd.OutOrStdout(), format, results, err)
 		},
 	}
@@ -64,38 +63,29 @@ func addNamespacesFlag(cmd *cobra.Command, paths *[]string) {
 func readNamespaces(paths []string) (fileset.Set, error) {
 	var out fileset.Set
 	for _, p := range paths {
-		info, err := os.Stat(p)
+		files, err := fleet.Read(p)
 		if err != nil {
 			return nil, fmt.Errorf("--namespaces: %w", err)
 		}
-		if !info.IsDir() {
-			f, err := disk.ReadFile(p)
-			if err != nil {
-				return nil, fmt.Errorf("--namespaces: %w", err)
-			}
-			out = append(out, fileset.FromDisk(f))
-			continue
-		}
-		t, err := disk.Read(p)
-		if err != nil {
-			return nil, fmt.Errorf("--namespaces: %w", err)
-		}
-		for _, f := range fileset.FromTree(t) {
-			// Named as given, so messages point at the user's file.
-			out = append(out, fileset.Named(filepath.ToSlash(filepath.Join(p, f.Path)), f))
-		}
+		out = append(out, files...)
 	}
 	return out, nil
 }
 
-// withOptions is ps with the IstioGitOps processor run with opts.
-func withOptions(ps krm.Processors, opts pipeline.Options) krm.Processors {
+// now is the clock the order of spec.promotion is judged by; tests set
+// it.
+var now = time.Now
+
+// onDisk is ps over the folder dir on disk (run, generate --run): the
+// IstioGitOps trees also read what their configs name beside them and keep
+// their fleet's order, run with opts.
+func onDisk(ps krm.Processors, dir string, opts pipeline.Options) krm.Processors {
 	out := krm.Processors{}
 	for k, p := range ps {
 		out[k] = p
 	}
 	if _, ok := out[config.Kind].(pipeline.Processor); ok {
-		out[config.Kind] = pipeline.Processor{Options: opts}
+		out[config.Kind] = fleet.Processor{Root: dir, Options: opts, Clock: now}
 	}
 	return out
 }
@@ -118,8 +108,15 @@ func printRun(w io.Writer, format string, results framework.Results, err error) 
 }
 
 // PrintResults writes one line a result: severity, file, object, message.
+// The results of a run over several trees come tree by tree, each under a
+// line naming it.
 func PrintResults(w io.Writer, results framework.Results) {
+	tree := ""
 	for _, r := range results {
+		if t := r.Tags[krm.TreeTag]; t != "" && t != tree {
+			tree = t
+			fmt.Fprintf(w, "== %s\n", t)
+		}
 		var parts []string
 		parts = append(parts, fmt.Sprintf("%-7s", string(r.Severity)))
 		if r.File != nil && r.File.Path != "" {

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
+	"github.com/istio-gitops/istio-gitops/internal/fleet"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 	"github.com/istio-gitops/istio-gitops/internal/status"
 )
@@ -70,7 +74,9 @@ func newStatusCommand() *cobra.Command {
 }
 
 // statusOf prints the status of every IstioGitOps config in dir as text
-// or markdown, or returns it for JSON.
+// or markdown, or returns it for JSON. Trees side by side are each read on
+// their own files (and those of no tree), with the Namespace manifests
+// their config names beside them and those given with --namespaces.
 func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]status.Summary, error) {
 	sums := []status.Summary{}
 	// Shared: statuses run side by side, never while a command writes.
@@ -79,22 +85,39 @@ func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]
 		return sums, err
 	}
 	defer lock.Unlock()
-	items, err := disk.ReadObjects(dir)
+	t, err := disk.Read(dir)
 	if err != nil {
 		return sums, err
 	}
-	cfgs := krm.ConfigsOf(items, config.Kind)
-	more, err := elsewhere.Items()
+	files := fileset.FromTree(t)
+	cfgs, err := krm.FindConfigs(files, config.Kind)
 	if err != nil {
 		return sums, err
 	}
-	items = append(items, more...)
 	if len(cfgs) == 0 {
 		return sums, fmt.Errorf("%s: no IstioGitOps config found", dir)
 	}
+	roots := krm.Roots(cfgs)
 	out := cmd.OutOrStdout()
 	for i, c := range cfgs {
-		s, err := status.Of(c, items)
+		root := krm.RootOf(object.Path(c))
+		view, _ := krm.Split(files, roots, root)
+		view = append(view, elsewhere...)
+		cfg, err := config.Load(c)
+		if err != nil {
+			return sums, err
+		}
+		if from := cfg.Spec.Namespaces.From; len(from) > 0 {
+			cdir := filepath.Join(dir, filepath.FromSlash(root))
+			ns, err := fleet.ReadFrom(cdir, filepath.ToSlash(cdir), path.Join(filepath.ToSlash(cdir), path.Base(object.Path(c))), "spec.namespaces.from", from)
+			if err != nil {
+				return sums, err
+			}
+			for _, p := range from {
+				view = append(view, ns[p]...)
+			}
+		}
+		s, err := status.OfFiles(c, view)
 		if err != nil {
 			return sums, err
 		}

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/version"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -80,6 +82,58 @@ type Spec struct {
 	Flux *Flux `json:"flux,omitempty"`
 	// ArgoCD, when set, writes Argo CD Applications into argocd/.
 	ArgoCD *ArgoCD `json:"argocd,omitempty"`
+	// Namespaces names where the Namespace manifests of the cluster's
+	// teams are kept outside the tree.
+	Namespaces Namespaces `json:"namespaces,omitempty"`
+	// Promotion puts the cluster in a fleet's order: it moves to an Istio
+	// version only after the clusters it follows ran it for a while.
+	Promotion *Promotion `json:"promotion,omitempty"`
+	// PatchesFrom are folders or files of GitPatches shared by clusters
+	// (a fleet-level patches/ folder), relative to this config, read and
+	// never written. Each applies to every listed revision, as the
+	// revision's own patches do, its revision token rewritten from the
+	// GitPatch's spec.revision to the revision's (istiod-1-30 becomes
+	// istiod-1-31); a revision's own patch of the same name is used
+	// instead (a port).
+	PatchesFrom []string `json:"patchesFrom,omitempty"`
+}
+
+// Namespaces says where the cluster's Namespace manifests are kept.
+type Namespaces struct {
+	// From are folders or files of Namespace manifests (and workloads)
+	// kept outside the tree, such as the teams' repositories checked out
+	// beside it, relative to this config; read and never written. They
+	// count for the retire guard and the status, as --namespaces does.
+	From []string `json:"from,omitempty"`
+}
+
+// Promotion is the cluster's place in a fleet's order.
+type Promotion struct {
+	// After are the trees of the clusters this one follows (the folders
+	// of their configs), relative to this config's folder, such as
+	// ../../staging/istio. A run refuses to list an Istio version none of
+	// them lists, or to point a pointer (activeRevision, a tag, the live
+	// gateways, the node agents) at a version that is not the active
+	// version of every one of them for at least soak; pointing back to a
+	// version this cluster ran before, and retiring, are never refused.
+	After []string `json:"after,omitempty"`
+	// Soak is how long every cluster of after must have shown a version
+	// active (in the committed Git history) before this one moves to it:
+	// a Go duration such as 24h. Default 0s.
+	Soak string `json:"soak,omitempty"`
+	// Override lets the steps the order refuses through, for an
+	// emergency (a CVE fix): it is printed on every run, and is an error
+	// once expired.
+	Override *Override `json:"override,omitempty"`
+}
+
+// Override is an emergency bypass of the order.
+type Override struct {
+	// Reason says why, for the pull request and every run's output.
+	Reason string `json:"reason"`
+	// Expires is when the bypass ends, an RFC 3339 time such as
+	// 2026-06-01T00:00:00Z; after it a run fails until it is removed.
+	Expires string `json:"expires"`
 }
 
 // Revision is one canary control plane.
@@ -270,6 +324,20 @@ func Load(node *yaml.RNode) (*IstioGitOps, error) {
 	return cfg, nil
 }
 
+// LoadResults is Load for a function: the config's mistakes also as
+// results, one a field, naming the config's file.
+func LoadResults(node *yaml.RNode) (*IstioGitOps, framework.Results, error) {
+	cfg, err := Load(node)
+	if err != nil {
+		var cerr *Error
+		if errors.As(err, &cerr) {
+			return nil, cerr.Results(object.Path(node)), err
+		}
+		return nil, nil, err
+	}
+	return cfg, nil, nil
+}
+
 // Default fills the fields a user may leave out.
 func (c *IstioGitOps) Default() {
 	s := &c.Spec
@@ -378,10 +446,79 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	if s.Flux != nil {
 		errs = append(errs, validateFlux(spec.Child("flux"), s.Flux)...)
 	}
+	errs = append(errs, validatePaths(spec.Child("namespaces", "from"), s.Namespaces.From, "a folder or file of Namespace manifests")...)
+	errs = append(errs, validatePaths(spec.Child("patchesFrom"), s.PatchesFrom, "a folder or file of GitPatches")...)
+	if s.Promotion != nil {
+		errs = append(errs, validatePromotion(spec.Child("promotion"), s.Promotion)...)
+	}
 	if s.ArgoCD != nil {
 		errs = append(errs, validateArgoCD(spec.Child("argocd"), s.ArgoCD)...)
 	}
 	return errs
+}
+
+// validatePaths checks paths to things kept beside the tree: relative to
+// the config, clean, each once.
+func validatePaths(p *field.Path, paths []string, what string) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]int{}
+	for i, v := range paths {
+		at := p.Index(i)
+		switch {
+		case v == "" || path.IsAbs(v) || strings.Contains(v, `\`):
+			errs = append(errs, field.Invalid(at, v, fmt.Sprintf("must be a relative path to %s, from this config's folder", what)))
+		case path.Clean(v) != v:
+			errs = append(errs, field.Invalid(at, v, fmt.Sprintf("must be a clean relative path (%q)", path.Clean(v))))
+		default:
+			if j, dup := seen[v]; dup {
+				errs = append(errs, field.Invalid(at, v, fmt.Sprintf("must be listed once, [%d] has it too", j)))
+			}
+			seen[v] = i
+		}
+	}
+	return errs
+}
+
+func validatePromotion(p *field.Path, pr *Promotion) field.ErrorList {
+	errs := validatePaths(p.Child("after"), pr.After, "another cluster's tree")
+	for i, a := range pr.After {
+		if a == "." {
+			errs = append(errs, field.Invalid(p.Child("after").Index(i), a, "must name another cluster's tree, not this one"))
+		}
+	}
+	if pr.Soak != "" {
+		if d, err := time.ParseDuration(pr.Soak); err != nil || d < 0 {
+			errs = append(errs, field.Invalid(p.Child("soak"), pr.Soak, `must be a Go duration such as "24h" or "90m"`))
+		}
+	}
+	if o := pr.Override; o != nil {
+		if strings.TrimSpace(o.Reason) == "" {
+			errs = append(errs, field.Required(p.Child("override", "reason"), "must say why the order is bypassed (it is printed on every run and shows in the pull request)"))
+		}
+		if o.Expires == "" {
+			errs = append(errs, field.Required(p.Child("override", "expires"), `must say when the bypass ends, an RFC 3339 time such as "2026-06-01T00:00:00Z"`))
+		} else if _, err := time.Parse(time.RFC3339, o.Expires); err != nil {
+			errs = append(errs, field.Invalid(p.Child("override", "expires"), o.Expires, `must be an RFC 3339 time such as "2026-06-01T00:00:00Z"`))
+		}
+	}
+	return errs
+}
+
+// Soak is spec.promotion.soak as a duration (0 when unset).
+func (c *IstioGitOps) Soak() time.Duration {
+	if c.Spec.Promotion == nil || c.Spec.Promotion.Soak == "" {
+		return 0
+	}
+	d, _ := time.ParseDuration(c.Spec.Promotion.Soak)
+	return d
+}
+
+// Upstreams are spec.promotion.after.
+func (c *IstioGitOps) Upstreams() []string {
+	if c.Spec.Promotion == nil {
+		return nil
+	}
+	return c.Spec.Promotion.After
 }
 
 func (c *IstioGitOps) validateRevisions(p *field.Path) field.ErrorList {

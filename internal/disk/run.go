@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/yamlemit"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/kio/kioutil"
@@ -280,18 +281,21 @@ func StripReaderAnnotations(n *yaml.RNode) error {
 	return yaml.ClearEmptyAnnotations(n)
 }
 
-// Encode lays out one object as orchestrators lay out a function's files.
-// It only reads the object: objects may be encoded concurrently. The bytes
-// are an exact copy of what the encoder wrote in a buffer of its own: the
-// caller keeps them until the tree is written, and a grown buffer is up to
-// twice as long as its content.
+// Encode lays out one object as orchestrators lay out a function's files
+// (kyaml's encoder: two spaces, compact sequences), through yamlemit, the
+// same encoder without its cost on large objects. It only reads the
+// object: objects may be encoded concurrently. The bytes are an exact copy
+// of what the encoder wrote in a buffer of its own: the caller keeps them
+// until the tree is written, and a grown buffer is up to twice as long as
+// its content.
 func Encode(n *yaml.RNode) ([]byte, error) {
 	b := buffers.Get().(*bytes.Buffer)
 	defer func() {
 		b.Reset()
 		buffers.Put(b)
 	}()
-	enc := yaml.NewEncoder(b)
+	enc := yamlemit.NewEncoder(b)
+	enc.SetIndent(yaml.DefaultIndent)
 	enc.CompactSeqIndent()
 	if err := enc.Encode(n.Document()); err != nil {
 		return nil, err

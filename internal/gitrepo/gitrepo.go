@@ -27,6 +27,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/istio-gitops/istio-gitops/internal/history"
 )
 
 // Repo is a repository opened at its HEAD.
@@ -45,29 +47,12 @@ type Repo struct {
 // .git) and returns it with dir's slash path relative to its root ("."
 // for the root).
 func Open(dir string) (*Repo, string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: must be in a Git repository: %w", dir, err)
-	}
-	wt, err := repo.Worktree()
+	repo, root, rel, err := history.Locate(dir)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: must be in a Git repository with a working tree: %w", dir, err)
 	}
-	root := wt.Filesystem.Root()
-	// The root as the caller spells it (through links, if any).
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	if real, err := filepath.EvalSymlinks(root); err == nil {
-		root = real
-	}
-	rel, err := filepath.Rel(root, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return nil, "", fmt.Errorf("%s: must be inside the working tree of its repository %s", dir, root)
+	if rel == "" {
+		rel = "."
 	}
 	head, err := repo.Head()
 	if err != nil {
@@ -79,7 +64,7 @@ func Open(dir string) (*Repo, string, error) {
 	}
 	r := &Repo{Root: root, repo: repo, head: head, headCommit: commit,
 		objects: &overlay{EncodedObjectStorer: repo.Storer, mem: memory.NewStorage()}}
-	return r, filepath.ToSlash(rel), nil
+	return r, rel, nil
 }
 
 // Head is HEAD's commit.

@@ -1,8 +1,10 @@
 package krm_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,7 +110,8 @@ func TestRunDir(t *testing.T) {
 		})
 		var calls []string
 		results, err := processors(&calls).RunDir(dir)
-		if err != nil || len(results) != 0 {
+		if err != nil || len(results) != 2 || results[0].Message != `tree a (IstioGitOps "one"): no change` ||
+			results[1].Message != `tree b (IstioGitOps "two"): no change` {
 			t.Fatalf("RunDir: %v %v", results, err)
 		}
 		if got := strings.Join(calls, " "); got != "IstioGitOps/one IstioGitOps/two" {
@@ -151,4 +154,114 @@ func mapBytes(m map[string]string) map[string][]byte {
 		}
 	}
 	return out
+}
+
+// seer records, per config, the paths of the items it was given.
+type seer struct{ saw map[string][]string }
+
+func (s seer) Process(rl *framework.ResourceList) error {
+	name := rl.FunctionConfig.GetName()
+	for _, it := range rl.Items {
+		p := it.GetAnnotations()["config.kubernetes.io/path"]
+		s.saw[name] = append(s.saw[name], p)
+		if it.GetKind() == "ConfigMap" {
+			if err := it.PipeE(yaml.SetLabel("by", name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TestTreesApart: each IstioGitOps config owns its folder less the
+// folders of the configs below it; a run over the parent gives each tree
+// its own files and the files of no tree, over a directory and over a
+// ResourceList alike, and each result names its tree.
+func TestTreesApart(t *testing.T) {
+	files := map[string]string{
+		"clusters/staging/istio/istio-gitops.yaml": cfg("IstioGitOps", "staging"),
+		"clusters/staging/istio/cm.yaml":           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: staging\n",
+		"clusters/prod/istio/istio-gitops.yaml":    cfg("IstioGitOps", "prod"),
+		"clusters/prod/istio/cm.yaml":              "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prod\n",
+		// A tree nested in prod's: prod does not see it.
+		"clusters/prod/istio/edge/istio-gitops.yaml": cfg("IstioGitOps", "edge"),
+		"clusters/prod/istio/edge/cm.yaml":           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edge\n",
+		// No tree's: every tree sees it.
+		"clusters/namespaces.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shared\n",
+	}
+	want := map[string][]string{
+		"staging": {"clusters/namespaces.yaml", "clusters/staging/istio/cm.yaml", "clusters/staging/istio/istio-gitops.yaml"},
+		"prod":    {"clusters/namespaces.yaml", "clusters/prod/istio/cm.yaml", "clusters/prod/istio/istio-gitops.yaml"},
+		"edge":    {"clusters/namespaces.yaml", "clusters/prod/istio/edge/cm.yaml", "clusters/prod/istio/edge/istio-gitops.yaml"},
+	}
+	check := func(t *testing.T, saw map[string][]string) {
+		t.Helper()
+		for name, w := range want {
+			got := saw[name]
+			slices.Sort(got)
+			if !slices.Equal(got, w) {
+				t.Errorf("%s saw %q, want %q", name, got, w)
+			}
+		}
+	}
+	t.Run("dir", func(t *testing.T) {
+		dir := t.TempDir()
+		for name, content := range files {
+			treetest.Write(t, filepath.Join(dir, name), []byte(content))
+		}
+		s := seer{saw: map[string][]string{}}
+		results, err := krm.Processors{"IstioGitOps": s}.RunDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s.saw)
+		// Each tree's ConfigMap is labelled by its own config alone, and
+		// each tree is said apart.
+		got := treetest.Snapshot(t, dir)
+		for _, tree := range []string{"staging", "prod", "edge"} {
+			p := map[string]string{"staging": "clusters/staging/istio", "prod": "clusters/prod/istio", "edge": "clusters/prod/istio/edge"}[tree]
+			if !strings.Contains(got[p+"/cm.yaml"], "by: '"+tree+"'") {
+				t.Errorf("%s/cm.yaml:\n%s", p, got[p+"/cm.yaml"])
+			}
+			found := false
+			for _, r := range results {
+				found = found || r.Tags[krm.TreeTag] == p && strings.HasPrefix(r.Message, "tree "+p+" (IstioGitOps \""+tree+"\"): 1 files written")
+			}
+			if !found {
+				t.Errorf("no result says what tree %s got: %v", p, results)
+			}
+		}
+	})
+	t.Run("ResourceList", func(t *testing.T) {
+		rl := &framework.ResourceList{}
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			n := yaml.MustParse(files[name])
+			if err := n.PipeE(yaml.SetAnnotation("config.kubernetes.io/path", name)); err != nil {
+				t.Fatal(err)
+			}
+			rl.Items = append(rl.Items, n)
+		}
+		s := seer{saw: map[string][]string{}}
+		if err := (krm.Processors{"IstioGitOps": s}).Process(rl); err != nil {
+			t.Fatal(err)
+		}
+		check(t, s.saw)
+		if len(rl.Items) != len(files) {
+			t.Errorf("%d items out of %d", len(rl.Items), len(files))
+		}
+	})
+}
+
+func TestOwner(t *testing.T) {
+	roots := []string{"", "a", "a/b", "ab"}
+	for p, want := range map[string]string{
+		"x.yaml": "", "a/x.yaml": "a", "a/b/x.yaml": "a/b", "a/bc/x.yaml": "a", "ab/x.yaml": "ab", "a/b/c/x.yaml": "a/b",
+	} {
+		if got, ok := krm.Owner(roots, p); !ok || got != want {
+			t.Errorf("Owner(%q) = %q, %v; want %q", p, got, ok, want)
+		}
+	}
+	if _, ok := krm.Owner([]string{"a"}, "b/x.yaml"); ok {
+		t.Error("b/x.yaml is in no tree")
+	}
 }

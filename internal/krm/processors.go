@@ -33,6 +33,8 @@ func (ps Processors) IsConfig(node *yaml.RNode) bool {
 // Process runs the processor of the function config's kind. Without a
 // config of ours (none, or the empty ConfigMap `kustomize fn run --exec-path`
 // passes), it runs every config of ours found among the items, in path order.
+// Several IstioGitOps trees among the items are each run on their own
+// items (see Split), as RunDir runs them.
 // The items' paths are checked first (fileset.Set.CheckPaths).
 func (ps Processors) Process(rl *framework.ResourceList) error {
 	// kustomize and kpt write each item to its path.
@@ -40,7 +42,7 @@ func (ps Processors) Process(rl *framework.ResourceList) error {
 		return err
 	}
 	if ps.IsConfig(rl.FunctionConfig) {
-		return ps[object.Scalar(rl.FunctionConfig, "kind")].Process(rl)
+		return ps.processTree(rl, rl.FunctionConfig)
 	}
 	if rl.FunctionConfig != nil && !isEmptyConfigMap(rl.FunctionConfig) {
 		return fmt.Errorf("functionConfig %s %q: kind must be one of %q with apiVersion %q",
@@ -53,11 +55,49 @@ func (ps Processors) Process(rl *framework.ResourceList) error {
 	}
 	for _, cfg := range found {
 		rl.FunctionConfig = cfg
-		if err := ps[cfg.GetKind()].Process(rl); err != nil {
+		if err := ps.processTree(rl, cfg); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// processTree runs cfg over the items its tree sees, when the items hold
+// several trees, else over every item.
+func (ps Processors) processTree(rl *framework.ResourceList, cfg *yaml.RNode) error {
+	p := ps[object.Scalar(cfg, "kind")]
+	roots := Roots(ConfigsOf(rl.Items, config.Kind))
+	if cfg.GetKind() != config.Kind || len(roots) < 2 {
+		return p.Process(rl)
+	}
+	root, ok := rootOf(rl.Items, cfg)
+	if !ok {
+		return p.Process(rl)
+	}
+	view, rest := SplitItems(rl.Items, roots, root)
+	sub := &framework.ResourceList{Items: view, FunctionConfig: cfg}
+	err := p.Process(sub)
+	rl.Results = append(rl.Results, tagTree(sub.Results, root)...)
+	if err != nil {
+		return fmt.Errorf("tree %s: %w", Describe(root, cfg), err)
+	}
+	rl.Items = append(rest, sub.Items...)
+	return nil
+}
+
+// rootOf is the folder of cfg's tree: its own path, or that of the config
+// among items it names (a functionConfig given apart from the items, as
+// kpt's configPath gives it).
+func rootOf(items []*yaml.RNode, cfg *yaml.RNode) (string, bool) {
+	if p := object.Path(cfg); p != "" {
+		return RootOf(p), true
+	}
+	for _, c := range ConfigsOf(items, cfg.GetKind()) {
+		if c.GetName() == cfg.GetName() && object.Path(c) != "" {
+			return RootOf(object.Path(c)), true
+		}
+	}
+	return "", false
 }
 
 func (ps Processors) kinds() []string {

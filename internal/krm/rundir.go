@@ -1,15 +1,23 @@
 package krm
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
+
+// TreeTag tags each result of a run over several trees with the folder of
+// the tree it is about ("." for the run's own folder).
+const TreeTag = "tree"
 
 // RunDir reads root as `kustomize fn run` does, runs the function configs
 // of ours found in it (in path order) and writes root back all or nothing:
@@ -18,9 +26,14 @@ import (
 // and kpt lay them out. A processor that runs over files (our pipeline)
 // reads only the files it needs; the others get every object. The tree is
 // locked from the read to the commit, and a commit an interrupted command
-// left is finished or undone first (disk.Open).
+// left is finished or undone first (disk.Open), a tree's below root too.
+//
+// Several IstioGitOps trees (a parent folder of clusters) are each run on
+// their own files (see Split), every one of them before anything is
+// written; each result names its tree, and each tree is written as a unit
+// of its own, its journal in its folder.
 func (ps Processors) RunDir(root string) (framework.Results, error) {
-	t, lock, results, err := disk.Open(root)
+	t, lock, results, err := open(root)
 	defer lock.Unlock()
 	if err != nil {
 		return results, err
@@ -38,22 +51,39 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	for _, cfg := range cfgs {
 		t.Origin.Configs = append(t.Origin.Configs, object.Path(cfg))
 	}
+	roots := Roots(cfgs)
+	several := len(roots) > 1
 	cur := in
+	var failed []string
 	for _, cfg := range cfgs {
 		var res framework.Results
 		p := ps[cfg.GetKind()]
 		if hp, ok := p.(hiddenChecker); ok {
 			p = hp.WithHidden(t.Hidden)
 		}
-		if fp, ok := p.(fileset.Processor); ok {
-			cur, res, err = fp.ProcessFiles(cur, cfg)
-		} else {
-			cur, res, err = fileset.ProcessItems(p, cur, cfg, nil)
+		if !several || cfg.GetKind() != config.Kind {
+			cur, res, err = processFiles(p, cur, cfg)
+			results = append(results, res...)
+			if err != nil {
+				return results, err
+			}
+			continue
 		}
-		results = append(results, res...)
+		tree := RootOf(object.Path(cfg))
+		view, rest := Split(cur, roots, tree)
+		out, res, err := processFiles(p, view, cfg)
+		results = append(results, tagTree(res, tree)...)
+		if err == nil && res.ExitCode() != 0 {
+			err = errors.New("the run reported errors")
+		}
 		if err != nil {
-			return results, err
+			failed = append(failed, fmt.Sprintf("tree %s: %v", Describe(tree, cfg), err))
+			continue
 		}
+		cur = append(rest, out...)
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("%s; nothing was written", strings.Join(failed, "; "))
 	}
 	if results.ExitCode() != 0 {
 		return results, fmt.Errorf("the run reported errors; nothing was written")
@@ -62,7 +92,122 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 	if err != nil {
 		return results, err
 	}
-	return results, t.Commit(writes, deletes)
+	if !several {
+		return results, t.Commit(writes, deletes)
+	}
+	return results, commitTrees(t, roots, cfgs, writes, deletes, &results)
+}
+
+// open is disk.Open, which refuses a folder holding the journal of an
+// interrupted commit below root (a tree of the folder, run alone): that
+// commit is finished or undone first, under root's lock, and root read
+// again.
+func open(root string) (*disk.Tree, *disk.Lock, framework.Results, error) {
+	t, lock, results, err := disk.Open(root)
+	if err == nil || lock == nil {
+		return t, lock, results, err
+	}
+	said, rerr := disk.RecoverBelow(root)
+	if rerr != nil {
+		return nil, lock, results, rerr
+	}
+	if len(said) == 0 {
+		return nil, lock, results, err
+	}
+	for _, msg := range said {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	t, err = disk.Read(root)
+	if err != nil {
+		return nil, lock, results, err
+	}
+	if msg := t.StraysWarning(); msg != "" {
+		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	}
+	return t, lock, results, nil
+}
+
+// processFiles runs one config over files.
+func processFiles(p framework.ResourceListProcessor, in fileset.Set, cfg *yaml.RNode) (fileset.Set, framework.Results, error) {
+	if fp, ok := p.(fileset.Processor); ok {
+		return fp.ProcessFiles(in, cfg)
+	}
+	return fileset.ProcessItems(p, in, cfg, nil)
+}
+
+// commitTrees writes each tree's changes as a commit of its own, in path
+// order, then the changes in no tree (a RevisionMigration's), and says
+// what each tree got.
+func commitTrees(t *disk.Tree, roots []string, cfgs []*yaml.RNode, writes []disk.Write, deletes []string, results *framework.Results) error {
+	type change struct {
+		writes  []disk.Write
+		deletes []string
+	}
+	byTree := map[string]*change{}
+	var rest change
+	at := func(p string) (*change, string) {
+		r, ok := Owner(roots, p)
+		if !ok {
+			return &rest, p
+		}
+		if byTree[r] == nil {
+			byTree[r] = &change{}
+		}
+		if r == "" {
+			return byTree[r], p
+		}
+		return byTree[r], strings.TrimPrefix(p, r+"/")
+	}
+	for _, w := range writes {
+		c, p := at(w.Path)
+		c.writes = append(c.writes, disk.Write{Path: p, Data: w.Data})
+	}
+	for _, d := range deletes {
+		c, p := at(d)
+		c.deletes = append(c.deletes, p)
+	}
+	for _, r := range roots {
+		c := byTree[r]
+		if c == nil {
+			c = &change{}
+		}
+		if err := t.Sub(r, roots).Commit(c.writes, c.deletes); err != nil {
+			return fmt.Errorf("tree %s: %w", displayRoot(r), err)
+		}
+		msg := "no change"
+		if n := len(c.writes) + len(c.deletes); n > 0 {
+			msg = fmt.Sprintf("%d files written, %d deleted", len(c.writes), len(c.deletes))
+		}
+		for _, cfg := range cfgs {
+			if cfg.GetKind() == config.Kind && RootOf(object.Path(cfg)) == r {
+				msg = fmt.Sprintf("tree %s: %s", Describe(r, cfg), msg)
+				break
+			}
+		}
+		*results = append(*results, tagTree(framework.Results{{Severity: framework.Info, Message: msg}}, r)...)
+	}
+	if slices.Contains(roots, "") {
+		return nil
+	}
+	return t.Sub("", roots).Commit(rest.writes, rest.deletes)
+}
+
+// tagTree tags results with their tree.
+func tagTree(res framework.Results, root string) framework.Results {
+	for _, r := range res {
+		if r.Tags == nil {
+			r.Tags = map[string]string{}
+		}
+		r.Tags[TreeTag] = displayRoot(root)
+	}
+	return res
+}
+
+func displayRoot(root string) string {
+	if root == "" {
+		return "."
+	}
+	return root
 }
 
 // hiddenChecker is a processor that refuses a tree whose .krmignore hides

@@ -35,6 +35,8 @@ type TeamOptions struct {
 	Deadline string
 	// Patches, when set, is a folder to write one patch file per team to.
 	Patches string
+	// meshes are the IstioGitOps configs of --tree (see Processor.Meshes).
+	meshes []*yaml.RNode
 }
 
 func (o TeamOptions) enabled() bool { return o.Branches || o.Patches != "" }
@@ -112,7 +114,7 @@ func migrateTeams(out io.Writer, dir string, node *yaml.RNode, opts TeamOptions,
 		return hide(err)
 	}
 	// The run for every team of spec.owners says what moves, and who owns it.
-	all := &Processor{Report: &Report{}}
+	all := &Processor{Report: &Report{}, Meshes: opts.meshes}
 	results, writes, _, err := tree.Plan(all, node)
 	printResults(out, results)
 	if sum != nil {
@@ -133,7 +135,7 @@ func migrateTeams(out io.Writer, dir string, node *yaml.RNode, opts TeamOptions,
 		return nil
 	}
 
-	changes, err := planTeams(tree, node, repo, rel, teams)
+	changes, err := planTeams(tree, node, repo, rel, teams, opts.meshes)
 	if err != nil {
 		return hide(err)
 	}
@@ -262,14 +264,14 @@ func migrateTeams(out io.Writer, dir string, node *yaml.RNode, opts TeamOptions,
 // planTeams runs the migration once per team, each run over the files as
 // HEAD has them, so that each team's commit changes only what moves for
 // that team.
-func planTeams(tree *disk.Tree, node *yaml.RNode, repo *gitrepo.Repo, rel string, teams []string) ([]*teamChange, error) {
+func planTeams(tree *disk.Tree, node *yaml.RNode, repo *gitrepo.Repo, rel string, teams []string, meshes []*yaml.RNode) ([]*teamChange, error) {
 	var out []*teamChange
 	for _, team := range teams {
 		n, err := withOwners(node, team)
 		if err != nil {
 			return nil, err
 		}
-		p := &Processor{Report: &Report{}}
+		p := &Processor{Report: &Report{}, Meshes: meshes}
 		_, writes, deletes, err := tree.Plan(p, n)
 		if err != nil {
 			return nil, fmt.Errorf("team %q: %w", team, err)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,8 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/disk"
+	"github.com/istio-gitops/istio-gitops/internal/krm"
+	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/output"
 )
 
@@ -30,6 +34,8 @@ func Command() *cobra.Command {
 		reportFile string
 		format     string
 		teams      TeamOptions
+		tree       string
+		dryRun     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "migrate DIR --from A --to B --owner-key K",
@@ -56,7 +62,12 @@ current branch, the index and the working tree are left alone; a working
 tree with changes to a file a commit changes is refused. A re-run moves a
 branch only when its change differs. --patches DIR writes the same
 commits as git format-patch files, one per team, with or without
---branches.`,
+--branches.
+
+--tree names the cluster's tree (the folder of its IstioGitOps config):
+--from and --to must be one of its revisions or tags, and its default tag
+says whether --from is the default revision. --dry-run prints what would
+move and the report, and writes nothing.`,
 		Example: `  istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --owner payments --report payments.md
   istio-gitops migrate namespaces/ --from 1-30 --to 1-31 --owner-key team --branches --deadline 2026-12-31`,
 		Args: cobra.ExactArgs(1),
@@ -69,8 +80,14 @@ commits as git format-patch files, one per team, with or without
 			if err == nil {
 				err = checkTeamOptions(cmd, teams)
 			}
+			if err == nil && dryRun && teams.enabled() {
+				err = fmt.Errorf("--dry-run: must not be given with --branches or --patches, which leave DIR as it is already")
+			}
+			if err == nil && tree != "" {
+				teams.meshes, err = checkTree(tree, spec)
+			}
 			if err == nil {
-				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format, teams)
+				return runDir(cmd.OutOrStdout(), args[0], node, reportFile, format, teams, dryRun)
 			}
 			if format == output.JSON {
 				_ = output.Write(cmd.OutOrStdout(), Summary{From: spec.From, To: spec.To, Files: []string{}, Results: []output.Result{}, Error: err.Error()})
@@ -91,6 +108,8 @@ commits as git format-patch files, one per team, with or without
 	f.StringVar(&teams.Prefix, "branch-prefix", "", "start each team's branch name with this (default istio-<to>/)")
 	f.StringVar(&teams.Deadline, "deadline", "", "say in each pull request to merge before this date (2026-12-31) or time")
 	f.StringVar(&teams.Patches, "patches", "", "write one git format-patch file per team into this folder, instead of writing DIR")
+	f.StringVar(&tree, "tree", "", "the cluster's tree (the folder of its IstioGitOps config): --from and --to must be a revision or tag listed there")
+	f.BoolVar(&dryRun, "dry-run", false, "print what would move and the report, and write nothing")
 	output.AddFlag(cmd, &format)
 	for _, name := range []string{"from", "to", "owner-key"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -173,7 +192,11 @@ type Summary struct {
 	// Report is the Markdown report written (--report).
 	Report string `json:"report,omitempty"`
 	// Branches are the teams' commits (--branches, --patches).
-	Branches []Branch        `json:"branches,omitempty"`
+	Branches []Branch `json:"branches,omitempty"`
+	// DryRun says nothing was written (--dry-run); Markdown is then the
+	// report.
+	DryRun   bool            `json:"dryRun,omitempty"`
+	Markdown string          `json:"markdown,omitempty"`
 	Results  []output.Result `json:"results"`
 	// Error says why the run failed; nothing was written then.
 	Error string `json:"error,omitempty"`
@@ -192,20 +215,51 @@ func checkTeamOptions(cmd *cobra.Command, o TeamOptions) error {
 	return checkDeadline(o.Deadline)
 }
 
-func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string, teams TeamOptions) error {
+// checkTree reads the cluster's tree of --tree: --from and --to must be
+// one of its revisions or tags (--from may be "default", the default
+// revision every tree has). The tree's config is returned, for the
+// migration to check spec.to against and to know the default revision by.
+func checkTree(dir string, spec Spec) ([]*yaml.RNode, error) {
+	node, err := krm.ConfigIn(dir, config.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("--tree: %w", err)
+	}
+	file := path.Join(filepath.ToSlash(dir), object.Path(node))
+	if err := object.SetPath(node, file, 0); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(node)
+	if err != nil {
+		return nil, fmt.Errorf("--tree: %s: %w", file, err)
+	}
+	revs, tags := cfg.RevisionNames(), config.SortedKeys(cfg.Spec.Tags)
+	for _, f := range []struct{ flag, v string }{{"--from", spec.From}, {"--to", spec.To}} {
+		if slices.Contains(revs, f.v) || slices.Contains(tags, f.v) || f.flag == "--from" && f.v == DefaultTag {
+			continue
+		}
+		return nil, fmt.Errorf("%s: %q must be a revision or tag of IstioGitOps %q in %s: it lists the revisions %q and the tags %q",
+			f.flag, f.v, cfg.Metadata.Name, file, revs, tags)
+	}
+	return []*yaml.RNode{node}, nil
+}
+
+func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format string, teams TeamOptions, dry bool) error {
 	run := func(out io.Writer, sum *Summary) error {
-		if teams.enabled() {
+		switch {
+		case teams.enabled():
 			if err := migrateTeams(out, dir, node, teams, reportFile, sum); err != nil {
 				return fmt.Errorf("migrate %s: %w", dir, err)
 			}
 			return nil
+		case dry:
+			return dryRun(out, dir, node, &Processor{Report: &Report{}, Meshes: teams.meshes}, sum)
 		}
-		return migrateDir(out, dir, node, reportFile, sum)
+		return migrateDir(out, dir, node, reportFile, teams.meshes, sum)
 	}
 	if format != output.JSON {
 		return run(out, nil)
 	}
-	sum := &Summary{Files: []string{}}
+	sum := &Summary{Files: []string{}, DryRun: dry}
 	sum.From, _ = node.GetString("spec.from")
 	sum.To, _ = node.GetString("spec.to")
 	err := run(io.Discard, sum)
@@ -220,8 +274,8 @@ func runDir(out io.Writer, dir string, node *yaml.RNode, reportFile, format stri
 
 // migrateDir runs the migration over dir, printing text to out and filling
 // sum when not nil.
-func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, sum *Summary) error {
-	s := &snapshot{Processor: &Processor{Report: &Report{}}, dir: dir}
+func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, meshes []*yaml.RNode, sum *Summary) error {
+	s := &snapshot{Processor: &Processor{Report: &Report{}, Meshes: meshes}, dir: dir}
 	results, err := disk.RunCommand("migrate", dir, s, node)
 	printResults(out, results)
 	rep := s.Report
@@ -261,6 +315,40 @@ func migrateDir(out io.Writer, dir string, node *yaml.RNode, reportFile string, 
 		fmt.Fprintf(out, "wrote %s\n", reportFile)
 	}
 	return nil
+}
+
+// dryRun runs the migration over dir's objects in memory, under a shared
+// lock: it prints the results, what would move and the report, and writes
+// nothing.
+func dryRun(out io.Writer, dir string, node *yaml.RNode, p *Processor, sum *Summary) error {
+	lock, err := disk.LockTree(dir, false)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	defer lock.Unlock()
+	t, err := disk.Read(dir)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	results, _, _, err := t.Plan(p, node)
+	printResults(out, results)
+	if sum != nil {
+		sum.Results = output.Results(results)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
+	}
+	rep := p.Report
+	nsMoved, wMoved := rep.Moved()
+	md := rep.Markdown()
+	if sum != nil {
+		sum.NamespacesMoved, sum.WorkloadsMoved = nsMoved, wMoved
+		sum.Files = append(sum.Files, rep.ChangedFiles()...)
+		sum.Markdown = string(md)
+	}
+	fmt.Fprintf(out, "would move %d namespaces and %d workloads from %s to %s in %d files (--dry-run: nothing written)\n\n", nsMoved, wMoved, rep.From, rep.To, len(rep.ChangedFiles()))
+	_, err = out.Write(md)
+	return err
 }
 
 func printResults(out io.Writer, results framework.Results) {

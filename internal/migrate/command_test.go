@@ -293,6 +293,60 @@ func TestSameBesidesLabels(t *testing.T) {
 	}
 }
 
+// TestTreeAndDryRun: --tree checks --from and --to against the cluster's
+// tree, and tells whether --from is its default revision; --dry-run
+// prints what would move and the report, and writes nothing.
+func TestTreeAndDryRun(t *testing.T) {
+	in := readTree(t, sampleDir)
+	dir := t.TempDir()
+	writeTree(t, dir, in)
+	tree := filepath.Join(t.TempDir(), "istio")
+	treetest.CopyFile(t, "../../testdata/golden/story/2-add-1-31/istio-gitops.yaml", filepath.Join(tree, "istio-gitops.yaml"))
+	report := filepath.Join(t.TempDir(), "payments.md")
+
+	// A revision that exists nowhere: refused, naming what is listed.
+	out, err := execute(t, dir, "--from", "1-30", "--to", "1-32", "--owner-key", "team", "--tree", tree)
+	if err == nil || !strings.Contains(err.Error(), `--to: "1-32" must be a revision or tag of IstioGitOps "prod" in `+filepath.ToSlash(tree)+`/istio-gitops.yaml: it lists the revisions ["1-30" "1-31"] and the tags ["prod-canary" "prod-stable"]`) {
+		t.Errorf("--to 1-32: %v\n%s", err, out)
+	}
+	if _, err := execute(t, dir, "--from", "1-29", "--to", "1-31", "--owner-key", "team", "--tree", tree); err == nil || !strings.Contains(err.Error(), `--from: "1-29" must be a revision or tag`) {
+		t.Errorf("--from 1-29: %v", err)
+	}
+	if _, err := execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--tree", t.TempDir()); err == nil || !strings.Contains(err.Error(), "holds no IstioGitOps config") {
+		t.Errorf("--tree without a config: %v", err)
+	}
+	if got := changed(in, readTree(t, dir)); len(got) > 0 {
+		t.Errorf("a refused migration changed %q", got)
+	}
+
+	// A tag of the tree, dry: the report on stdout, nothing written.
+	out, err = execute(t, dir, "--from", "prod-stable", "--to", "prod-canary", "--owner-key", "team", "--owner", "payments", "--tree", tree,
+		"--dry-run", "--report", report)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := changed(in, readTree(t, dir)); len(got) > 0 {
+		t.Errorf("--dry-run changed %q", got)
+	}
+	if _, err := os.Stat(report); err == nil {
+		t.Error("--dry-run wrote the report file")
+	}
+	for _, s := range []string{"(--dry-run: nothing written)", "## Team `payments`", `"prod-canary" is a revision or tag of IstioGitOps "prod" in `} {
+		if !strings.Contains(out, s) {
+			t.Errorf("--dry-run output lacks %q:\n%s", s, out)
+		}
+	}
+	// The real run moves what the dry run said.
+	out, err = execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--tree", tree, "--dry-run")
+	if err != nil || !strings.Contains(out, "would move 2 namespaces and 0 workloads from 1-30 to 1-31 in 1 files") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err = execute(t, dir, "--from", "1-30", "--to", "1-31", "--owner-key", "team", "--owner", "payments", "--tree", tree)
+	if err != nil || !strings.Contains(out, "moved 2 namespaces and 0 workloads from 1-30 to 1-31 in 1 files") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
 // TestCommandList: Namespaces and workloads inside a List, as `kubectl get
 // -o yaml` writes them, are moved inside the List; the file keeps its
 // layout and comments, and only the labels moved change.

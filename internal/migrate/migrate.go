@@ -39,6 +39,10 @@ type Processor struct {
 	// Report is filled by each Process call with what that run did;
 	// a nil Report is allocated.
 	Report *Report
+	// Meshes are IstioGitOps configs read besides the input (migrate
+	// --tree): spec.to is checked against them, and they say whether
+	// spec.from is the default revision, as the input's own do.
+	Meshes []*yaml.RNode
 }
 
 // Process reads rl.FunctionConfig (a RevisionMigration), relabels the
@@ -54,7 +58,7 @@ func (p *Processor) Process(rl *framework.ResourceList) error {
 		Name: m.Metadata.Name, From: m.Spec.From, To: m.Spec.To, OwnerKey: m.Spec.OwnerKey,
 		Owners: slices.Sorted(slices.Values(m.Spec.Owners)), MoveWorkloads: m.Spec.Workloads,
 	}}
-	if err := r.plan(rl.Items); err != nil {
+	if err := r.plan(rl.Items, p.Meshes); err != nil {
 		return err
 	}
 	if err := r.apply(); err != nil {
@@ -111,7 +115,7 @@ type item struct {
 	at string
 }
 
-func (r *run) plan(nodes []*yaml.RNode) error {
+func (r *run) plan(nodes, meshes []*yaml.RNode) error {
 	items := make([]item, 0, len(nodes))
 	for _, n := range nodes {
 		p, idx := fileOf(n)
@@ -129,7 +133,11 @@ func (r *run) plan(nodes []*yaml.RNode) error {
 	slices.SortStableFunc(items, func(a, b item) int {
 		return cmp.Or(strings.Compare(a.file, b.file), cmp.Compare(a.index, b.index))
 	})
-	if err := r.checkMeshes(items); err != nil {
+	var besides []item
+	for _, n := range meshes {
+		besides = append(besides, item{node: n, file: object.Path(n)})
+	}
+	if err := r.checkMeshes(append(besides, items...)); err != nil {
 		return err
 	}
 	r.namespaces = map[string]*nsState{}

@@ -25,15 +25,9 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	if from == "" || to == "" || from == to {
 		return nil, fmt.Errorf("%s: carrying forward from %q to %q: the revisions must be two different names", p.describe(), from, to)
 	}
-	c := node.Copy()
-	diff, err := c.Pipe(yaml.Lookup("spec", "diff"))
+	c, err := Rewrite(node, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.describe(), err)
-	}
-	// Set the value in place, so the block style the user sees is kept.
-	diff.YNode().Value = ReplaceRevision(p.Diff, from, to)
-	if err := c.SetName(ReplaceRevision(p.Name, from, to)); err != nil {
-		return nil, fmt.Errorf("%s: %w", p.describe(), err)
+		return nil, err
 	}
 	if err := layout.ClearReaderAnnotations(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)
@@ -43,6 +37,30 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	}
 	if _, err := Parse(c); err != nil {
 		return nil, fmt.Errorf("carrying %s forward to %q: %w", p.describe(), to, err)
+	}
+	return c, nil
+}
+
+// Rewrite returns a copy of a GitPatch made against revision from, for
+// revision to: the revision token is replaced in spec.diff (paths and
+// content alike), in metadata.name and in spec.revision when set.
+func Rewrite(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
+	p, err := Parse(node)
+	if err != nil {
+		return nil, err
+	}
+	c := node.Copy()
+	diff, err := c.Pipe(yaml.Lookup("spec", "diff"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
+	}
+	// Set the value in place, so the block style the user sees is kept.
+	diff.YNode().Value = ReplaceRevision(p.Diff, from, to)
+	if rev, err := c.Pipe(yaml.Lookup("spec", "revision")); err == nil && rev != nil {
+		rev.YNode().Value = to
+	}
+	if err := c.SetName(ReplaceRevision(p.Name, from, to)); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.describe(), err)
 	}
 	return c, nil
 }

@@ -185,7 +185,10 @@ func NameFromFile(file string) string {
 // prints the GitPatch object made from a git diff ("-" reads stdin), ready
 // to be saved as R/patches/N.yaml.
 func ImportCommand() *cobra.Command {
-	var revision, name string
+	var (
+		revision, name string
+		shared         bool
+	)
 	cmd := &cobra.Command{
 		Use:   "import FILE.patch --revision R [--name N]",
 		Short: "Print a GitPatch object made from a git diff",
@@ -223,6 +226,12 @@ the patch modifies.`,
 			if err != nil {
 				return err
 			}
+			if shared {
+				// The token a shared patch's copies are rewritten from.
+				if err := node.PipeE(yaml.Lookup("spec"), yaml.SetField("revision", yaml.NewStringRNode(revision))); err != nil {
+					return err
+				}
+			}
 			b, err := layout.FileBytes(node)
 			if err != nil {
 				return err
@@ -233,6 +242,7 @@ the patch modifies.`,
 	}
 	cmd.Flags().StringVar(&revision, "revision", "", "the revision whose generated files the patch modifies, such as 1-31 (required)")
 	cmd.Flags().StringVar(&name, "name", "", "metadata.name of the GitPatch (default: the file's base name)")
+	cmd.Flags().BoolVar(&shared, "shared", false, "write spec.revision, for a patch kept once for every cluster (the folders of spec.patchesFrom): its revision token is rewritten for each revision it applies to")
 	_ = cmd.MarkFlagRequired("revision")
 	return cmd
 }

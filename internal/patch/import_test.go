@@ -26,6 +26,14 @@ func TestImportCommand(t *testing.T) {
 	if p := mustParse(t, readOne(t, out)); p.Name != "fail-closed" {
 		t.Errorf("--name: %q", p.Name)
 	}
+	// --shared names the revision the diff was made against.
+	out, err = runImport(t, "", golden1, "--revision", "1-30", "--shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := mustParse(t, readOne(t, out)); p.MadeFor != "1-30" || !strings.Contains(string(out), "  revision: 1-30\n") {
+		t.Errorf("--shared: spec.revision %q:\n%s", p.MadeFor, out)
+	}
 	// A format-patch file name loses its sequence number.
 	mail := filepath.Join(t.TempDir(), "0001-Validator-fails-closed.patch")
 	writeFile(t, mail, []byte(diff))

@@ -23,4 +23,9 @@ type GitPatchSpec struct {
 	// revision folder or to the tree root, after git's a/ and b/ prefixes
 	// (`istio-gitops patch import` writes it).
 	Diff string `json:"diff"`
+	// Revision is the revision the diff was made against. A GitPatch
+	// shared by clusters (spec.patchesFrom of the IstioGitOps config) must
+	// name it: the token is rewritten to each revision the patch applies
+	// to. In <rev>/patches/ it may be left out, and if set must be <rev>.
+	Revision string `json:"revision,omitempty"`
 }

@@ -35,6 +35,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
 const (
@@ -53,6 +54,8 @@ type Patch struct {
 	// Revision is the revision folder the object was read from, <rev> of a
 	// <rev>/patches/<file> path; empty when its path is not of that form.
 	Revision string
+	// MadeFor is spec.revision: the revision the diff was made against.
+	MadeFor string
 	// Digest identifies the diff text (see Digest).
 	Digest string
 	// Diff is spec.diff as written.
@@ -144,6 +147,12 @@ func (p *Patch) parse() error {
 		dir := path.Dir(path.Clean(strings.ReplaceAll(f, `\`, "/")))
 		if rev := path.Base(path.Dir(dir)); path.Base(dir) == Dir && rev != "." && rev != "/" {
 			p.Revision = rev
+		}
+	}
+	if r := spec.Value.Field("revision"); r != nil {
+		p.MadeFor = r.Value.YNode().Value
+		if r.Value.YNode().Kind != yaml.ScalarNode || revision.ValidateLabel(p.MadeFor) != nil {
+			return fmt.Errorf("spec.revision: %q must be the name of the revision the diff was made against (such as 1-30)", p.MadeFor)
 		}
 	}
 	files, err := parseDiff(p.Diff)

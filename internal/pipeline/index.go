@@ -60,6 +60,9 @@ type tree struct {
 	patches map[string][]*fileset.File
 	// retired are the files of revision folders no longer listed.
 	retired map[string][]*fileset.File
+	// all are the run's files; shared the GitPatches of spec.patchesFrom.
+	all    fileset.Set
+	shared []gitPatch
 }
 
 // folder is a folder of generated files: a revision's generated/ or the
@@ -116,6 +119,7 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		kustomizations: map[string]*fileset.File{},
 		patches:        map[string][]*fileset.File{},
 		retired:        map[string][]*fileset.File{},
+		all:            in,
 	}
 	if err := t.findRoot(cfg.Node, in); err != nil {
 		return nil, err
@@ -308,7 +312,7 @@ func (t *tree) checkUserFiles() error {
 					f.Path, o.GetName(), t.runPath(t.cfgFile), t.cfg.Metadata.Name)
 			case o.GetKind() == patch.Kind && object.IsOurs(o):
 				parts := strings.Split(p, "/")
-				if len(parts) != 3 || parts[1] != layout.Patches || t.revisions[parts[0]] == nil {
+				if (len(parts) != 3 || parts[1] != layout.Patches || t.revisions[parts[0]] == nil) && !t.isShared(p) {
 					return fmt.Errorf("%s: GitPatch %q must be in the patches/ folder of a listed revision (<rev>/patches/<name>.yaml) to be applied",
 						f.Path, o.GetName())
 				}
@@ -316,6 +320,16 @@ func (t *tree) checkUserFiles() error {
 		}
 	}
 	return nil
+}
+
+// isShared reports whether a tree path is under spec.patchesFrom.
+func (t *tree) isShared(p string) bool {
+	for _, from := range t.cfg.Spec.PatchesFrom {
+		if from == "." || p == from || strings.HasPrefix(p, from+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkListItems checks the items of a List among the user's files: their

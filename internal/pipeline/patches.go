@@ -24,6 +24,9 @@ type gitPatch struct {
 	// carriedFrom is the revision a carried-forward copy came from, origin
 	// the file of the patch it was made from.
 	carriedFrom, origin string
+	// madeFor is, on a GitPatch of spec.patchesFrom rewritten for this
+	// revision, the revision it was made for; file is the shared file.
+	madeFor string
 }
 
 // patchesOf parses a revision's GitPatches, sorted by name: the order they
@@ -42,6 +45,9 @@ func patchesOf(t *tree, rev string) ([]gitPatch, error) {
 			p, err := patch.Parse(n)
 			if err != nil {
 				return nil, atFile(f.Path, err)
+			}
+			if p.MadeFor != "" && p.MadeFor != rev {
+				return nil, fmt.Errorf("%s: GitPatch %q: spec.revision: %q must be %q, the revision whose patches/ holds it (or be left out)", f.Path, p.Name, p.MadeFor, rev)
 			}
 			ps = append(ps, gitPatch{Patch: p, file: f.Path})
 		}
@@ -109,6 +115,11 @@ func applyPatches(t *tree, rev config.Revision, out *revOut, res *results) error
 		return err
 	}
 	all := append(own, carry...)
+	shared, err := sharedFor(t, rev.Name, all, res)
+	if err != nil {
+		return err
+	}
+	all = append(all, shared...)
 	slices.SortFunc(all, func(a, b gitPatch) int { return strings.Compare(a.Name, b.Name) })
 	a := &applier{t: t, rev: rev.Name, out: out, fresh: true, res: res}
 	for _, p := range all {
@@ -129,6 +140,13 @@ func applyNewPatches(t *tree, rev string, out *revOut, res *results) error {
 	if err != nil {
 		return err
 	}
+	// A port is said when the revision is generated, not on every run.
+	shared, err := sharedFor(t, rev, ps, &results{})
+	if err != nil {
+		return err
+	}
+	ps = append(ps, shared...)
+	slices.SortFunc(ps, func(a, b gitPatch) int { return strings.Compare(a.Name, b.Name) })
 	fo := t.revisions[rev]
 	current := map[string]gitPatch{}
 	for _, p := range ps {
@@ -267,6 +285,10 @@ func (a *applier) patchError(p gitPatch, files map[string][]byte, err error) err
 	if p.carriedFrom != "" {
 		err = fmt.Errorf("%w; it was carried forward from %s of revision %q: port it by hand and save it as %s", err, p.origin, p.carriedFrom, p.file)
 	}
+	if p.madeFor != "" {
+		err = fmt.Errorf("%w; it is shared by spec.patchesFrom, made for revision %q: port it for revision %q by hand and save it as %s, which is used instead",
+			err, p.madeFor, a.rev, a.t.runPath(path.Join(a.rev, layout.Patches, p.Name+".yaml")))
+	}
 	return err
 }
 
@@ -297,4 +319,97 @@ func (a *applier) alreadyApplied(p gitPatch, file string, content []byte, by str
 		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output has it): delete %s", a.rev, p.file)
 	}
 	return fmt.Sprintf("revision %q's files make the change without the patch: delete %s", a.rev, p.file)
+}
+
+// readShared parses the GitPatches of spec.patchesFrom: read from disk by
+// istio-gitops run (opts.SharedPatches), else taken from the input, which
+// must hold them.
+func readShared(t *tree, opts Options) error {
+	seen := map[string]string{}
+	for i, from := range t.cfg.Spec.PatchesFrom {
+		field := fmt.Sprintf("spec.patchesFrom[%d]", i)
+		files, ok := opts.SharedPatches[from]
+		if opts.SharedPatches == nil {
+			var err error
+			if files, err = t.under(from, field, "the GitPatches"); err != nil {
+				return err
+			}
+			ok = len(files) > 0
+		}
+		if !ok {
+			return fmt.Errorf("%s: %s: %q must be a folder or file of GitPatches", t.runPath(t.cfgFile), field, from)
+		}
+		n := 0
+		for _, f := range sortedFiles(files) {
+			objs, err := f.Objects()
+			if err != nil {
+				return err
+			}
+			for _, o := range objs {
+				if o.GetKind() != patch.Kind || !object.IsOurs(o) {
+					continue
+				}
+				p, err := patch.Parse(o)
+				if err != nil {
+					return atFile(f.Path, err)
+				}
+				if p.MadeFor == "" {
+					return fmt.Errorf("%s: GitPatch %q: spec.revision must name the revision its diff was made against (such as 1-30): a GitPatch of %s is rewritten for each revision it applies to",
+						f.Path, p.Name, field)
+				}
+				if other, dup := seen[p.Name]; dup {
+					return fmt.Errorf("%s and %s: two shared GitPatches must not share the name %q", other, f.Path, p.Name)
+				}
+				seen[p.Name] = f.Path
+				t.shared = append(t.shared, gitPatch{Patch: p, file: f.Path, madeFor: p.MadeFor})
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %s: %q holds no GitPatch", t.runPath(t.cfgFile), field, from)
+		}
+	}
+	return nil
+}
+
+// under are the files of the input at or below the config-relative path
+// p: a path out of the input is an error that says how to run instead.
+func (t *tree) under(p, field, what string) ([]*fileset.File, error) {
+	full := path.Join(t.root, p)
+	if full == ".." || strings.HasPrefix(full, "../") {
+		return nil, fmt.Errorf("%s: %s: %q is outside the function's input, which holds %s only under istio-gitops run (it reads them from disk): run `istio-gitops run`, or run kustomize or kpt over a folder that holds both",
+			t.runPath(t.cfgFile), field, p, what)
+	}
+	var out []*fileset.File
+	for _, f := range t.all {
+		if f.Path == full || strings.HasPrefix(f.Path, full+"/") || full == "." {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// sharedFor are the shared GitPatches made for revision rev, rewritten
+// for it, less those a patch of the revision's own (a port) takes the
+// place of.
+func sharedFor(t *tree, rev string, own []gitPatch, res *results) ([]gitPatch, error) {
+	var out []gitPatch
+	for _, s := range t.shared {
+		if i := slices.IndexFunc(own, func(p gitPatch) bool { return p.Name == s.Name }); i >= 0 {
+			res.info(own[i].Node, own[i].file, fmt.Sprintf("used for revision %q instead of the shared GitPatch %s", rev, s.file))
+			continue
+		}
+		p := s
+		if s.MadeFor != rev {
+			c, err := patch.Rewrite(s.Node, s.MadeFor, rev)
+			if err == nil {
+				p.Patch, err = patch.Parse(c)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: rewritten for revision %q: %w", s.file, rev, err)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

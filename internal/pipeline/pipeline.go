@@ -26,7 +26,6 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -34,7 +33,6 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
-	"github.com/istio-gitops/istio-gitops/internal/object"
 )
 
 // DroppedTag tags the result of each source object a run does not write;
@@ -50,6 +48,18 @@ type Options struct {
 	// Namespaces are Namespace manifests (and workloads) kept outside the
 	// tree, read-only: they count for the retire guard.
 	Namespaces fileset.Set
+	// NamespacesFrom reports that Namespaces holds what spec.namespaces.from
+	// names (istio-gitops run reads it from disk; under kustomize and kpt
+	// the function cannot).
+	NamespacesFrom bool
+	// SharedPatches are the files of each path of spec.patchesFrom, as the
+	// config spells it, read from disk; nil when the run takes them from
+	// its input (under kustomize and kpt).
+	SharedPatches map[string]fileset.Set
+	// OrderChecked reports that the order of spec.promotion is judged
+	// after the run (istio-gitops run reads the other clusters' trees and
+	// the Git history; under kustomize and kpt the function cannot).
+	OrderChecked bool
 	// Hidden reports whether the reader's .krmignore hides a file or
 	// folder (a run-relative path) from the run; nil when the input was
 	// not read from disk (kustomize and kpt read it themselves).
@@ -93,13 +103,9 @@ func (p Processor) Process(rl *framework.ResourceList) error {
 
 // ProcessFiles implements fileset.Processor.
 func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Set, framework.Results, error) {
-	cfg, err := config.Load(cfgNode)
+	cfg, res, err := config.LoadResults(cfgNode)
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			return nil, cerr.Results(object.Path(cfgNode)), err
-		}
-		return nil, nil, err
+		return nil, res, err
 	}
 	return Run(cfg, in, p.Options)
 }
@@ -120,8 +126,14 @@ func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, fr
 	if err != nil {
 		return nil, res.list, err
 	}
-	if err := checkRetirement(t, kept, opts.Namespaces); err != nil {
+	if err := checkRetirement(t, kept, opts, &res); err != nil {
 		return nil, res.list, err
+	}
+	if err := readShared(t, opts); err != nil {
+		return nil, res.list, err
+	}
+	if t.cfg.Spec.Promotion != nil && !opts.OrderChecked {
+		res.warn(nil, t.runPath(t.cfgFile), "spec.promotion: the order is not checked here: the function sees only its input under kustomize and kpt; `istio-gitops run` and `istio-gitops fleet check` (in CI) check it")
 	}
 	revs, err := revisions(t, kept, opts, &res)
 	if err != nil {
@@ -208,4 +220,17 @@ func checkPaths(out fileset.Set) error {
 		seen[f.Path] = true
 	}
 	return nil
+}
+
+// CheckRecords checks a tree against its records, as a run does before it
+// decides anything, and writes nothing: a generated file lost, emptied,
+// edited by hand or unknown is an error that says how to repair.
+func CheckRecords(cfg *config.IstioGitOps, in fileset.Set) (framework.Results, error) {
+	var res results
+	t, err := index(cfg, in)
+	if err != nil {
+		return nil, err
+	}
+	_, err = check(t, &res)
+	return res.list, err
 }

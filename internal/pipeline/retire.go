@@ -22,10 +22,19 @@ import (
 // istio.io/rev themselves count too. (The active revision, the live
 // gateways, the node agents and the tags must name listed revisions: the
 // config's validation says so.)
-func checkRetirement(t *tree, o *old, elsewhere fileset.Set) error {
+func checkRetirement(t *tree, o *old, opts Options, res *results) error {
 	retiring := config.SortedKeys(t.retired)
 	if len(retiring) == 0 {
 		return nil
+	}
+	elsewhere := opts.Namespaces
+	switch from := t.cfg.Spec.Namespaces.From; {
+	case len(from) > 0 && !opts.NamespacesFrom:
+		res.warn(nil, t.runPath(t.cfgFile), fmt.Sprintf("retiring %q: the Namespaces of spec.namespaces.from %q were not checked: the function sees only its input under kustomize and kpt; retire with `istio-gitops run`, which reads them",
+			retiring, from))
+	case len(from) == 0 && opts.Namespaces == nil:
+		res.warn(nil, t.runPath(t.cfgFile), fmt.Sprintf("retiring %q: no namespace source is configured, so only the Namespaces of the input were checked; namespaces kept elsewhere (the teams' repositories) were not: list them in spec.namespaces.from",
+			retiring))
 	}
 	now := revision.Pointers{Revisions: t.cfg.RevisionNames(), Tags: t.cfg.Spec.Tags, Active: t.cfg.Spec.ActiveRevision}
 	// Tags of the tree as it was: the record's, or the tag webhooks last

@@ -25,6 +25,11 @@ const (
 	// relPath is a clean relative path inside the tree: no empty, "." or
 	// ".." segment, no backslash.
 	relPath = `^(([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)/)*([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)$`
+	// besidePath is a clean relative path to something beside the tree:
+	// "." or "../" segments first, then no empty, "." or ".." segment.
+	besidePath = `^(\.|(\.\./)*(\.\.|([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+)(/([^./\\][^/\\]*|\.[^./\\][^/\\]*|\.\.[^/\\]+))*))$`
+	// rfc3339 is a time such as 2026-06-01T00:00:00Z.
+	rfc3339 = `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 	// duration is a Go duration such as 10m or 1h30m.
 	duration = `^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`
 	// host is a DNS name, or a wildcard one label deep.
@@ -190,6 +195,16 @@ var istioGitOpsRules = append(append(append(istioGitOpsBase,
 	rule{"spec.flux.sourceRef.name", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
 	rule{"spec.flux.interval", all(pattern(duration, 0), defaults("10m"),
 		describe("Interval is how often Flux reconciles the Kustomizations."))},
+	rule{"spec.namespaces.from", unique},
+	rule{"spec.namespaces.from[]", pattern(besidePath, 0)},
+	rule{"spec.patchesFrom", unique},
+	rule{"spec.patchesFrom[]", pattern(besidePath, 0)},
+	rule{"spec.promotion.after", unique},
+	rule{"spec.promotion.after[]", all(pattern(besidePath, 0), func(s *jsonschema.Schema) { s.Not = noneOf(".") })},
+	rule{"spec.promotion.soak", all(pattern(duration, 0), defaults("0s"))},
+	rule{"spec.promotion.override", required("reason", "expires")},
+	rule{"spec.promotion.override.reason", pattern(notBlank, 0)},
+	rule{"spec.promotion.override.expires", pattern(rfc3339, 0)},
 	rule{"spec.argocd", required("repoURL", "path")},
 	rule{"spec.argocd.repoURL", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
 	rule{"spec.argocd.path", func(s *jsonschema.Schema) { s.MinLength = size(1) }},
@@ -218,6 +233,7 @@ var gitPatchRules = append(header(patch.Kind),
 		s.Properties.Set(localConfig, &jsonschema.Schema{Type: "string", Not: noneOf("false")})
 	}},
 	rule{"spec.diff", pattern(gitDiff, 0)},
+	rule{"spec.revision", pattern(dnsLabel, 63)},
 )
 
 var revisionMigrationRules = append(header(migrate.Kind),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -83,6 +84,13 @@ type Selection struct {
 // Of computes the status of the IstioGitOps config cfgNode over items
 // (the tree, and any Namespace manifests kept elsewhere).
 func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
+	return OfFiles(cfgNode, fileset.FromItems(items))
+}
+
+// OfFiles is Of over files: only the records, the tag webhooks of
+// common/, the sources of revisions not generated yet and the files the
+// run does not own are parsed.
+func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 	cfg, err := config.Load(cfgNode)
 	if err != nil {
 		return nil, err
@@ -92,17 +100,47 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	versions := map[string]string{}
 	generated := map[string]bool{}
 	agents := map[string]bool{}
-	for _, it := range items {
-		parts := strings.Split(relPath(root, it), "/")
+	sources := map[string]*fileset.File{}
+	// The tree's own objects (istiod, gateways) are not the teams'.
+	var theirs, tagWebhooks []*yaml.RNode
+	for _, f := range files {
+		parts := strings.Split(relFile(root, f.Path), "/")
 		switch {
-		case len(parts) == 3 && parts[1] == layout.Generated && state.Is(it, state.Kind):
-			if st, err := state.Read(it); err == nil {
-				versions[parts[0]] = st.Spec.Version
-				generated[parts[0]] = true
+		case len(parts) == 3 && parts[1] == layout.Generated && parts[2] == layout.StateFile:
+			objs, err := f.Objects()
+			if err == nil && len(objs) == 1 && state.Is(objs[0], state.Kind) {
+				if st, err := state.Read(objs[0]); err == nil {
+					versions[parts[0]] = st.Spec.Version
+					generated[parts[0]] = true
+				}
 			}
+			continue
 		case len(parts) > 3 && parts[1] == layout.Generated && parts[2] == "node-agents":
 			agents[parts[0]] = true
+			continue
+		case len(parts) >= 2 && parts[0] == layout.Common && strings.HasPrefix(parts[len(parts)-1], pointer.TagWebhookPrefix):
+			if objs, err := f.Objects(); err == nil {
+				tagWebhooks = append(tagWebhooks, objs...)
+			}
+			continue
+		case len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common):
+			continue
 		}
+		sources[f.Path] = f
+		objs, err := f.Objects()
+		if err != nil {
+			return nil, err
+		}
+		// `kubectl get ns -o yaml` writes a List.
+		if objs, err = object.Unwrap(objs); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		for _, o := range objs {
+			if err := object.CheckPodMetadata(o); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", f.Path, object.Describe(o), err)
+			}
+		}
+		theirs = append(theirs, objs...)
 	}
 	for _, r := range cfg.Spec.Revisions {
 		v := r.Version
@@ -110,7 +148,10 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 			v = versions[r.Name]
 		}
 		if v == "" {
-			v = sourceVersion(items, path.Join(root, r.Source))
+			if f := sources[path.Join(root, r.Source)]; f != nil {
+				objs, _ := f.Objects()
+				v, _ = istioctl.Version(objs)
+			}
 		}
 		s.Revisions = append(s.Revisions, Revision{
 			Name: r.Name, Version: v,
@@ -133,26 +174,7 @@ func Of(cfgNode *yaml.RNode, items []*yaml.RNode) (*Status, error) {
 	slices.SortStableFunc(s.Hosts, func(a, b Host) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Ingress, b.Ingress))
 	})
-	// The tree's own objects (istiod, gateways) are not the teams'.
-	var theirs []*yaml.RNode
-	for _, it := range items {
-		parts := strings.Split(relPath(root, it), "/")
-		if len(parts) >= 3 && (parts[1] == layout.Generated || parts[0] == layout.Common) {
-			continue
-		}
-		// `kubectl get ns -o yaml` writes a List.
-		objs, err := object.Unwrap([]*yaml.RNode{it})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", object.Path(it), err)
-		}
-		for _, o := range objs {
-			if err := object.CheckPodMetadata(o); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", object.Path(it), object.Describe(o), err)
-			}
-		}
-		theirs = append(theirs, objs...)
-	}
-	injector, found := defaultInjector(cfg, root, items)
+	injector, found := defaultInjector(cfg, root, tagWebhooks)
 	s.Namespaces, s.Workloads = selections(cfg, theirs, injector, found)
 	s.Warnings = notInjected(cfg, root, s.Namespaces, s.Workloads)
 	return s, nil
@@ -178,11 +200,14 @@ func defaultInjector(cfg *config.IstioGitOps, root string, items []*yaml.RNode) 
 }
 
 // relPath is an item's path relative to the tree's root.
-func relPath(root string, it *yaml.RNode) string {
+func relPath(root string, it *yaml.RNode) string { return relFile(root, object.Path(it)) }
+
+// relFile is a path relative to the tree's root.
+func relFile(root, p string) string {
 	if root == "." {
-		return object.Path(it)
+		return p
 	}
-	return strings.TrimPrefix(object.Path(it), root+"/")
+	return strings.TrimPrefix(p, root+"/")
 }
 
 // notInjected warns of the namespaces and workloads that select the
@@ -204,17 +229,6 @@ func notInjected(cfg *config.IstioGitOps, root string, groups ...[]Selection) []
 		}
 	}
 	return out
-}
-
-func sourceVersion(items []*yaml.RNode, source string) string {
-	var objs []*yaml.RNode
-	for _, it := range items {
-		if object.Path(it) == path.Clean(source) {
-			objs = append(objs, it)
-		}
-	}
-	v, _ := istioctl.Version(objs)
-	return v
 }
 
 // selections groups the Namespaces of the input, and the workloads that

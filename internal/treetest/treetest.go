@@ -141,12 +141,19 @@ func GoldenFile(t testing.TB, path string, got []byte) {
 // clock so commits are reproducible; it returns git's output.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
+	return GitAt(t, dir, "2026-01-02T03:04:05Z", args...)
+}
+
+// GitAt is Git with the author and committer dates at when (RFC 3339):
+// the commits of a history whose times matter.
+func GitAt(t testing.TB, dir, when string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "LC_ALL=C",
-		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE=2026-01-02T03:04:05Z",
-		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE=2026-01-02T03:04:05Z")
+		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE="+when,
+		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE="+when)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
