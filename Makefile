@@ -179,6 +179,10 @@ $(EXTERNALDNS_TEST):
 test-externaldns: $(EXTERNALDNS_TEST) ## Run external-dns's own code over the DNS cutover story (fn/externaldns, Go 1.27)
 	cd $(EXTERNALDNS_DIR) && $(EXTERNALDNS_TEST) -test.count=1
 
+.PHONY: test-reverts
+test-reverts: ## Revert six committed upgrade steps in each of their 720 orders with the real git (each step from each set of steps left once: 192 reverts; CI runs it)
+	ISTIO_GITOPS_REVERTS=all $(GO) test -count=1 -timeout 60m -run '^TestRevertOrders$$' -v ./internal/pipeline/
+
 # Each fuzz test, as package:name. `make test` runs their seeds (testdata/fuzz
 # and the f.Add calls) as plain tests; `make fuzz` fuzzes each in turn.
 FUZZTIME ?= 30s

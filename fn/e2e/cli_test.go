@@ -101,7 +101,7 @@ func TestOutputJSON(t *testing.T) {
 		if r.Severity == "" || r.Message == "" {
 			t.Errorf("result without severity or message: %+v", r)
 		}
-		if strings.Contains(r.Message, "objects written") {
+		if strings.Contains(r.Message, "files added, from") {
 			written = true
 		}
 	}
@@ -115,7 +115,7 @@ func TestOutputJSON(t *testing.T) {
 			Revisions    []struct {
 				Name, Version                       string
 				Generated, Active, Live, NodeAgents bool
-				Tags                                []string
+				Agents, Tags                        []string
 				Hosts                               []struct{ Name, Ingress string }
 				Namespaces, Workloads               int
 			}

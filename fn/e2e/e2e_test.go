@@ -313,7 +313,7 @@ func TestMakeDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("make demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"1-31/generated: 23 objects written", "1-30         1.30.2     *       *"} {
+	for _, want := range []string{"1-31/generated: 23 files added", "1-30         1.30.2     *       *"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("make demo does not say %q:\n%s", want, out)
 		}

@@ -32,13 +32,29 @@ const (
 	// Flux Kustomizations); every run renders them again. Its value names
 	// the config field.
 	RenderedFromAnnotation = Group + "/rendered-from"
+	// PointsAtAnnotation records, on an object rendered from a pointer
+	// (activeRevision, a tag, gateways.live, nodeAgents.cni or ztunnel),
+	// the revision the pointer named when it was rendered: each object
+	// carries its own pointer, so that reverting one step's commit reverts
+	// its record with it, and no two steps touch the same lines.
+	PointsAtAnnotation = Group + "/points-at"
+	// RenderedDigestAnnotation is, on each rendered object, the sha256 of
+	// its file's bytes without this line: a hand edit of a rendered file
+	// is told from a change of the config.
+	RenderedDigestAnnotation = Group + "/rendered-digest"
 	// LiveRevisionAnnotation names, on a stable gateway Service, the
-	// revision whose gateway pods it selects.
+	// revision whose gateway pods it selects, and on the live revision's
+	// Ingress, that revision (the other revisions' Ingresses have none).
 	LiveRevisionAnnotation = Group + "/live-revision"
 	// CarriedFromAnnotation names, on a carried-forward GitPatch, the
 	// patch file it was copied from.
 	CarriedFromAnnotation = Group + "/carried-from"
 )
+
+// WritesTag tags a run's results that say what it writes (a folder's
+// files changed): they hold only once the files are written, so a command
+// that fails to write drops them.
+const WritesTag = "writes"
 
 // Others' annotations and labels.
 const (

@@ -247,3 +247,57 @@ func TestStatusFormat(t *testing.T) {
 		t.Errorf("-o markdown:\n%s%s\n--format markdown:\n%s%s", out, errOut, old, oldErr)
 	}
 }
+
+// TestErrorsSaidOnce: a config with a value of the wrong type and a
+// misspelled field reports both in one run, and each error is printed
+// once: by `run` (not as a result line and again after error:), and in
+// the function's ResourceList (one result a mistake, no summary of them
+// all).
+func TestErrorsSaidOnce(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repo, "examples/bootstrap"))); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "istio-gitops.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(b), "  - name: 1-30\n", "  - name: 1-30\n  activeRevison: 1-30\n  tags: [1-30]\n", 1)
+	if bad == string(b) {
+		t.Fatalf("examples/bootstrap/istio-gitops.yaml lists no revision 1-30:\n%s", b)
+	}
+	if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := call(t, NewRootCommand(), "", "run", dir)
+	said := out + errOut
+	if code != ExitUser {
+		t.Errorf("exit %d, want %d:\n%s", code, ExitUser, said)
+	}
+	for _, want := range []string{"spec.activeRevison: unknown field", "spec.tags: must be a map, not array"} {
+		if n := strings.Count(said, want); n != 1 {
+			t.Errorf("%q said %d times, want once:\n%s", want, n, said)
+		}
+	}
+	if strings.Contains(said, "files added") || strings.Contains(said, "written") {
+		t.Errorf("a failed run must not say what it wrote:\n%s", said)
+	}
+
+	list := resourceList(t, func(s string) string {
+		return strings.Replace(s, "    - name: 1-30\n", "    - name: 1-30\n    activeRevison: 1-30\n    tags: [1-30]\n", 1)
+	})
+	code, out, _ = call(t, NewRootCommand(), list)
+	if code != ExitUser {
+		t.Errorf("function: exit %d, want %d", code, ExitUser)
+	}
+	_, results := readList(t, out)
+	if results == nil {
+		t.Fatalf("no results:\n%s", out)
+	}
+	for _, want := range []string{"spec.activeRevison: unknown field", "spec.tags: must be a map, not array"} {
+		if n := strings.Count(results.MustString(), want); n != 1 {
+			t.Errorf("function results say %q %d times, want once:\n%s", want, n, results.MustString())
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/istio-gitops/istio-gitops/internal/krm"
 )
 
 // reportedError is the error of a run whose results hold errors: they are
@@ -45,9 +47,12 @@ func runFunction(p framework.ResourceListProcessor, in io.Reader, out, stderr io
 		runErr = reported
 	}
 	if runErr != nil {
-		if _, ok := runErr.(*reportedError); !ok {
+		// An error said by the results already (each mistake of a config,
+		// with its field) is not said again.
+		if _, ok := runErr.(*reportedError); !ok && rl.Results.ExitCode() == 0 {
 			rl.Results = append(rl.Results, &framework.Result{Severity: framework.Error, Message: runErr.Error()})
 		}
+		rl.Results = krm.Unwritten(rl.Results)
 		rl.Items = nil
 	} else if err := kio.ReconcileInternalAnnotations(rl.Items, annotations); err != nil {
 		return &internalError{err}

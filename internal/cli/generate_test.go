@@ -102,7 +102,7 @@ func TestGenerateCommand(t *testing.T) {
 		}
 		mustHave(t, "the results", strings.Join(msgs, "\n"),
 			"1-31/istioctl-output.yaml: written: 39 objects",
-			": 1-31/generated: 23 objects written from 1-31/istioctl-output.yaml")
+			": 1-31/generated: 23 files added, from 1-31/istioctl-output.yaml")
 		if _, err := os.Stat(filepath.Join(dir, "1-31/generated/deployment/istiod-1-31.yaml")); err != nil {
 			t.Errorf("the run must write 1-31/generated: %v", err)
 		}
@@ -222,7 +222,7 @@ func TestGenerateIstioctl(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("--run: exit %d: %s", code, errOut)
 	}
-	mustHave(t, "stdout", out, "1-31/generated: 23 objects written from 1-31/istioctl-output.yaml")
+	mustHave(t, "stdout", out, "1-31/generated: 23 files added, from 1-31/istioctl-output.yaml")
 	deployment, err := os.ReadFile(filepath.Join(dir, "1-31/generated/deployment/istiod-1-31.yaml"))
 	if err != nil || !strings.Contains(string(deployment), "kind: Deployment") {
 		t.Errorf("--run must write 1-31/generated/deployment/istiod-1-31.yaml: %v", err)

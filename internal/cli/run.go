@@ -94,6 +94,11 @@ func onDisk(ps krm.Processors, dir string, opts pipeline.Options) krm.Processors
 // format asks and returns err, or the printing's error.
 func printRun(w io.Writer, format string, results framework.Results, err error) error {
 	if format != output.JSON {
+		if err != nil {
+			// The error line says every error once (a config's mistakes
+			// all together): the results' own error lines would repeat it.
+			results = withoutErrors(results, err)
+		}
 		PrintResults(w, results)
 		return err
 	}
@@ -132,4 +137,23 @@ func PrintResults(w io.Writer, results framework.Results) {
 		parts = append(parts, r.Message)
 		fmt.Fprintln(w, strings.Join(parts, " "))
 	}
+}
+
+// withoutErrors are the results less the errors err says already.
+func withoutErrors(results framework.Results, err error) framework.Results {
+	said := err.Error()
+	var out framework.Results
+	for _, r := range results {
+		if r.Severity == framework.Error {
+			msg := r.Message
+			if _, tail, ok := strings.Cut(msg, ": "); ok {
+				msg = tail
+			}
+			if strings.Contains(said, msg) {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

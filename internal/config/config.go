@@ -210,14 +210,45 @@ type IngressValues struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// NodeAgents says which revision's ambient node agents (ztunnel, istio-cni)
-// run on the nodes.
+// NodeAgents says which revision's ambient node agents (istio-cni,
+// ztunnel) run on the nodes. Istio's order is the control plane first,
+// then istio-cni, then ztunnel: each is a step (and a commit) of its own.
 type NodeAgents struct {
-	// Revision is the revision whose node agents are deployed from common/.
-	// Defaults to the active revision while one revision is listed; must be
-	// set once two are and the output has node agents, so that adding a
-	// canary never touches the nodes.
+	// Revision is the revision whose node agents are deployed from common/,
+	// for each agent that cni or ztunnel does not name. Defaults to the
+	// active revision while one revision is listed; once two are and the
+	// output has node agents, it (or both cni and ztunnel) must be set, so
+	// that adding a canary never touches the nodes.
 	Revision string `json:"revision,omitempty"`
+	// CNI is the revision whose istio-cni node agent is deployed. Defaults
+	// to revision.
+	CNI string `json:"cni,omitempty"`
+	// Ztunnel is the revision whose ztunnel is deployed. Defaults to
+	// revision.
+	Ztunnel string `json:"ztunnel,omitempty"`
+}
+
+// Config fields of the node agents, as messages and the rendered-from
+// annotation name them.
+const (
+	FieldNodeAgents        = "spec.nodeAgents.revision"
+	FieldNodeAgentsCNI     = "spec.nodeAgents.cni"
+	FieldNodeAgentsZtunnel = "spec.nodeAgents.ztunnel"
+)
+
+// NodeAgent is the revision whose agent ("cni" or "ztunnel") is deployed,
+// and the field that says so: the agent's own, else spec.nodeAgents.revision.
+// The revision is empty when neither is set.
+func (c *IstioGitOps) NodeAgent(agent string) (rev, field string) {
+	na := c.Spec.NodeAgents
+	own, f := na.Ztunnel, FieldNodeAgentsZtunnel
+	if agent == "cni" {
+		own, f = na.CNI, FieldNodeAgentsCNI
+	}
+	if own != "" {
+		return own, f
+	}
+	return na.Revision, FieldNodeAgents
 }
 
 // Webhooks configures webhook configurations.
@@ -442,6 +473,11 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	// mistake, reported once.
 	if na := s.NodeAgents.Revision; na != "" && na != s.ActiveRevision {
 		listed(spec.Child("nodeAgents", "revision"), na, "move the node agents to another revision")
+	}
+	for _, a := range []struct{ name, rev string }{{"cni", s.NodeAgents.CNI}, {"ztunnel", s.NodeAgents.Ztunnel}} {
+		if a.rev != "" {
+			listed(spec.Child("nodeAgents", a.name), a.rev, fmt.Sprintf("move %s to another revision", map[string]string{"cni": "istio-cni", "ztunnel": "ztunnel"}[a.name]))
+		}
 	}
 	if s.Flux != nil {
 		errs = append(errs, validateFlux(spec.Child("flux"), s.Flux)...)

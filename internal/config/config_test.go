@@ -80,6 +80,8 @@ func TestInvalid(t *testing.T) {
 		{"live unset with stable Services", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  gateways: {stableServices: true}\n", "spec.gateways.live: must be set once two revisions are listed"},
 		{"live defaults without traffic to move", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n", ""},
 		{"node agents not listed", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  nodeAgents: {revision: 1-29}\n", `spec.nodeAgents.revision: "1-29" must be one of the listed revisions`},
+		{"istio-cni not listed", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  nodeAgents: {revision: 1-30, cni: 1-32}\n", `spec.nodeAgents.cni: "1-32" must be one of the listed revisions ["1-30" "1-31"] (to retire a revision, move istio-cni to another revision first)`},
+		{"ztunnel not listed", "spec:\n  revisions: [{name: 1-30}, {name: 1-31}]\n  nodeAgents: {ztunnel: 1-29}\n", `spec.nodeAgents.ztunnel: "1-29" must be one of the listed revisions`},
 		{"source in common", "spec:\n  revisions: [{name: 1-30, source: common/x.yaml}]\n", `spec.revisions[0].source: "common/x.yaml" must not be in common/`},
 		{"source in generated", "spec:\n  revisions: [{name: 1-30}, {name: 1-31, source: 1-30/generated/x.yaml}]\n", `must not be in 1-30/generated/`},
 		{"source is a kustomization", "spec:\n  revisions: [{name: 1-30, source: kustomization.yaml}]\n", `must not be kustomization.yaml`},
@@ -138,6 +140,30 @@ func TestEveryMistake(t *testing.T) {
 	want := []string{"spec.revisions[1].versoin", "spec.revisions[0].name", "spec.activeRevision", "spec.tags[Bad]"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("fields %q, want %q (error: %v)", fields, want, err)
+	}
+}
+
+// TestTypeErrorAndUnknownField: a value of the wrong type does not hide
+// the other mistakes: every wrong type and every unknown field is reported
+// in one run, each by its path.
+func TestTypeErrorAndUnknownField(t *testing.T) {
+	_, err := load(t, "spec:\n  revisions: {name: 1-30}\n  activeRevison: 1-30\n  tags: {prod: [1-30]}\n  nodeAgents: {cni: 1-30, ztunel: 1-30}\n")
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("error %v must be a *config.Error", err)
+	}
+	var got []string
+	for _, r := range cerr.Results("istio-gitops.yaml") {
+		got = append(got, strings.TrimPrefix(r.Message, `IstioGitOps "prod": `))
+	}
+	want := []string{
+		"spec.activeRevison: unknown field: is it misspelled, or in the wrong place?",
+		"spec.nodeAgents.ztunel: unknown field: is it misspelled, or in the wrong place?",
+		"spec.revisions: must be a list, not object",
+		"spec.tags[prod]: must be a string, not array",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -48,7 +49,17 @@ func Decode(node *yaml.RNode, v any) Decoded {
 	}
 	strict, err := json.UnmarshalStrict(data, v)
 	if err != nil {
-		return Decoded{List: field.ErrorList{typeError(err)}, fatal: true}
+		// The decoder stops at the first value of the wrong type: walk the
+		// document against v's type for every one of them, and every
+		// unknown field, so that one run reports all the mistakes.
+		var doc any
+		list := field.ErrorList{typeError(err)}
+		if json.UnmarshalCaseSensitivePreserveInts(data, &doc) == nil {
+			if all := walk(doc, reflect.TypeOf(v), nil); len(all) > 0 {
+				list = all
+			}
+		}
+		return Decoded{List: list, fatal: true}
 	}
 	var d Decoded
 	for _, e := range strict {
@@ -153,4 +164,140 @@ func (e *Error) Results(file string) framework.Results {
 		out = append(out, r)
 	}
 	return out
+}
+
+// walk checks a decoded JSON document against type t, as the strict
+// decoder would, but past the first mistake: every value of the wrong type
+// and every unknown field, by its path, in document order (fields sorted).
+func walk(doc any, t reflect.Type, p *field.Path) field.ErrorList {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if doc == nil {
+		return nil
+	}
+	at := func() string {
+		if p == nil {
+			return "."
+		}
+		return p.String()
+	}
+	wrong := func() field.ErrorList {
+		return field.ErrorList{&field.Error{Type: field.ErrorTypeTypeInvalid, Field: at(), BadValue: field.OmitValueType{},
+			Detail: fmt.Sprintf("must be %s, not %s", goType(typeName(t)), jsonKind(doc))}}
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return nil
+	case reflect.Struct:
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return wrong()
+		}
+		fields := jsonFields(t)
+		var errs field.ErrorList
+		for _, k := range SortedKeys(obj) {
+			child := field.NewPath(k)
+			if p != nil {
+				child = p.Child(k)
+			}
+			f, known := fields[k]
+			if !known {
+				errs = append(errs, unknownField(fmt.Errorf("unknown field %q", child.String())))
+				continue
+			}
+			errs = append(errs, walk(obj[k], f, child)...)
+		}
+		return errs
+	case reflect.Map:
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return wrong()
+		}
+		var errs field.ErrorList
+		for _, k := range SortedKeys(obj) {
+			child := field.NewPath(k)
+			if p != nil {
+				child = p.Key(k)
+			}
+			errs = append(errs, walk(obj[k], t.Elem(), child)...)
+		}
+		return errs
+	case reflect.Slice:
+		list, ok := doc.([]any)
+		if !ok {
+			return wrong()
+		}
+		var errs field.ErrorList
+		for i, e := range list {
+			errs = append(errs, walk(e, t.Elem(), p.Index(i))...)
+		}
+		return errs
+	case reflect.String:
+		if _, ok := doc.(string); !ok {
+			return wrong()
+		}
+	case reflect.Bool:
+		if _, ok := doc.(bool); !ok {
+			return wrong()
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		switch doc.(type) {
+		case int64, float64:
+		default:
+			return wrong()
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types,
+// embedded structs' included.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case f.Anonymous && name == "":
+			for k, v := range jsonFields(f.Type) {
+				out[k] = v
+			}
+		case name == "":
+			out[f.Name] = f.Type
+		default:
+			out[name] = f.Type
+		}
+	}
+	return out
+}
+
+// typeName is a Go type as the decoder's errors name it, for goType.
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice:
+		return "[]" + t.Elem().String()
+	case reflect.Map:
+		return "map[" + t.Key().String() + "]" + t.Elem().String()
+	case reflect.Struct:
+		return t.String()
+	}
+	return t.Kind().String()
+}
+
+// jsonKind names a decoded JSON value's type as the decoder's errors do.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "number"
 }

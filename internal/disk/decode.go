@@ -283,6 +283,12 @@ func decodeDocument(text []byte, offset int, path string) (*yaml.RNode, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
+		if lines := ConflictLines(text); len(lines) > 0 {
+			for i := range lines {
+				lines[i] += offset
+			}
+			return nil, &ConflictError{Path: path, Lines: lines}
+		}
 		msg := errLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
 			n, _ := strconv.Atoi(m[len("line "):])
 			return "line " + strconv.Itoa(n+offset)

@@ -260,9 +260,10 @@ func State(cfg *config.IstioGitOps, root string, files fileset.Set) *promotion.S
 }
 
 // Recorded is what the tree's records say it showed when it was last
-// written: the revisions generated and where common/'s record has the
-// pointers. Outside Git it is what a step is judged from; nil when the
-// tree has no record yet.
+// written: the revisions generated, and the pointers as the objects
+// rendered from them record (points-at), or, for a tree written by an
+// older istio-gitops, as common/'s record has them. Outside Git it is what
+// a step is judged from; nil when the tree has no record yet.
 func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotion.State {
 	byPath := map[string]*fileset.File{}
 	for _, f := range files {
@@ -273,7 +274,14 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 		return nil
 	}
 	common := readRecord(f, api.KindCommonState)
-	if common == nil || common.Spec.Pointers == nil {
+	if common == nil {
+		return nil
+	}
+	rec, ok := recordedPointers(root, files)
+	if was := common.Spec.Pointers; !ok && was != nil {
+		rec = &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
+			Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
+	} else if !ok {
 		return nil
 	}
 	s := &promotion.State{Name: cfg.Metadata.Name, Versions: map[string]string{}}
@@ -289,12 +297,6 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 			}
 		}
 	}
-	was := common.Spec.Pointers
-	// The record keeps the live gateways and the node agents where they
-	// decide something, as Pointers counts them. It does not keep the DNS
-	// hosts: outside Git they are taken as they are now, unmoved.
-	rec := &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
-		Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
 	s.Pointers = promotion.Pointers(rec)
 	for _, p := range promotion.Pointers(cfg) {
 		if _, ok := promotion.HostOf(p.Field); ok {
@@ -305,6 +307,55 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 		}
 	}
 	return s
+}
+
+// recordedPointers are where the pointers stood when the tree at root was
+// last written, as the objects rendered from them record it; ok is false
+// when no object records one (a tree written by an older istio-gitops).
+// The DNS hosts are not among them: outside Git they are taken as they
+// are now, unmoved.
+func recordedPointers(root string, files fileset.Set) (*config.IstioGitOps, bool) {
+	rec := &config.IstioGitOps{Spec: config.Spec{Tags: map[string]string{}}}
+	ok := false
+	for _, f := range files {
+		if root != "" && !strings.HasPrefix(f.Path, root+"/") {
+			continue
+		}
+		if m, err := f.Mentions(api.PointsAtAnnotation, api.LiveRevisionAnnotation); err != nil || !m {
+			continue
+		}
+		objs, err := f.Objects()
+		if err != nil || len(objs) != 1 {
+			continue
+		}
+		a := objs[0].GetAnnotations()
+		field, at := a[api.RenderedFromAnnotation], a[api.PointsAtAnnotation]
+		if live := a[api.LiveRevisionAnnotation]; live != "" {
+			rec.Spec.Gateways.Live, ok = live, true
+		}
+		if at == "" {
+			continue
+		}
+		switch {
+		case field == promotion.ActiveField:
+			rec.Spec.ActiveRevision = at
+		case field == promotion.LiveField:
+			rec.Spec.Gateways.Live = at
+		case field == config.FieldNodeAgents:
+			// An older istio-gitops moved both agents as one.
+			rec.Spec.NodeAgents.Revision = at
+		case field == promotion.CNIField:
+			rec.Spec.NodeAgents.CNI = at
+		case field == promotion.ZtunnelField:
+			rec.Spec.NodeAgents.Ztunnel = at
+		case strings.HasPrefix(field, promotion.TagsField):
+			rec.Spec.Tags[strings.TrimPrefix(field, promotion.TagsField)] = at
+		default:
+			continue
+		}
+		ok = true
+	}
+	return rec, ok
 }
 
 // readRecord reads a record file, nil when it holds none.

@@ -20,8 +20,19 @@ var pointerColumns = []struct {
 	{"ACTIVE", "active", is(promotion.ActiveField)},
 	{"LIVE", "live gateways", is(promotion.LiveField)},
 	{"HOSTS", "hosts", promotion.HostOf},
-	{"NODES", "node agents", is(promotion.NodeAgentsField)},
+	{"NODES", "node agents", nodeAgent},
 	{"TAGS", "tags", func(f string) (string, bool) { return strings.CutPrefix(f, promotion.TagsField) }},
+}
+
+// nodeAgent names the node agent a field moves.
+func nodeAgent(field string) (string, bool) {
+	switch field {
+	case promotion.CNIField:
+		return "istio-cni", true
+	case promotion.ZtunnelField:
+		return "ztunnel", true
+	}
+	return "", false
 }
 
 func is(field string) func(string) (string, bool) {

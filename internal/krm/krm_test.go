@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
@@ -22,6 +23,9 @@ type labeller struct{ calls *[]string }
 func (l labeller) Process(rl *framework.ResourceList) error {
 	name := rl.FunctionConfig.GetName()
 	*l.calls = append(*l.calls, rl.FunctionConfig.GetKind()+"/"+name)
+	// What it writes holds only once written: a failed run drops it.
+	rl.Results = append(rl.Results, &framework.Result{Severity: framework.Info, Message: name + ": 1 file changed",
+		Tags: map[string]string{api.WritesTag: name}})
 	switch name {
 	case "fails":
 		return os.ErrInvalid
@@ -110,8 +114,9 @@ func TestRunDir(t *testing.T) {
 		})
 		var calls []string
 		results, err := processors(&calls).RunDir(dir)
-		if err != nil || len(results) != 2 || results[0].Message != `tree a (IstioGitOps "one"): no change` ||
-			results[1].Message != `tree b (IstioGitOps "two"): no change` {
+		if err != nil || len(results) != 4 || results[1].Tags[api.WritesTag] != "two" ||
+			results[2].Message != `tree a (IstioGitOps "one"): no change` ||
+			results[3].Message != `tree b (IstioGitOps "two"): no change` {
 			t.Fatalf("RunDir: %v %v", results, err)
 		}
 		if got := strings.Join(calls, " "); got != "IstioGitOps/one IstioGitOps/two" {
@@ -135,9 +140,14 @@ func TestRunDir(t *testing.T) {
 			write(dir, map[string]string{"config.yaml": c.config, "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"})
 			before := treetest.Snapshot(t, dir)
 			var calls []string
-			_, err := processors(&calls).RunDir(dir)
+			results, err := processors(&calls).RunDir(dir)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
+			}
+			for _, r := range results {
+				if _, ok := r.Tags[api.WritesTag]; ok {
+					t.Errorf("a failed run says what it wrote: %s", r.Message)
+				}
 			}
 			if d := treetest.Diff(treetest.Files(t, dir), mapBytes(before)); d != "" {
 				t.Errorf("a failed run wrote:\n%s", d)

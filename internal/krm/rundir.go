@@ -65,7 +65,7 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 			cur, res, err = processFiles(p, cur, cfg)
 			results = append(results, res...)
 			if err != nil {
-				return results, err
+				return Unwritten(results), err
 			}
 			continue
 		}
@@ -83,19 +83,35 @@ func (ps Processors) RunDir(root string) (framework.Results, error) {
 		cur = append(rest, out...)
 	}
 	if len(failed) > 0 {
-		return results, fmt.Errorf("%s; nothing was written", strings.Join(failed, "; "))
+		return Unwritten(results), fmt.Errorf("%s; nothing was written", strings.Join(failed, "; "))
 	}
 	if results.ExitCode() != 0 {
-		return results, fmt.Errorf("the run reported errors; nothing was written")
+		return Unwritten(results), fmt.Errorf("the run reported errors; nothing was written")
 	}
 	writes, deletes, err := fileset.Changes(in, cur)
 	if err != nil {
-		return results, err
+		return Unwritten(results), err
 	}
 	if !several {
-		return results, t.Commit(writes, deletes)
+		if err := t.Commit(writes, deletes); err != nil {
+			return Unwritten(results), err
+		}
+		return results, nil
 	}
+	// Trees are written one by one: what was written before an error holds.
 	return results, commitTrees(t, roots, cfgs, writes, deletes, &results)
+}
+
+// Unwritten are the results of a run that wrote nothing: those that say
+// what it writes (tagged api.WritesTag) do not hold.
+func Unwritten(results framework.Results) framework.Results {
+	var out framework.Results
+	for _, r := range results {
+		if _, writes := r.Tags[api.WritesTag]; !writes {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // open is disk.Open, which refuses a folder holding the journal of an
@@ -231,6 +247,10 @@ func FindConfigs(in fileset.Set, kinds ...string) ([]*yaml.RNode, error) {
 		}
 		objs, err := f.Objects()
 		if err != nil {
+			var ce *disk.ConflictError
+			if errors.As(err, &ce) && ce.Advice == "" {
+				ce.Advice = disk.Yours + "; if it is the function config, where the two sides moved different pointers, keep both moves"
+			}
 			return nil, err
 		}
 		found = append(found, ConfigsOf(objs, kinds...)...)

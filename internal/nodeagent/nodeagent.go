@@ -1,13 +1,14 @@
 // Package nodeagent finds ambient's node agents in a revision's output:
 // the ztunnel and istio-cni DaemonSets and everything that belongs to them.
 // They run once per node, so they cannot run side by side for two
-// revisions: the tree keeps each revision's copy and deploys the one
-// spec.nodeAgents.revision names.
+// revisions: the tree keeps each revision's copy and deploys, for each
+// agent, the one spec.nodeAgents.cni and spec.nodeAgents.ztunnel name.
 package nodeagent
 
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -34,6 +35,65 @@ func Has(s Set, o *yaml.RNode) bool { return s[object.IDOf(o)] }
 
 const rbac = "rbac.authorization.k8s.io"
 
+// Agent is one of the node agents, each moved on its own.
+type Agent string
+
+const (
+	// CNI is istio-cni's node agent: the DaemonSet that installs the CNI
+	// plugin (a container named install-cni, or a name with a "cni"
+	// token), with what belongs to it.
+	CNI Agent = "cni"
+	// Ztunnel is the node proxy, and any other DaemonSet of the output.
+	Ztunnel Agent = "ztunnel"
+)
+
+// Agents are the node agents in the order Istio upgrades them: istio-cni,
+// then ztunnel.
+var Agents = []Agent{CNI, Ztunnel}
+
+// String is how messages name the agent.
+func (a Agent) String() string {
+	if a == CNI {
+		return "istio-cni"
+	}
+	return string(a)
+}
+
+// Split tells, for each node agent object among objs, which agent it
+// belongs to. An object that belongs to both (a role bound to both
+// accounts) goes with istio-cni, which moves first.
+func Split(objs []*yaml.RNode) (map[object.ID]Agent, error) {
+	cni, err := find(objs, func(ds *yaml.RNode) bool { return isCNI(ds) })
+	if err != nil {
+		return nil, err
+	}
+	zt, err := find(objs, func(ds *yaml.RNode) bool { return !isCNI(ds) })
+	if err != nil {
+		return nil, err
+	}
+	out := map[object.ID]Agent{}
+	for id := range zt {
+		out[id] = Ztunnel
+	}
+	for id := range cni {
+		out[id] = CNI
+	}
+	return out, nil
+}
+
+// isCNI reports whether a node agent's DaemonSet is istio-cni's.
+func isCNI(ds *yaml.RNode) bool {
+	if slices.Contains(strings.Split(ds.GetName(), "-"), "cni") {
+		return true
+	}
+	for _, c := range elements(ds, "spec", "template", "spec", "containers") {
+		if object.Scalar(c, "name") == "install-cni" {
+			return true
+		}
+	}
+	return false
+}
+
 // Find returns the identities of the node agents' objects. A node agent is a
 // DaemonSet (istioctl and Istio's charts render only ztunnel and
 // istio-cni-node as DaemonSets; gateways are Deployments), found whatever
@@ -46,11 +106,16 @@ const rbac = "rbac.authorization.k8s.io"
 // Only the objects of the Read kinds among objs are read; the others are
 // claimed by their identity (see Set).
 func Find(objs []*yaml.RNode) (Set, error) {
+	return find(objs, func(*yaml.RNode) bool { return true })
+}
+
+// find is Find for the DaemonSets that agent accepts.
+func find(objs []*yaml.RNode, agent func(ds *yaml.RNode) bool) (Set, error) {
 	s := Set{}
 	type account struct{ namespace, name string }
 	var accounts []account
 	for _, o := range objs {
-		if o.GetKind() != "DaemonSet" || object.GroupOf(o.GetApiVersion()) != "apps" {
+		if o.GetKind() != "DaemonSet" || object.GroupOf(o.GetApiVersion()) != "apps" || !agent(o) {
 			continue
 		}
 		s[object.IDOf(o)] = true

@@ -226,6 +226,9 @@ the patch modifies.`,
 			if err != nil {
 				return err
 			}
+			if err := checkNotRendered(node, revision, os.ReadFile); err != nil {
+				return err
+			}
 			if shared {
 				// The token a shared patch's copies are rewritten from.
 				if err := node.PipeE(yaml.Lookup("spec"), yaml.SetField("revision", yaml.NewStringRNode(revision))); err != nil {
@@ -245,4 +248,29 @@ the patch modifies.`,
 	cmd.Flags().BoolVar(&shared, "shared", false, "write spec.revision, for a patch kept once for every cluster (the folders of spec.patchesFrom): its revision token is rewritten for each revision it applies to")
 	_ = cmd.MarkFlagRequired("revision")
 	return cmd
+}
+
+// checkNotRendered refuses a patch of a file that the run renders from the
+// config, when the file can be read where the command runs (the tree's
+// root, as the diff's paths are): such a patch would never apply.
+func checkNotRendered(node *yaml.RNode, rev string, read func(string) ([]byte, error)) error {
+	p, err := Parse(node)
+	if err != nil {
+		return err
+	}
+	targets, err := p.Targets(rev)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		b, err := read(t)
+		if err != nil {
+			continue
+		}
+		if field := RenderedFrom(b); field != "" {
+			return fmt.Errorf("%s: file %q is rendered from the config (%s), not generated from istioctl output, and every run renders it again: change %s instead (or patch the file of the revision's generated/ it is rendered from)",
+				p.describe(), t, field, field)
+		}
+	}
+	return nil
 }

@@ -19,6 +19,7 @@
 package patch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
@@ -297,6 +299,9 @@ func (p *Patch) Targets(revDir string) ([]string, error) {
 	targets := make([]string, 0, len(p.Files))
 	for _, f := range p.Files {
 		t := targetOf(f.NewName, revDir)
+		if hint := renderedHint(f.NewName, t, under); hint != "" {
+			return nil, fmt.Errorf("%s: file %q %s", p.describe(), f.NewName, hint)
+		}
 		if !strings.HasPrefix(t, under) {
 			return nil, fmt.Errorf("%s: file %q must target a file under %s", p.describe(), f.NewName, under)
 		}
@@ -322,3 +327,41 @@ func targetOf(name, revDir string) string {
 // localConfig is the annotation every GitPatch carries: it is read by the
 // function and never deployed.
 const localConfig = filters.LocalConfigAnnotation
+
+// renderedHint says, for a diff path that names a file the run renders
+// from the config (or writes into common/), what to change instead; ""
+// for any other path. name is the path as the diff has it, target the
+// tree path it resolves to, under the revision's generated/ folder.
+func renderedHint(name, target, under string) string {
+	if rest, ok := strings.CutPrefix(target, under); ok && strings.HasPrefix(rest, "ingress/") {
+		return "is rendered from the config (spec.gateways.ingress, or an entry of spec.gateways.ingresses), not generated from istioctl output, and every run renders it again: change that entry (its template, liveOnlyAnnotations, perRevision or hosts) instead"
+	}
+	if strings.HasPrefix(target, under) {
+		return ""
+	}
+	parts := strings.Split(name, "/")
+	for i, seg := range parts {
+		switch {
+		case seg == "common" && len(parts)-i >= 3:
+			return "is in common/, which every run writes again: its objects are rendered from the config (the istiod Service, the default validator, the tags, the stable gateway Services, the node agents) or taken from the newest revision's istioctl output; patch the file of the revision's generated/ folder it comes from instead (a node agent's is under <rev>/generated/node-agents/, and spec.nodeAgents picks the revision)"
+		case seg == layout.Flux && len(parts)-i == 2:
+			return "is rendered from the config (spec.flux), and every run renders it again: change spec.flux instead"
+		case seg == layout.ArgoCD && len(parts)-i == 2:
+			return "is rendered from the config (spec.argocd), and every run renders it again: change spec.argocd instead"
+		}
+	}
+	return ""
+}
+
+// RenderedFrom is the config field a file's object was rendered from (its
+// fn.istio-gitops.dev/rendered-from annotation), or "": read from the
+// bytes, without parsing them.
+func RenderedFrom(b []byte) string {
+	key := []byte(api.RenderedFromAnnotation + ":")
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), key); ok {
+			return strings.Trim(string(bytes.TrimSpace(v)), `"'`)
+		}
+	}
+	return ""
+}

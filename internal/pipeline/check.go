@@ -1,13 +1,19 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+
+	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
 // old is what the check stage found of the tree as the last run left it.
@@ -74,6 +80,9 @@ func check(t *tree, res *results) (*old, error) {
 		return nil, err
 	}
 	o.rendered = append(o.rendered, rendered...)
+	if err := checkRendered(t, o, res); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -122,6 +131,67 @@ func checkHidden(t *tree, hidden func(string, bool) bool) error {
 	return nil
 }
 
+// checkRendered refuses a rendered file edited by hand since the last run
+// (its bytes no longer match the digest it records): the run renders it
+// again from the config, and the edit would be lost without a word. It
+// notes, once, a tree whose rendered files and record an older
+// istio-gitops wrote.
+func checkRendered(t *tree, o *old, res *results) error {
+	t.rendered = map[string]string{}
+	var problems []string
+	older := t.common.record != nil && t.common.record.Spec.Pointers != nil
+	for _, f := range sortedFiles(o.rendered) {
+		rf, ok := readRendered(f)
+		if !ok {
+			continue
+		}
+		t.rendered[f.Path] = rf.field
+		recorded, now, sealed := state.Sealed(rf.data)
+		if !sealed {
+			older = true
+			continue
+		}
+		if recorded != now {
+			problems = append(problems, fmt.Sprintf("%s (rendered from %s: %s)", f.Path, rf.field, carryHint(t, rf)))
+		}
+	}
+	if older {
+		res.note(framework.Info, fmt.Sprintf("%s: written by an older istio-gitops: from this run on, each object rendered from the config records its own pointer (annotation %s) and digest, and the record no longer lists the pointers, so that git revert of any one step applies cleanly whatever came after it (for the commits made from now on)",
+			t.runPath(path.Join(layout.Common, layout.StateFile)), api.PointsAtAnnotation))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	more := ""
+	if len(problems) > maxProblems {
+		more = fmt.Sprintf("; and %d more", len(problems)-maxProblems)
+		problems = problems[:maxProblems]
+	}
+	return fmt.Errorf("rendered files must not be edited by hand: every run renders them again from the config, and the edit would be lost: %s%s; restore each from Git (git checkout -- FILE) and carry the change where it comes from",
+		strings.Join(problems, "; "), more)
+}
+
+// carryHint says where a change to a rendered file belongs.
+func carryHint(t *tree, rf renderedFile) string {
+	switch {
+	case rf.field == fieldFlux, rf.field == fieldArgoCD:
+		return fmt.Sprintf("change %s instead", rf.field)
+	case isIngress(rf.field):
+		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", rf.field)
+	case rf.pointsAt == "":
+		return "change the config instead"
+	}
+	patches := t.runPath(path.Join(rf.pointsAt, layout.Patches)) + "/"
+	if rf.field == fieldCNI || rf.field == fieldZtunnel || rf.field == fieldNodeAgentsOld {
+		if rel, ok := t.rel(rf.file.Path); ok {
+			src := t.runPath(path.Join(rf.pointsAt, layout.Generated, nodeAgentsDir, strings.TrimPrefix(rel, layout.Common+"/")))
+			return fmt.Sprintf("carry it as a GitPatch on %s in %s (istio-gitops patch import)", src, patches)
+		}
+	}
+	return fmt.Sprintf("carry it as a GitPatch on the file of %s it is rendered from, in %s (istio-gitops patch import)",
+		t.runPath(path.Join(rf.pointsAt, layout.Generated))+"/", patches)
+}
+
 // verify sets apart a folder's rendered files and, when the folder is
 // kept, checks its other files against the record. A kept folder with
 // generated files must have its record: without one (deleted, hidden, or
@@ -140,6 +210,14 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 		}
 		r, err := isRendered(f)
 		if err != nil {
+			var ce *disk.ConflictError
+			if errors.As(err, &ce) {
+				// A file of a folder the run owns: derived.
+				if ce.Advice == "" {
+					ce.Advice = disk.Derived
+				}
+				return nil, err
+			}
 			if kept {
 				return nil, fmt.Errorf("%w: %s", err, repair)
 			}
@@ -178,6 +256,13 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 			return nil, err
 		}
 		if d != want[p] {
+			if b, err := f.Bytes(); err == nil {
+				if lines := disk.ConflictLines(b); len(lines) > 0 {
+					ce := &disk.ConflictError{Path: full, Lines: lines, Advice: disk.Derived}
+					problems = append(problems, ce.Error())
+					continue
+				}
+			}
 			problems = append(problems, fmt.Sprintf("%s changed since the last run (keep changes as GitPatches in %s/patches/)", full, fo.name))
 		}
 	}

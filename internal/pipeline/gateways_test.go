@@ -22,6 +22,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pipeline"
+	"github.com/istio-gitops/istio-gitops/internal/state"
 	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
@@ -111,18 +112,17 @@ func TestSwitchLiveGateways(t *testing.T) {
 		"1-31/generated/ingress/public-1-31.yaml",
 		"common/service/istio-egressgateway.yaml",
 		"common/service/istio-ingressgateway.yaml",
-		"common/state.yaml", // the pointers' record
 		"istio-gitops.yaml",
 	}
 	if got := changedFiles(before, switched); !slices.Equal(got, wantChanged) {
 		t.Fatalf("switching live changed %q, want exactly %q", got, wantChanged)
 	}
 	for _, f := range []string{"common/service/istio-egressgateway.yaml", "common/service/istio-ingressgateway.yaml"} {
-		removed, added := changedLines(before[f], switched[f])
-		wantRemoved := []string{"    fn.istio-gitops.dev/live-revision: 1-30", "    istio.io/rev: 1-30"}
-		wantAdded := []string{"    fn.istio-gitops.dev/live-revision: 1-31", "    istio.io/rev: 1-31"}
+		removed, added := changedLines(state.WithoutDigest(before[f]), state.WithoutDigest(switched[f]))
+		wantRemoved := []string{"    fn.istio-gitops.dev/live-revision: 1-30", "    fn.istio-gitops.dev/points-at: 1-30", "    istio.io/rev: 1-30"}
+		wantAdded := []string{"    fn.istio-gitops.dev/live-revision: 1-31", "    fn.istio-gitops.dev/points-at: 1-31", "    istio.io/rev: 1-31"}
 		if !slices.Equal(removed, wantRemoved) || !slices.Equal(added, wantAdded) {
-			t.Errorf("%s: removed %q, added %q; want only the selector and live-revision annotation to move", f, removed, added)
+			t.Errorf("%s: removed %q, added %q; want only the selector and the live revision's records (and the digest) to move", f, removed, added)
 		}
 	}
 	// 1-30's Ingress loses the live-only annotations, 1-31's gains them.
@@ -130,7 +130,7 @@ func TestSwitchLiveGateways(t *testing.T) {
 		file string
 		gain bool
 	}{{"1-30/generated/ingress/public-1-30.yaml", false}, {"1-31/generated/ingress/public-1-31.yaml", true}} {
-		removed, added := changedLines(before[ing.file], switched[ing.file])
+		removed, added := changedLines(state.WithoutDigest(before[ing.file]), state.WithoutDigest(switched[ing.file]))
 		moved, still := removed, added
 		if ing.gain {
 			moved, still = added, removed
@@ -139,7 +139,7 @@ func TestSwitchLiveGateways(t *testing.T) {
 			t.Errorf("%s: removed %q, added %q; want only live-only annotations to move", ing.file, removed, added)
 		}
 		for _, l := range moved {
-			if !isLiveOnlyLine(l, want.liveOnly) {
+			if !isLiveOnlyLine(l, append([]string{api.LiveRevisionAnnotation}, want.liveOnly...)) {
 				t.Errorf("%s: line %q changed: only live-only annotations (and their comments) may", ing.file, l)
 			}
 		}
@@ -977,6 +977,13 @@ func checkGateways(t testing.TB, tr deployedTree, want gatewayWant) {
 			t.Errorf("%s: namespace %q, want the gateways' %q", p.file, p.obj.GetNamespace(), ns)
 		}
 		ann := p.obj.GetAnnotations()
+		// Records of the object itself: its digest, and on the live one
+		// that it is.
+		if got := ann[api.LiveRevisionAnnotation]; (got != "") != (p.folder == live) || got != "" && got != live {
+			t.Errorf("%s: %s = %q; want %q on the live revision's Ingress only", p.file, api.LiveRevisionAnnotation, got, live)
+		}
+		delete(ann, api.LiveRevisionAnnotation)
+		delete(ann, api.RenderedDigestAnnotation)
 		for _, k := range want.liveOnly {
 			if _, has := ann[k]; has != (p.folder == live) {
 				t.Errorf("%s: annotation %s present %v; want it on the live revision %s's Ingress only", p.file, k, has, live)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
@@ -60,6 +62,9 @@ type tree struct {
 	patches map[string][]*fileset.File
 	// retired are the files of revision folders no longer listed.
 	retired map[string][]*fileset.File
+	// rendered names the config field each file the last run rendered
+	// was rendered from, by run-relative path (set by the check stage).
+	rendered map[string]string
 	// all are the run's files; shared the GitPatches of spec.patchesFrom.
 	all    fileset.Set
 	shared []gitPatch
@@ -192,9 +197,50 @@ func index(cfg *config.IstioGitOps, in fileset.Set) (*tree, error) {
 		}
 	}
 	if err := t.readRecords(); err != nil {
-		return nil, err
+		return t, err
 	}
 	return t, t.checkUserFiles()
+}
+
+// advise words the error of a file holding merge-conflict markers for the
+// file: one the run writes is derived (take either side, run again), one
+// of the user's is theirs to resolve.
+func (t *tree) advise(err error) (_ error) {
+	var ce *disk.ConflictError
+	if !errors.As(err, &ce) || ce.Advice != "" {
+		return err
+	}
+	// A message that wraps the error holds its text already: the text is
+	// replaced.
+	said := ce.Error()
+	defer func() {
+		if ce.Advice != "" {
+			err = &advised{msg: strings.Replace(err.Error(), said, ce.Error(), 1), err: err}
+		}
+	}()
+	p, in := t.rel(ce.Path)
+	if !in {
+		return err
+	}
+	ce.Advice = disk.Yours
+	parts := strings.Split(p, "/")
+	top, n := parts[0], len(parts)
+	_, listed := t.cfg.Revision(top)
+	_, retiring := t.retired[top]
+	switch {
+	case p == t.cfgFile:
+		ce.Advice = disk.Yours + "; it is the function config: where the two sides moved different pointers, keep both moves"
+	// common/<kind>/ and its record are the run's; a file at the top of
+	// common/ is the user's own object.
+	case top == layout.Common && (n >= 3 || n == 2 && parts[1] == layout.StateFile),
+		(top == layout.Flux || top == layout.ArgoCD) && n == 2:
+		ce.Advice = disk.Derived
+	case (listed || retiring) && n >= 3 && parts[1] == layout.Generated:
+		ce.Advice = disk.Derived
+	case parts[n-1] == layout.Kustomization && (n == 1 || n == 2 && (top == layout.Flux || top == layout.ArgoCD || top == layout.Common || listed)):
+		ce.Advice = disk.Derived
+	}
+	return err
 }
 
 // folderOf is the folder of a tree path, "" for the tree root.
@@ -369,6 +415,15 @@ func sortedFiles(fs []*fileset.File) []*fileset.File {
 	slices.SortFunc(out, func(a, b *fileset.File) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
+
+// advised is an error told again with advice.
+type advised struct {
+	msg string
+	err error
+}
+
+func (e *advised) Error() string { return e.msg }
+func (e *advised) Unwrap() error { return e.err }
 
 // isDeployerFolder reports whether top is the folder of the objects that
 // deploy the tree: flux/ (Flux Kustomizations) or argocd/ (Argo CD

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/argocd"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/kustomization"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
@@ -179,6 +181,12 @@ func warnHandEdits(t *tree, dir string, now *fileset.File, resources []string, o
 		return nil
 	}
 	objs, err := old.Objects()
+	var ce *disk.ConflictError
+	if errors.As(err, &ce) {
+		ce.Advice = "it is derived, and this run wrote it anew from the tree: git add it"
+		res.warn(nil, old.Path, "replaced: "+ce.Error())
+		return nil
+	}
 	if err != nil || len(objs) != 1 {
 		res.warn(nil, old.Path, "replaced: the kustomization.yaml the run owns did not hold one Kustomization")
 		return nil

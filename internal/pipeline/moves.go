@@ -18,90 +18,315 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
-// moves says, one line a pointer, what the config moved since the last
-// run (as common/'s record has it): the active revision, each tag, the
-// live gateways and the node agents, with the files that changed. Nothing
-// is said when nothing moved, or on a tree's first run. It returns the
-// pointers to record.
-func moves(t *tree, o *old, r *rendered, res *results) *state.Pointers {
-	s := t.cfg.Spec
-	now := &state.Pointers{ActiveRevision: s.ActiveRevision, Tags: maps.Clone(s.Tags)}
-	if t.cfg.MovesTraffic() {
-		now.GatewaysLive = s.Gateways.Live
-	}
-	if len(r.byField[fieldNodeAgents]) > 0 {
-		now.NodeAgents = s.NodeAgents.Revision
-	}
-	hostMoves(t, o, r, res)
-	rec := t.common.record
-	if rec == nil || rec.Spec.Pointers == nil {
-		return now
-	}
-	was := rec.Spec.Pointers
-	before := map[string][]byte{}
-	fieldOf := map[string]string{}
-	for _, f := range o.rendered {
-		b, err := f.Bytes()
-		if err != nil {
-			continue
-		}
-		before[f.Path] = b
-		if objs, err := f.Objects(); err == nil && len(objs) == 1 {
-			fieldOf[f.Path] = objs[0].GetAnnotations()[api.RenderedFromAnnotation]
-		}
-	}
-	after := map[string][]byte{}
-	for _, f := range r.files {
-		if b, err := f.Bytes(); err == nil {
-			after[f.Path] = b
-		}
-	}
-	say := func(name, from, to, field string) {
-		if from == to {
-			return
-		}
-		var changed []string
-		seen := map[string]bool{}
-		for _, p := range append(r.byField[field], pathsOf(fieldOf, field)...) {
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			if !bytes.Equal(before[p], after[p]) {
-				changed = append(changed, p)
-			}
-		}
-		if len(changed) == 0 {
-			return
-		}
-		slices.Sort(changed)
-		res.note(framework.Info, fmt.Sprintf("%s %s -> %s: %s", name, orNone(from), orNone(to), strings.Join(changed, ", ")))
-	}
-	say("activeRevision", was.ActiveRevision, now.ActiveRevision, fieldActive)
-	tags := map[string]bool{}
-	for k := range now.Tags {
-		tags[k] = true
-	}
-	for k := range was.Tags {
-		tags[k] = true
-	}
-	for _, tag := range config.SortedKeys(tags) {
-		say("tags."+tag, was.Tags[tag], now.Tags[tag], fieldTags+"."+tag)
-	}
-	say("gateways.live", was.GatewaysLive, now.GatewaysLive, fieldLive)
-	say("nodeAgents.revision", was.NodeAgents, now.NodeAgents, fieldNodeAgents)
-	return now
+// renderedFile is what a rendered file says of itself: the config field it
+// was rendered from, the revision its pointer named (points-at), and, for
+// an Ingress, whether it was the live revision's.
+type renderedFile struct {
+	file     *fileset.File
+	data     []byte
+	field    string
+	pointsAt string
+	live     string
+	// sealed: written with its own digest (by this istio-gitops, not an
+	// older one).
+	sealed bool
 }
 
-func pathsOf(fieldOf map[string]string, field string) []string {
+// readRendered reads a rendered file's own record; ok is false for a file
+// that is not one.
+func readRendered(f *fileset.File) (renderedFile, bool) {
+	objs, err := f.Objects()
+	if err != nil || len(objs) != 1 {
+		return renderedFile{}, false
+	}
+	a := objs[0].GetAnnotations()
+	field, ok := a[api.RenderedFromAnnotation]
+	if !ok {
+		return renderedFile{}, false
+	}
+	b, err := f.Bytes()
+	if err != nil {
+		return renderedFile{}, false
+	}
+	r := renderedFile{file: f, data: b, field: field, pointsAt: a[api.PointsAtAnnotation]}
+	if isIngress(field) {
+		r.live = a[api.LiveRevisionAnnotation]
+	}
+	_, _, r.sealed = state.Sealed(b)
+	return r, true
+}
+
+// isIngress reports whether a field renders a revision's Ingresses.
+func isIngress(field string) bool { return field == fieldIngress || field == fieldIngresses }
+
+// isPointer reports whether a field points at one revision.
+func isPointer(field string) bool {
+	switch field {
+	case fieldActive, fieldLive, fieldCNI, fieldZtunnel, fieldNodeAgentsOld:
+		return true
+	}
+	return strings.HasPrefix(field, fieldTags+".")
+}
+
+// pointerName is how a move line names a field: as the config spells it.
+func pointerName(field string) string { return strings.TrimPrefix(field, "spec.") }
+
+// moves says what the run changed of the files rendered from the config:
+// one line a pointer that moved (the active revision, each tag, the live
+// gateways, istio-cni, ztunnel), with its files, and one line for each
+// other cause of a change (a field such as spec.flux set or changed, a
+// revision regenerated or patched, a record written anew). Nothing is said
+// when nothing changed, or on a tree's first run. Where a pointer stood is
+// read from the objects rendered from it (or, once, from the record of a
+// tree written by an older istio-gitops).
+func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) {
+	rec := t.common.record
+	if rec == nil {
+		return
+	}
+	before := map[string]renderedFile{}
+	for _, f := range o.rendered {
+		if rf, ok := readRendered(f); ok {
+			before[f.Path] = rf
+		}
+	}
+	after := map[string]renderedFile{}
+	for _, f := range r.files {
+		if rf, ok := readRendered(f); ok {
+			after[f.Path] = rf
+		}
+	}
+	was := oldPointers(t, o)
+	// A tree written by an older istio-gitops: its rendered files say
+	// where they point only through the record.
+	if p := rec.Spec.Pointers; p != nil {
+		for path, rf := range before {
+			if rf.sealed || rf.pointsAt != "" {
+				continue
+			}
+			switch {
+			case rf.field == fieldActive:
+				rf.pointsAt = p.ActiveRevision
+			case rf.field == fieldLive:
+				rf.pointsAt = p.GatewaysLive
+			case rf.field == fieldNodeAgentsOld:
+				rf.pointsAt = p.NodeAgents
+			case strings.HasPrefix(rf.field, fieldTags+"."):
+				rf.pointsAt = p.Tags[strings.TrimPrefix(rf.field, fieldTags+".")]
+			case isIngress(rf.field) && p.GatewaysLive != "" && revisionOf(t, path) == p.GatewaysLive:
+				rf.live = p.GatewaysLive
+			}
+			before[path] = rf
+		}
+	}
+	now := newPointers(t, after)
+	moved := map[string][]string{}
+	causes := map[string][]string{}
+	paths := map[string]bool{}
+	for p := range before {
+		paths[p] = true
+	}
+	for p := range after {
+		paths[p] = true
+	}
+	for _, p := range config.SortedKeys(paths) {
+		b, hadIt := before[p]
+		a, hasIt := after[p]
+		if hadIt && hasIt && bytes.Equal(b.data, a.data) {
+			continue
+		}
+		field := a.field
+		if !hasIt {
+			field = b.field
+		}
+		if hasIt && hadIt && b.field == fieldNodeAgentsOld {
+			b.field = a.field
+		}
+		if m := moveOf(field, b, hadIt, a, hasIt, was, now); m != "" {
+			moved[m] = append(moved[m], p)
+			continue
+		}
+		c := causeOf(t, revs, field, p, b, hadIt, a, hasIt)
+		causes[c] = append(causes[c], p)
+	}
+	for _, field := range pointerOrder(moved) {
+		res.note(framework.Info, fmt.Sprintf("%s %s -> %s: %s", pointerName(field), orNone(strings.Join(was[field], ",")), orNone(strings.Join(now[field], ",")), strings.Join(moved[field], ", ")))
+	}
+	// A host moved is said by itself, with its Ingresses.
+	hosts := hostMoves(t, o, r, res)
+	for _, c := range config.SortedKeys(causes) {
+		files := slices.DeleteFunc(causes[c], func(p string) bool { return hosts[p] })
+		if len(files) > 0 {
+			res.note(framework.Info, fmt.Sprintf("%s: %s", c, strings.Join(files, ", ")))
+		}
+	}
+}
+
+// moveOf is the pointer whose move changed a file, or "".
+func moveOf(field string, b renderedFile, hadIt bool, a renderedFile, hasIt bool, was, now map[string][]string) string {
+	if isIngress(field) {
+		// The live-only annotations go with spec.gateways.live.
+		if hadIt && hasIt && (b.live == "") != (a.live == "") {
+			return fieldLive
+		}
+		return ""
+	}
+	if !isPointer(field) {
+		return ""
+	}
+	switch {
+	case hadIt && hasIt:
+		if b.pointsAt != a.pointsAt {
+			return field
+		}
+	case hasIt:
+		// A new file: the pointer came to name a revision that has it.
+		if !slices.Equal(was[field], now[field]) {
+			return field
+		}
+	default:
+		if !slices.Equal(was[field], now[field]) {
+			return field
+		}
+	}
+	return ""
+}
+
+// causeOf says why a rendered file changed when no pointer moved it.
+func causeOf(t *tree, revs map[string]*revOut, field, p string, b renderedFile, hadIt bool, a renderedFile, hasIt bool) string {
+	switch {
+	case !hasIt:
+		return field + " (no longer rendered)"
+	case !hadIt:
+		return field + " (newly rendered)"
+	case !b.sealed:
+		return "records moved onto the rendered objects (a tree written by an older istio-gitops)"
+	}
+	src := a.pointsAt
+	if isIngress(field) {
+		src = revisionOf(t, p)
+	}
+	if ro := revs[src]; ro != nil {
+		switch {
+		case ro.regenerated:
+			return fmt.Sprintf("%s (revision %q regenerated from %s)", field, src, t.runPath(sourceOf(t.cfg, src)))
+		case len(ro.patched) > 0:
+			return fmt.Sprintf("%s (revision %q patched: GitPatch %s)", field, src, strings.Join(ro.patched, ", "))
+		}
+	}
+	return field + " (the config changed)"
+}
+
+// pointerOrder lists the pointers that moved in the order of the config.
+func pointerOrder(moved map[string][]string) []string {
 	var out []string
-	for _, p := range config.SortedKeys(fieldOf) {
-		f := fieldOf[p]
-		if f == field || field == fieldLive && (f == fieldIngress || f == fieldIngresses) {
-			out = append(out, p)
+	for _, f := range []string{fieldActive} {
+		if _, ok := moved[f]; ok {
+			out = append(out, f)
+		}
+	}
+	for _, f := range config.SortedKeys(moved) {
+		if strings.HasPrefix(f, fieldTags+".") {
+			out = append(out, f)
+		}
+	}
+	for _, f := range []string{fieldLive, fieldNodeAgentsOld, fieldCNI, fieldZtunnel} {
+		if _, ok := moved[f]; ok {
+			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// oldPointers are where each pointer stood when the tree was last
+// written: what the objects rendered from it record, or, for a tree
+// written by an older istio-gitops, its record's pointers. A pointer
+// can name more than one revision only after a bad merge.
+func oldPointers(t *tree, o *old) map[string][]string {
+	was := map[string][]string{}
+	add := func(field, rev string) {
+		if rev != "" && !slices.Contains(was[field], rev) {
+			was[field] = append(was[field], rev)
+		}
+	}
+	for _, f := range o.rendered {
+		rf, ok := readRendered(f)
+		if !ok {
+			continue
+		}
+		switch {
+		case isIngress(rf.field):
+			add(fieldLive, rf.live)
+		case isPointer(rf.field):
+			add(rf.field, rf.pointsAt)
+		}
+	}
+	if rec := t.common.record; rec != nil && rec.Spec.Pointers != nil {
+		p := rec.Spec.Pointers
+		fill := func(field, rev string) {
+			if _, known := was[field]; !known {
+				add(field, rev)
+			}
+		}
+		fill(fieldActive, p.ActiveRevision)
+		fill(fieldLive, p.GatewaysLive)
+		fill(fieldCNI, p.NodeAgents)
+		fill(fieldZtunnel, p.NodeAgents)
+		for _, tag := range config.SortedKeys(p.Tags) {
+			fill(fieldTags+"."+tag, p.Tags[tag])
+		}
+	}
+	for f := range was {
+		slices.Sort(was[f])
+	}
+	return was
+}
+
+// newPointers are where the pointers stand after the run.
+func newPointers(t *tree, after map[string]renderedFile) map[string][]string {
+	now := map[string][]string{}
+	for _, rf := range after {
+		field, rev := rf.field, rf.pointsAt
+		if isIngress(field) {
+			field, rev = fieldLive, rf.live
+		}
+		if rev != "" && isPointer(field) && !slices.Contains(now[field], rev) {
+			now[field] = append(now[field], rev)
+		}
+	}
+	s := t.cfg.Spec
+	set := func(field, rev string) {
+		if _, known := now[field]; !known && rev != "" {
+			now[field] = []string{rev}
+		}
+	}
+	set(fieldActive, s.ActiveRevision)
+	for _, tag := range config.SortedKeys(s.Tags) {
+		set(fieldTags+"."+tag, s.Tags[tag])
+	}
+	if t.cfg.MovesTraffic() {
+		set(fieldLive, s.Gateways.Live)
+	}
+	for f := range now {
+		slices.Sort(now[f])
+	}
+	return now
+}
+
+// revisionOf is the revision folder a file of the tree is in, or "".
+func revisionOf(t *tree, p string) string {
+	rel, ok := t.rel(p)
+	if !ok {
+		return ""
+	}
+	top, rest, _ := strings.Cut(rel, "/")
+	if _, listed := t.cfg.Revision(top); listed && strings.HasPrefix(rest, layout.Generated+"/") {
+		return top
+	}
+	if _, retiring := t.retired[top]; retiring {
+		return top
+	}
+	return ""
 }
 
 func orNone(s string) string {
@@ -118,10 +343,11 @@ func orNone(s string) string {
 // record: each host's state lives on the Ingress that publishes it, so
 // that a git revert of a move reverts it too. Nothing is said on a tree's
 // first run.
-func hostMoves(t *tree, o *old, r *rendered, res *results) {
+func hostMoves(t *tree, o *old, r *rendered, res *results) map[string]bool {
+	said := map[string]bool{}
 	before, after := publishedHosts(t, o.rendered), publishedHosts(t, r.files)
 	if len(before) == 0 {
-		return
+		return said
 	}
 	type key struct{ template, host string }
 	was, now := map[key][]string{}, map[key][]string{}
@@ -194,12 +420,16 @@ func hostMoves(t *tree, o *old, r *rendered, res *results) {
 			}
 		}
 		slices.Sort(files)
+		for _, f := range files {
+			said[f] = true
+		}
 		name := "host " + k.host
 		if len(templates[k.host]) > 1 {
 			name += fmt.Sprintf(" (Ingress %s)", k.template)
 		}
 		res.note(framework.Info, fmt.Sprintf("%s %s -> %s: %s", name, from, to, strings.Join(slices.Compact(files), ", ")))
 	}
+	return said
 }
 
 // ingressHosts is a rendered Ingress that publishes hosts in DNS.

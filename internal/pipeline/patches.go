@@ -210,6 +210,7 @@ func applyNewPatches(t *tree, rev string, out *revOut, res *results) error {
 			return err
 		}
 		out.applied[p.Name] = f
+		out.patched = append(out.patched, p.Name)
 	}
 	return nil
 }
@@ -237,6 +238,10 @@ func (a *applier) apply(p gitPatch) ([]string, error) {
 	files := map[string][]byte{}
 	if targets, err := p.Targets(a.rev); err == nil {
 		for _, target := range targets {
+			if field, ok := a.t.rendered[a.t.runPath(target)]; ok {
+				return nil, atFile(p.file, fmt.Errorf("%s %q: %s is rendered from the config (%s), not generated from istioctl output, and every run renders it again: %s",
+					patch.Kind, p.Name, a.t.runPath(target), field, renderedInstead(field)))
+			}
 			f, ok := a.out.files[strings.TrimPrefix(target, a.rev+"/")]
 			if !ok {
 				continue
@@ -319,6 +324,18 @@ func (a *applier) alreadyApplied(p gitPatch, file string, content []byte, by str
 		return fmt.Sprintf("revision %q's fresh files make the change without the patch (istioctl's output has it): delete %s", a.rev, p.file)
 	}
 	return fmt.Sprintf("revision %q's files make the change without the patch: delete %s", a.rev, p.file)
+}
+
+// renderedInstead says what to change instead of a file rendered from
+// field.
+func renderedInstead(field string) string {
+	switch field {
+	case fieldIngress, fieldIngresses:
+		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", field)
+	case fieldFlux:
+		return "change spec.flux instead"
+	}
+	return fmt.Sprintf("change %s, or patch the file of the revision's generated/ it is rendered from", field)
 }
 
 // readShared parses the GitPatches of spec.patchesFrom: read from disk by

@@ -114,57 +114,70 @@ func (p Processor) ProcessFiles(in fileset.Set, cfgNode *yaml.RNode) (fileset.Se
 // holds after the run, and the run's results. On error nothing may be
 // written: kustomize, kpt and istio-gitops run write nothing.
 func Run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (fileset.Set, framework.Results, error) {
+	t, out, list, err := run(cfg, in, opts)
+	if err != nil && t != nil {
+		err = t.advise(err)
+	}
+	return out, list, err
+}
+
+// run is Run's stages; t is the tree as indexed, when it was.
+func run(cfg *config.IstioGitOps, in fileset.Set, opts Options) (*tree, fileset.Set, framework.Results, error) {
 	var res results
 	t, err := index(cfg, in)
 	if err != nil {
-		return nil, nil, err
+		return t, nil, nil, err
 	}
 	if err := checkHidden(t, opts.Hidden); err != nil {
-		return nil, nil, err
+		return t, nil, nil, err
 	}
 	kept, err := check(t, &res)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	if err := checkRetirement(t, kept, opts, &res); err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	if err := readShared(t, opts); err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	if t.cfg.Spec.Promotion != nil && !opts.OrderChecked {
 		res.warn(nil, t.runPath(t.cfgFile), "spec.promotion: the order is not checked here: the function sees only its input under kustomize and kpt; `istio-gitops run` and `istio-gitops fleet check` (in CI) check it")
 	}
 	revs, err := revisions(t, kept, opts, &res)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	common, err := commonFolder(t, revs, kept, opts, &res)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	retire(t, &res)
 	rendered, err := render(t, revs, kept, &res)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
-	if err := checkVersions(t, revs, &res); err != nil {
-		return nil, res.list, err
+	if err := checkVersions(t, revs, rendered, &res); err != nil {
+		return t, nil, res.list, err
 	}
-	moved := moves(t, kept, rendered, &res)
-	out, err := output(t, revs, common, rendered, moved)
+	moves(t, kept, revs, rendered, &res)
+	out, err := output(t, revs, common, rendered)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	out, err = kustomizations(t, out, &res)
 	if err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
 	out.Sort()
 	if err := checkPaths(out); err != nil {
-		return nil, res.list, err
+		return t, nil, res.list, err
 	}
-	return out, res.list, nil
+	// Last, once nothing can fail: what the run writes.
+	if err := summarize(t, revs, common, &res); err != nil {
+		return t, nil, res.list, err
+	}
+	return t, out, res.list, nil
 }
 
 // results collects a run's results.

@@ -36,6 +36,8 @@ type revOut struct {
 	name        string
 	version     string
 	regenerated bool
+	// patched names the patches this run applied to the revision kept.
+	patched []string
 	// files are the revision's generated files after the run, node agents
 	// included, by path relative to the revision folder.
 	files map[string]*fileset.File
@@ -273,10 +275,8 @@ func regenerate(t *tree, rev config.Revision, opts Options, res *results) (*revO
 	if err := reportReplaced(t, old, out.files, res); err != nil {
 		return nil, err
 	}
-	res.info(nil, "", fmt.Sprintf("%s: %d objects written from %s", t.runPath(path.Join(rev.Name, layout.Generated)), len(out.files), src.Path))
 	if rev.Name == t.cfg.Newest() {
 		out.common = g.common
-		res.info(nil, "", fmt.Sprintf("%s: %d objects written from %s", t.runPath(layout.Common), len(g.common), src.Path))
 	}
 	return out, nil
 }

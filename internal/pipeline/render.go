@@ -13,40 +13,49 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/argocd"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/flux"
 	"github.com/istio-gitops/istio-gitops/internal/gateway"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/nodeagent"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
+	"github.com/istio-gitops/istio-gitops/internal/state"
 	"github.com/istio-gitops/istio-gitops/internal/webhook"
 )
 
 // Config fields that render objects, as the rendered-from annotation names
 // them.
 const (
-	fieldActive     = "spec.activeRevision"
-	fieldTags       = "spec.tags"
-	fieldLive       = "spec.gateways.live"
-	fieldIngress    = config.FieldIngress
-	fieldIngresses  = config.FieldIngresses
-	fieldNodeAgents = "spec.nodeAgents.revision"
-	fieldFlux       = "spec.flux"
-	fieldArgoCD     = "spec.argocd"
+	fieldActive    = "spec.activeRevision"
+	fieldTags      = "spec.tags"
+	fieldLive      = "spec.gateways.live"
+	fieldIngress   = config.FieldIngress
+	fieldIngresses = config.FieldIngresses
+	fieldCNI       = config.FieldNodeAgentsCNI
+	fieldZtunnel   = config.FieldNodeAgentsZtunnel
+	fieldFlux      = "spec.flux"
+	fieldArgoCD    = "spec.argocd"
+	// fieldNodeAgentsOld is what trees written by an older istio-gitops
+	// have on both node agents.
+	fieldNodeAgentsOld = config.FieldNodeAgents
 )
+
+// agentField is the field that moves a node agent.
+func agentField(a nodeagent.Agent) string {
+	if a == nodeagent.CNI {
+		return fieldCNI
+	}
+	return fieldZtunnel
+}
 
 // rendered are the files a run renders from the config.
 type rendered struct {
 	files []*fileset.File
-	// byField lists the run-relative paths rendered from each config
-	// field (a tag's field is spec.tags.<tag>).
-	byField map[string][]string
 }
 
-func (r *rendered) add(field string, f *fileset.File) {
-	r.files = append(r.files, f)
-	r.byField[field] = append(r.byField[field], f.Path)
-}
+func (r *rendered) add(f *fileset.File) { r.files = append(r.files, f) }
 
 // render writes, from the config alone, the objects that point at one
 // revision: the istiod Service and default validator (activeRevision), the
@@ -57,7 +66,7 @@ func (r *rendered) add(field string, f *fileset.File) {
 // config changes these files and
 // no other.
 func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, error) {
-	out := &rendered{byField: map[string][]string{}}
+	out := &rendered{}
 	ns := t.cfg.Spec.Namespace
 	active := t.cfg.Spec.ActiveRevision
 	objs, err := objectsOf(t, revs[active], "Service", "ValidatingWebhookConfiguration")
@@ -68,7 +77,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", fieldActive, active, err)
 	}
-	if err := emitRendered(t, out, ptrs, layout.Common, fieldActive, fieldActive); err != nil {
+	if err := emitRendered(t, out, ptrs, layout.Common, fieldActive, active); err != nil {
 		return nil, err
 	}
 	if rev, ok := t.cfg.Spec.Tags[pointer.DefaultTag]; ok && rev != active {
@@ -88,7 +97,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", tagField(t.cfg, tag), err)
 		}
-		if err := emitRendered(t, out, tobjs, layout.Common, field, field); err != nil {
+		if err := emitRendered(t, out, tobjs, layout.Common, field, rev); err != nil {
 			return nil, err
 		}
 	}
@@ -103,7 +112,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 			return nil, fmt.Errorf("spec.gateways.stableServices: %w", err)
 		}
 		warnLostStableServices(o, svcs, gw.Live, res)
-		if err := emitRendered(t, out, svcs, layout.Common, fieldLive, fieldLive); err != nil {
+		if err := emitRendered(t, out, svcs, layout.Common, fieldLive, gw.Live); err != nil {
 			return nil, err
 		}
 	}
@@ -185,8 +194,15 @@ func renderIngresses(t *tree, revs map[string]*revOut, out *rendered, res *resul
 			ingresses = append(ingresses, in)
 			fieldOf[in] = s.Field
 			// The live-only annotations and the hosts that follow live
-			// move with spec.gateways.live.
-			if err := emitRendered(t, out, []*yaml.RNode{in}, path.Join(rev, layout.Generated), s.RenderedFrom, fieldLive); err != nil {
+			// move with spec.gateways.live: the live revision's Ingress
+			// records that it is (the hosts record themselves, in the
+			// hostname annotation).
+			if rev == gw.Live {
+				if err := object.SetAnnotation(in, api.LiveRevisionAnnotation, rev); err != nil {
+					return err
+				}
+			}
+			if err := emitRendered(t, out, []*yaml.RNode{in}, path.Join(rev, layout.Generated), s.RenderedFrom, ""); err != nil {
 				return err
 			}
 		}
@@ -268,11 +284,11 @@ func emitDeployers(t *tree, out *rendered, objs []*yaml.RNode, files []string, f
 		if err := object.SetAnnotation(o, api.RenderedFromAnnotation, field); err != nil {
 			return err
 		}
-		file, err := place(t, o, files[i], true)
+		file, err := placeRendered(t, o, files[i])
 		if err != nil {
 			return err
 		}
-		out.add(field, file)
+		out.add(file)
 	}
 	return nil
 }
@@ -300,45 +316,70 @@ func tagField(cfg *config.IstioGitOps, tag string) string {
 	return fmt.Sprintf("%s (the %q tag follows it while spec.tags has none)", fieldActive, tag)
 }
 
-// renderNodeAgents deploys, from common/, the node agents of the revision
-// spec.nodeAgents.revision names, from the copy kept in its folder. Once
-// two revisions are listed and any has node agents, the field must be set:
-// moving the nodes is a step of its own.
+// renderNodeAgents deploys, from common/, each node agent (istio-cni,
+// ztunnel) of the revision spec.nodeAgents names for it, from the copy kept
+// in that revision's folder. Once two revisions are listed and any has
+// node agents, the fields must be set: moving the nodes is a step of its
+// own, one for each agent (Istio's order: the control plane, then
+// istio-cni, then ztunnel).
 func renderNodeAgents(t *tree, revs map[string]*revOut, out *rendered) error {
 	var with []string
+	agentsOf := map[string]map[object.ID]nodeagent.Agent{}
+	objsOf := map[string][]*yaml.RNode{}
 	for _, rev := range t.cfg.RevisionNames() {
 		objs, err := nodeAgentObjects(revs[rev])
 		if err != nil {
 			return err
 		}
-		if len(objs) > 0 {
-			with = append(with, rev)
+		if len(objs) == 0 {
+			continue
 		}
+		split, err := nodeagent.Split(objs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.runPath(path.Join(rev, layout.Generated, nodeAgentsDir)), err)
+		}
+		with = append(with, rev)
+		agentsOf[rev], objsOf[rev] = split, objs
 	}
 	if len(with) == 0 {
 		return nil
 	}
-	rev := t.cfg.Spec.NodeAgents.Revision
-	if rev == "" {
-		return fmt.Errorf("%s: must be set once two revisions are listed: revisions %q have ambient node agents (ztunnel, istio-cni), which run once per node and follow one revision; add `nodeAgents: {revision: <the revision they run today>}` under spec, and change it when the nodes are to move (after the control plane: Istio supports node agents one minor older than istiod, not newer)",
-			fieldNodeAgents, with)
-	}
-	objs, err := nodeAgentObjects(revs[rev])
-	if err != nil {
-		return err
-	}
-	if len(objs) == 0 {
-		return fmt.Errorf("%s: %q must be a revision with node agents (of %q): its istioctl output has none", fieldNodeAgents, rev, with)
-	}
-	var copies []*yaml.RNode
-	for _, o := range objs {
-		c := o.Copy()
-		if err := layout.ClearReaderAnnotations(c); err != nil {
-			return fmt.Errorf("%s: %w", object.Describe(o), err)
+	for _, a := range nodeagent.Agents {
+		has := func(rev string) bool {
+			for _, o := range objsOf[rev] {
+				if agentsOf[rev][object.IDOf(o)] == a {
+					return true
+				}
+			}
+			return false
 		}
-		copies = append(copies, c)
+		if !slices.ContainsFunc(with, has) {
+			continue
+		}
+		rev, field := t.cfg.NodeAgent(string(a))
+		if rev == "" {
+			return fmt.Errorf("%s: must be set once two revisions are listed (or, for %s alone, %s): revisions %q have ambient node agents (istio-cni, ztunnel), which run once per node and follow one revision each; add `nodeAgents: {revision: <the revision they run today>}` under spec, and move them when the nodes are to move (after the control plane, istio-cni first, then ztunnel, as Istio's upgrade guide has it: `cni: <new>`, then `ztunnel: <new>`)",
+				fieldNodeAgentsOld, a, agentField(a), with)
+		}
+		if !has(rev) {
+			return fmt.Errorf("%s: %q must be a revision with %s's node agent (as %q have): its istioctl output has none", field, rev, a, with)
+		}
+		var copies []*yaml.RNode
+		for _, o := range objsOf[rev] {
+			if agentsOf[rev][object.IDOf(o)] != a {
+				continue
+			}
+			c := o.Copy()
+			if err := layout.ClearReaderAnnotations(c); err != nil {
+				return fmt.Errorf("%s: %w", object.Describe(o), err)
+			}
+			copies = append(copies, c)
+		}
+		if err := emitRendered(t, out, copies, layout.Common, agentField(a), rev); err != nil {
+			return err
+		}
 	}
-	return emitRendered(t, out, copies, layout.Common, fieldNodeAgents, fieldNodeAgents)
+	return nil
 }
 
 // warnLostStableServices warns when switching live drops a stable Service
@@ -363,61 +404,96 @@ func warnLostStableServices(o *old, now []*yaml.RNode, live string, res *results
 }
 
 // emitRendered marks rendered objects with the config field they come
-// from, guards their webhooks, and places them in folder; moves names the
-// pointer that moves them.
-func emitRendered(t *tree, out *rendered, objs []*yaml.RNode, folder, field, moves string) error {
+// from and, for a pointer, the revision it names (points-at), guards their
+// webhooks, and places them in folder.
+func emitRendered(t *tree, out *rendered, objs []*yaml.RNode, folder, field, pointsAt string) error {
 	for _, o := range objs {
 		if err := object.SetAnnotation(o, api.RenderedFromAnnotation, field); err != nil {
 			return err
+		}
+		if pointsAt != "" {
+			if err := object.SetAnnotation(o, api.PointsAtAnnotation, pointsAt); err != nil {
+				return err
+			}
 		}
 		if t.cfg.DriftGuards() {
 			if err := webhook.DriftGuards(o); err != nil {
 				return err
 			}
 		}
-		f, err := place(t, o, layout.ObjectFile(folder, o, t.cfg.Spec.Namespace), true)
+		f, err := placeRendered(t, o, layout.ObjectFile(folder, o, t.cfg.Spec.Namespace))
 		if err != nil {
 			return err
 		}
-		out.add(moves, f)
+		out.add(f)
 	}
 	return nil
 }
 
+// placeRendered puts a rendered object alone in the file at tree path p,
+// sealed with the digest of its bytes (see state.Seal).
+func placeRendered(t *tree, o *yaml.RNode, p string) (*fileset.File, error) {
+	full := t.runPath(p)
+	data, err := state.Seal(o, disk.EncodeOwned)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", full, err)
+	}
+	if err := object.SetPath(o, full, 0); err != nil {
+		return nil, err
+	}
+	return fileset.FromBytes(full, data, o), nil
+}
+
 // checkVersions checks the revisions' Istio versions against what Istio
 // supports. A canary more than two minors ahead of the active revision is
-// warned of. Node agents newer than the active revision, or more than one
-// minor older than any listed revision, are an error: Istio supports node
-// agents at 1.x with a control plane at 1.x or 1.x+1, and no canary of
-// node agents.
-func checkVersions(t *tree, revs map[string]*revOut, res *results) error {
+// warned of. Istio supports istio-cni and ztunnel at 1.x with a control
+// plane at 1.x or 1.x+1, and upgrades them after the new control plane is
+// installed, istio-cni first, then ztunnel (which talks only to its own
+// revision's istiod), before the tags and the default revision move: so a
+// node agent may run a revision newer than the active one, but one more
+// than a minor older than any listed revision is an error. ztunnel on a
+// newer Istio than istio-cni (the reverse of Istio's order) is warned of.
+func checkVersions(t *tree, revs map[string]*revOut, rendered *rendered, res *results) error {
 	newest, active := t.cfg.Newest(), t.cfg.Spec.ActiveRevision
 	nv, av := versionOf(t, revs, newest), versionOf(t, revs, active)
 	if nv != nil && av != nil && nv.Major() == av.Major() && nv.Minor() > av.Minor()+2 {
 		res.note(framework.Warning, fmt.Sprintf("revision %q (Istio %s) is %d minor versions ahead of the active revision %q (Istio %s): Istio supports canary upgrades across at most two minor versions",
 			newest, nv, nv.Minor()-av.Minor(), active, av))
 	}
-	na := t.cfg.Spec.NodeAgents.Revision
-	if na == "" {
-		return nil
-	}
-	if objs, err := nodeAgentObjects(revs[na]); err != nil || len(objs) == 0 {
-		return err
-	}
-	v := versionOf(t, revs, na)
-	if v == nil {
-		return nil
-	}
-	if av != nil && av.LessThan(v) {
-		return fmt.Errorf("%s: %q runs Istio %s, newer than the active revision %q (Istio %s): node agents must not be newer than the control plane; promote %q first, then move the node agents",
-			fieldNodeAgents, na, v, active, av, na)
-	}
-	for _, rev := range t.cfg.RevisionNames() {
-		rv := versionOf(t, revs, rev)
-		if rv != nil && rv.Major() == v.Major() && rv.Minor() > v.Minor()+1 {
-			return fmt.Errorf("%s: %q runs Istio %s, more than one minor older than revision %q (Istio %s): Istio supports node agents one minor older than istiod at most; move the node agents to a newer revision first",
-				fieldNodeAgents, na, v, rev, rv)
+	deployed := map[string]bool{}
+	for _, f := range rendered.files {
+		if objs, err := f.Objects(); err == nil && len(objs) == 1 {
+			deployed[objs[0].GetAnnotations()[api.RenderedFromAnnotation]] = true
 		}
+	}
+	type agentAt struct {
+		agent      nodeagent.Agent
+		rev, field string
+		v          *version.Version
+	}
+	var at []agentAt
+	for _, a := range nodeagent.Agents {
+		if !deployed[agentField(a)] {
+			continue
+		}
+		rev, field := t.cfg.NodeAgent(string(a))
+		v := versionOf(t, revs, rev)
+		if v == nil {
+			continue
+		}
+		at = append(at, agentAt{a, rev, field, v})
+		for _, other := range t.cfg.RevisionNames() {
+			rv := versionOf(t, revs, other)
+			if rv != nil && rv.Major() == v.Major() && rv.Minor() > v.Minor()+1 {
+				return fmt.Errorf("%s: %q runs Istio %s, more than one minor older than revision %q (Istio %s): Istio supports %s at 1.x with a control plane at 1.x or 1.x+1; move it to a newer revision first",
+					field, rev, v, other, rv, a)
+			}
+		}
+	}
+	if len(at) == 2 && at[0].v.LessThan(at[1].v) && at[0].agent == nodeagent.CNI {
+		cni, zt := at[0], at[1]
+		res.note(framework.Warning, fmt.Sprintf("%s: ztunnel runs revision %q (Istio %s), newer than istio-cni's %q (Istio %s): Istio's upgrade guide moves istio-cni first, then ztunnel; move istio-cni (%s) too",
+			zt.field, zt.rev, zt.v, cni.rev, cni.v, cni.field))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -122,12 +123,16 @@ func checkPublishedHosts(f *fileset.File, o *yaml.RNode) error {
 		f.Path, object.Describe(o), hosts, config.HostnameAnnotation)
 }
 
-// oldTags are the tags as the tree last rendered them.
+// oldTags are the tags as the tree last rendered them: what the tag
+// webhooks record (or, from an older istio-gitops, the record's, or their
+// labels).
 func oldTags(t *tree, o *old) map[string]string {
-	if r := t.common.record; r != nil && r.Spec.Pointers != nil {
-		return r.Spec.Pointers.Tags
-	}
 	tags := map[string]string{}
+	for field, revs := range oldPointers(t, o) {
+		if tag, ok := strings.CutPrefix(field, fieldTags+"."); ok && len(revs) == 1 {
+			tags[tag] = revs[0]
+		}
+	}
 	for _, f := range o.rendered {
 		objs, err := f.Objects()
 		if err != nil || len(objs) != 1 {
@@ -135,7 +140,7 @@ func oldTags(t *tree, o *old) map[string]string {
 		}
 		o := objs[0]
 		if o.GetKind() == "MutatingWebhookConfiguration" {
-			if tag := o.GetLabels()[api.TagLabel]; tag != "" {
+			if tag := o.GetLabels()[api.TagLabel]; tag != "" && tags[tag] == "" {
 				tags[tag] = o.GetLabels()[api.RevisionLabel]
 			}
 		}

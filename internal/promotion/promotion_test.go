@@ -224,7 +224,7 @@ func TestPointers(t *testing.T) {
 	}
 	want := []string{"spec.activeRevision=1-30", "spec.tags.canary=1-31", "spec.tags.stable=1-30", "spec.gateways.live=1-30",
 		"spec.gateways.ingress.hosts.shop.example.com=1-31", "spec.gateways.ingress.hosts.www.example.com=1-30",
-		"spec.gateways.ingresses[0].hosts.api.example.com=1-31", "spec.nodeAgents.revision=1-30"}
+		"spec.gateways.ingresses[0].hosts.api.example.com=1-31", "spec.nodeAgents.cni=1-30", "spec.nodeAgents.ztunnel=1-30"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("pointers:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -28,11 +28,12 @@ type Pointer struct {
 // Field paths of the pointers; TagsField is the prefix of one field per
 // tag.
 const (
-	ActiveField     = "spec.activeRevision"
-	LiveField       = "spec.gateways.live"
-	NodeAgentsField = "spec.nodeAgents.revision"
-	TagsField       = "spec.tags."
-	hostsKey        = ".hosts."
+	ActiveField  = "spec.activeRevision"
+	LiveField    = "spec.gateways.live"
+	CNIField     = config.FieldNodeAgentsCNI
+	ZtunnelField = config.FieldNodeAgentsZtunnel
+	TagsField    = "spec.tags."
+	hostsKey     = ".hosts."
 )
 
 // HostOf is the DNS host a pointer's field moves (spec.gateways.ingress.hosts.<host>,
@@ -47,8 +48,8 @@ func HostOf(field string) (string, bool) {
 
 // Pointers lists where cfg points, in a stable order: the active revision,
 // the tags by name, the live gateways, the DNS hosts of each Ingress
-// template, the node agents. A pointer the config gains joins this list,
-// and the order guards it. The live gateways and the node agents count
+// template, istio-cni, ztunnel. A
+// pointer the config gains joins this list, and the order guards it. The live gateways and the node agents count
 // where they decide something: set in the config, or (the live gateways)
 // followed by stable Services or an Ingress; their defaults follow the
 // active revision. A host not listed follows the live gateways.
@@ -66,8 +67,20 @@ func Pointers(cfg *config.IstioGitOps) []Pointer {
 			ps = append(ps, Pointer{Field: in.Field + hostsKey + host, Revision: in.Hosts[host]})
 		}
 	}
-	if s.NodeAgents.Revision != "" && written(cfg, "nodeAgents", "revision") {
-		ps = append(ps, Pointer{Field: NodeAgentsField, Revision: s.NodeAgents.Revision})
+	// istio-cni and ztunnel move one at a time, each a step of its own:
+	// each agent is a pointer, its own field's or nodeAgents.revision's,
+	// as the objects rendered for it record it.
+	na := s.NodeAgents
+	for _, a := range []struct{ own, key, field string }{{na.CNI, "cni", CNIField}, {na.Ztunnel, "ztunnel", ZtunnelField}} {
+		rev := ""
+		if a.own != "" && written(cfg, "nodeAgents", a.key) {
+			rev = a.own
+		} else if na.Revision != "" && written(cfg, "nodeAgents", "revision") {
+			rev = na.Revision
+		}
+		if rev != "" {
+			ps = append(ps, Pointer{Field: a.field, Revision: rev})
+		}
 	}
 	return ps
 }

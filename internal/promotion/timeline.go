@@ -278,6 +278,8 @@ type pastConfig struct {
 		} `yaml:"gateways"`
 		NodeAgents struct {
 			Revision string `yaml:"revision"`
+			CNI      string `yaml:"cni"`
+			Ztunnel  string `yaml:"ztunnel"`
 		} `yaml:"nodeAgents"`
 	} `yaml:"spec"`
 }
@@ -304,7 +306,7 @@ func parseConfig(data []byte) *parsed {
 		cfg := &config.IstioGitOps{Metadata: config.Metadata{Name: pc.Metadata.Name}, Spec: config.Spec{
 			ActiveRevision: s.ActiveRevision, Tags: s.Tags,
 			Gateways:   config.Gateways{Live: s.Gateways.Live, StableServices: s.Gateways.StableServices},
-			NodeAgents: config.NodeAgents{Revision: s.NodeAgents.Revision},
+			NodeAgents: config.NodeAgents{Revision: s.NodeAgents.Revision, CNI: s.NodeAgents.CNI, Ztunnel: s.NodeAgents.Ztunnel},
 		}}
 		if in := s.Gateways.Ingress; in != nil {
 			cfg.Spec.Gateways.Ingress = &config.Ingress{Hosts: in.Hosts}

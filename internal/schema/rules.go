@@ -150,6 +150,9 @@ var istioGitOpsBase = append(header(config.Kind),
 	rule{"spec.gateways.perRevision", defaults(true)},
 	rule{"spec.gateways.live", revisionName},
 	rule{"spec.gateways.stableServices", defaults(false)},
+	rule{"spec.nodeAgents.revision", revisionName},
+	rule{"spec.nodeAgents.cni", revisionName},
+	rule{"spec.nodeAgents.ztunnel", revisionName},
 )
 
 // ingressRules are the rules of one Ingress template's entry, at p

@@ -1,17 +1,23 @@
 // Package state holds the tree's own records: for each revision, the Istio
 // version, a digest of each generated file as written and the patches
-// applied; for common/, the revision whose output it holds, its files'
-// digests and where the pointers pointed; and one record per patch applied
-// to a revision that was not regenerated. With them a run tells its own
-// output from hand edits and lost files, applies each patch once, and says
-// what moved.
+// applied; for common/, the revision whose output it holds and its
+// generated files' digests; one record per patch applied to a revision
+// that was not regenerated; and, on each object rendered from the config,
+// its own digest (Seal) beside the pointer it was rendered for. With them a
+// run tells its own output from hand edits and lost files, applies each
+// patch once, and says what moved. No record lists what two independent
+// steps (a promotion, a tag move, a patch...) both change, so that `git
+// revert` of any one of them applies cleanly in any order.
 package state
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	k8syaml "sigs.k8s.io/yaml"
@@ -51,8 +57,10 @@ type Spec struct {
 	// Patches are the GitPatches applied when the revision was generated,
 	// in the order applied.
 	Patches []Patch `json:"patches,omitempty"`
-	// Pointers are, in common/'s record, where the config pointed when the
-	// tree was last written.
+	// Pointers are, in common/'s record of a tree written by an older
+	// istio-gitops, where the config pointed when it was last written. A
+	// run reads them to say what moved, then writes the record without
+	// them: each rendered object records its own pointer now.
 	Pointers *Pointers `json:"pointers,omitempty"`
 	// DriftGuards and PerRevisionGateways are, in a revision's record, the
 	// config's settings its files were generated with: a change of either
@@ -220,4 +228,88 @@ func (a *Applied) Node() (*yaml.RNode, error) {
 		return nil, err
 	}
 	return yaml.Parse(string(b))
+}
+
+// digestLine is how a rendered file's digest annotation starts, after its
+// indentation.
+var digestLine = []byte(api.RenderedDigestAnnotation + ": ")
+
+// digestPlaceholder stands for the digest while the file is laid out: it
+// has the digest's length, so the line is the same either way.
+var digestPlaceholder = "sha256:" + strings.Repeat("0", sha256.Size*2)
+
+// Seal records, on a rendered object, the digest of its file (annotation
+// fn.istio-gitops.dev/rendered-digest) and returns the file's bytes, as
+// encode lays it out. The digest is of the file's bytes without the
+// annotation's line: a later run reads the record from the file itself,
+// so no list shared by every rendered file (which two unrelated steps
+// would both change) is kept anywhere.
+func Seal(o *yaml.RNode, encode func(*yaml.RNode) ([]byte, error)) ([]byte, error) {
+	if err := o.PipeE(yaml.SetAnnotation(api.RenderedDigestAnnotation, digestPlaceholder)); err != nil {
+		return nil, err
+	}
+	b, err := encode(o)
+	if err != nil {
+		return nil, err
+	}
+	at, end, ok := findDigestLine(b)
+	if !ok {
+		return nil, fmt.Errorf("%s: the rendered object's digest annotation is not on a line of its own", api.RenderedDigestAnnotation)
+	}
+	d := Digest(slices.Concat(b[:at], b[end:]))
+	b = bytes.Replace(b, []byte(digestPlaceholder), []byte(d), 1)
+	if err := o.PipeE(yaml.SetAnnotation(api.RenderedDigestAnnotation, d)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Sealed reads a rendered file's digest record: the digest it records and
+// the digest of its bytes now. ok is false when the file has none (a file
+// written by an older istio-gitops).
+func Sealed(b []byte) (recorded, now string, ok bool) {
+	at, end, found := findDigestLine(b)
+	if !found {
+		return "", "", false
+	}
+	line := bytes.TrimSpace(b[at:end])
+	recorded = strings.Trim(string(bytes.TrimSpace(line[len(digestLine):])), `'"`)
+	rest := slices.Concat(b[:at], b[end:])
+	if _, _, twice := findDigestLine(rest); twice {
+		// A second record (a bad merge): the file is not the one written.
+		return recorded, "", true
+	}
+	return recorded, Digest(rest), true
+}
+
+// findDigestLine finds the line of the digest annotation: from its start
+// to after its line break.
+func findDigestLine(b []byte) (start, end int, ok bool) {
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], digestLine)
+		if i < 0 {
+			return 0, 0, false
+		}
+		i += off
+		ls := bytes.LastIndexByte(b[:i], '\n') + 1
+		if len(bytes.TrimLeft(b[ls:i], " ")) == 0 {
+			le := bytes.IndexByte(b[i:], '\n')
+			if le < 0 {
+				return ls, len(b), true
+			}
+			return ls, i + le + 1, true
+		}
+		off = i + len(digestLine)
+	}
+	return 0, 0, false
+}
+
+// WithoutDigest is a rendered file's bytes without its digest line: what
+// two renderings that differ only by content elsewhere share.
+func WithoutDigest(b []byte) []byte {
+	at, end, ok := findDigestLine(b)
+	if !ok {
+		return b
+	}
+	return slices.Concat(b[:at], b[end:])
 }

@@ -49,3 +49,41 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("changing a clone changed the original")
 	}
 }
+
+// TestSeal: a rendered object carries the digest of its own file; any
+// edit of the file (a value, a comment, the digest, a second digest line
+// from a bad merge) no longer matches it, and a file without one says so.
+func TestSeal(t *testing.T) {
+	o := yaml.MustParse("apiVersion: v1\nkind: Service\nmetadata:\n  name: istiod\n  annotations:\n    fn.istio-gitops.dev/points-at: 1-31\nspec:\n  selector:\n    istio.io/rev: 1-31\n")
+	b, err := state.Seal(o, func(n *yaml.RNode) ([]byte, error) { return []byte(n.MustString()), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, now, ok := state.Sealed(b)
+	if !ok || recorded != now || !strings.HasPrefix(recorded, "sha256:") || strings.Contains(recorded, "00000000000000") {
+		t.Fatalf("sealed %q, digest %q, now %q, ok %v", b, recorded, now, ok)
+	}
+	if got := o.GetAnnotations()["fn.istio-gitops.dev/rendered-digest"]; got != recorded {
+		t.Errorf("the object's annotation %q, the file's %q", got, recorded)
+	}
+	if string(state.WithoutDigest(b)) == string(b) || strings.Contains(string(state.WithoutDigest(b)), "rendered-digest") {
+		t.Errorf("WithoutDigest kept the digest:\n%s", state.WithoutDigest(b))
+	}
+	line := "    fn.istio-gitops.dev/rendered-digest: '" + recorded + "'\n"
+	for name, edited := range map[string]string{
+		"value":         strings.Replace(string(b), "istio.io/rev: 1-31", "istio.io/rev: 1-30", 1),
+		"comment":       strings.Replace(string(b), "spec:\n", "spec: # mine\n", 1),
+		"digest":        strings.Replace(string(b), recorded[len(recorded)-4:], "abcd", 1),
+		"merged record": strings.Replace(string(b), line, line+line, 1),
+	} {
+		if edited == string(b) {
+			t.Fatalf("%s: the edit did not apply to\n%s", name, b)
+		}
+		if r, n, ok := state.Sealed([]byte(edited)); !ok || r == n {
+			t.Errorf("%s: an edited file matches its digest (%v)", name, ok)
+		}
+	}
+	if _, _, ok := state.Sealed([]byte("apiVersion: v1\nkind: Service\n")); ok {
+		t.Error("a file without a digest is sealed")
+	}
+}

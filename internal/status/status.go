@@ -19,6 +19,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/istioctl"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
+	"github.com/istio-gitops/istio-gitops/internal/nodeagent"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/pointer"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
@@ -55,9 +56,11 @@ type Host struct {
 type Revision struct {
 	Name, Version string
 	Active, Live  bool
-	// NodeAgents reports whether the ambient node agents run from this
-	// revision's output.
+	// NodeAgents reports whether ambient node agents run from this
+	// revision's output; Agents says which (istio-cni, ztunnel): each
+	// moves on its own.
 	NodeAgents bool
+	Agents     []string
 	// Generated reports whether the tree holds its files yet.
 	Generated bool
 }
@@ -153,11 +156,18 @@ func OfFiles(cfgNode *yaml.RNode, files fileset.Set) (*Status, error) {
 				v, _ = istioctl.Version(objs)
 			}
 		}
+		var runs []string
+		for _, a := range nodeagent.Agents {
+			if rev, _ := cfg.NodeAgent(string(a)); agents[r.Name] && rev == r.Name {
+				runs = append(runs, a.String())
+			}
+		}
 		s.Revisions = append(s.Revisions, Revision{
 			Name: r.Name, Version: v,
 			Active:     r.Name == cfg.Spec.ActiveRevision,
 			Live:       r.Name == cfg.Spec.Gateways.Live,
-			NodeAgents: agents[r.Name] && r.Name == cfg.Spec.NodeAgents.Revision,
+			NodeAgents: len(runs) > 0,
+			Agents:     runs,
 			Generated:  generated[r.Name],
 		})
 	}
@@ -299,13 +309,13 @@ func countOn(sels []Selection, rev string) int {
 // Text writes the status as a table.
 func (s *Status) Text(w io.Writer) {
 	fmt.Fprintf(w, "IstioGitOps %q (%s)\n\n", s.Config, s.Path)
-	fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-6s %-24s %-10s %s\n", "REVISION", "VERSION", "ACTIVE", "LIVE", "NODES", "TAGS", "NAMESPACES", "WORKLOADS")
+	fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-9s %-24s %-10s %s\n", "REVISION", "VERSION", "ACTIVE", "LIVE", "NODES", "TAGS", "NAMESPACES", "WORKLOADS")
 	for _, r := range s.Revisions {
 		v := r.Version
 		if !r.Generated {
 			v += " (not generated yet)"
 		}
-		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-6s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), mark(r.NodeAgents),
+		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-9s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), r.nodes("*", ""),
 			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name), s.workloads(r.Name))
 	}
 	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
@@ -374,7 +384,7 @@ func (s *Status) Markdown(w io.Writer) {
 	fmt.Fprintln(w, "| revision | Istio | active | live gateways | node agents | tags | namespaces | workloads |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range s.Revisions {
-		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), yes(r.NodeAgents),
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), r.nodes("yes", ""),
 			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name), s.workloads(r.Name))
 	}
 	if len(s.Hosts) > 0 {
@@ -396,7 +406,7 @@ func (s *Status) Markdown(w io.Writer) {
 			label += "<br/>live gateways"
 		}
 		if r.NodeAgents {
-			label += "<br/>node agents"
+			label += "<br/>" + r.nodes("node agents", "")
 		}
 		fmt.Fprintf(w, "  %s[\"%s\"]\n", node("rev", r.Name), label)
 	}
@@ -473,4 +483,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// nodes says which node agents run from the revision: all as all, one by
+// its name, none as none.
+func (r Revision) nodes(all, none string) string {
+	switch len(r.Agents) {
+	case 0:
+		return none
+	case len(nodeagent.Agents):
+		return all
+	}
+	return strings.Join(r.Agents, ",")
 }

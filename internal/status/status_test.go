@@ -63,11 +63,19 @@ func count(s *status.Status, rev string) int {
 	return n
 }
 
-// TestStatusNodeAgents: the revision whose node agents run is marked, and
-// only once it has node agents.
+// TestStatusNodeAgents: the revision each node agent runs from is marked,
+// istio-cni and ztunnel apart, and only once it has node agents.
 func TestStatusNodeAgents(t *testing.T) {
-	for step, want := range map[string]string{"3-promote": "1-30", "4-move-node-agents": "1-31"} {
-		items, err := disk.ReadObjects(filepath.Join("../../testdata/golden/ambient", step))
+	for _, c := range []struct {
+		step string
+		want map[string][]string
+		text string
+	}{
+		{"2-add-1-31", map[string][]string{"1-30": {"istio-cni", "ztunnel"}}, "1-30         1.30.2     *       *     *         "},
+		{"3-move-istio-cni", map[string][]string{"1-30": {"ztunnel"}, "1-31": {"istio-cni"}}, "1-31         1.31.0                   istio-cni "},
+		{"4-move-ztunnel", map[string][]string{"1-31": {"istio-cni", "ztunnel"}}, "1-31         1.31.0                   *         "},
+	} {
+		items, err := disk.ReadObjects(filepath.Join("../../testdata/golden/ambient", c.step))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,9 +84,14 @@ func TestStatusNodeAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range s.Revisions {
-			if r.NodeAgents != (r.Name == want) {
-				t.Errorf("%s: revision %s node agents %v, want them on %s", step, r.Name, r.NodeAgents, want)
+			if !slices.Equal(r.Agents, c.want[r.Name]) || r.NodeAgents != (len(c.want[r.Name]) > 0) {
+				t.Errorf("%s: revision %s runs node agents %q (%v), want %q", c.step, r.Name, r.Agents, r.NodeAgents, c.want[r.Name])
 			}
+		}
+		var b strings.Builder
+		s.Text(&b)
+		if !strings.Contains(b.String(), c.text) {
+			t.Errorf("%s: the table must hold %q:\n%s", c.step, c.text, b.String())
 		}
 	}
 }

@@ -25,8 +25,10 @@ type RevisionRow struct {
 	Generated bool `json:"generated"`
 	Active    bool `json:"active"`
 	Live      bool `json:"live"`
-	// NodeAgents says the ambient node agents run from this revision.
-	NodeAgents bool `json:"nodeAgents"`
+	// NodeAgents says ambient node agents run from this revision; Agents
+	// which of them (istio-cni, ztunnel).
+	NodeAgents bool     `json:"nodeAgents"`
+	Agents     []string `json:"agents"`
 	// Tags point at the revision.
 	Tags []string `json:"tags"`
 	// Hosts are the hosts its Ingresses publish in DNS (external-dns).
@@ -73,6 +75,10 @@ func (s *Status) Summary() Summary {
 		if tags == nil {
 			tags = []string{}
 		}
+		agents := r.Agents
+		if agents == nil {
+			agents = []string{}
+		}
 		hosts := []HostRow{}
 		for _, h := range s.Hosts {
 			if h.Revision == r.Name {
@@ -80,7 +86,7 @@ func (s *Status) Summary() Summary {
 			}
 		}
 		out.Revisions = append(out.Revisions, RevisionRow{
-			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents,
+			Name: r.Name, Version: r.Version, Generated: r.Generated, Active: r.Active, Live: r.Live, NodeAgents: r.NodeAgents, Agents: agents,
 			Tags: tags, Hosts: hosts, Namespaces: s.count(r.Name), Workloads: s.workloads(r.Name),
 		})
 	}

@@ -148,18 +148,28 @@ func Git(t testing.TB, dir string, args ...string) string {
 // the commits of a history whose times matter.
 func GitAt(t testing.TB, dir, when string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "LC_ALL=C",
-		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE="+when,
-		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE="+when)
+	cmd := gitCmdAt(dir, when, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String()
+}
+
+// GitCmd is the command Git runs, for a test that looks at its failure.
+func GitCmd(dir string, args ...string) *exec.Cmd {
+	return gitCmdAt(dir, "2026-01-02T03:04:05Z", args...)
+}
+
+func gitCmdAt(dir, when string, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "LC_ALL=C",
+		"GIT_AUTHOR_NAME=Platform Team", "GIT_AUTHOR_EMAIL=platform@example.com", "GIT_AUTHOR_DATE="+when,
+		"GIT_COMMITTER_NAME=Platform Team", "GIT_COMMITTER_EMAIL=platform@example.com", "GIT_COMMITTER_DATE="+when)
+	return cmd
 }
 
 // Golden compares the tree at dir with the golden tree at want, or
