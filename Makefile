@@ -163,13 +163,14 @@ fixtures: $(TOOLS)/istioctl-$(ISTIO_1_30_TAG) $(TOOLS)/istioctl-$(ISTIO_1_31_TAG
 	testdata/helm/render.sh $(HELM)
 
 .PHONY: test
-test: build tools ## Run every test, end-to-end and API server ones included (kpt tests skip where kpt is absent)
+test: build tools ## Run every test, end-to-end, API server and Argo CD ones included (kpt tests skip where kpt is absent)
 	KUSTOMIZE=$(KUSTOMIZE) ISTIOCTL=$(ISTIOCTL) ISTIO_GITOPS=$(CURDIR)/$(BIN) ISTIO_GITOPS_VERSION=$(VERSION) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) PILOT_DISCOVERY_DIR=$(TOOLS) $(GO) test -count=1 -timeout 30m ./...
 	# 10,000 Namespaces: migrate must cost at most 1.5 times a bare kyaml read and write.
 	$(GO) test -count=1 -run TestBudget10k ./internal/migrate/ -budget
 	# 120 MB of istioctl output: a run must peak under 4 times its input.
 	ISTIO_GITOPS=$(CURDIR)/$(BIN) $(GO) test -count=1 -run TestMemoryBudget ./fn/e2e/ -memory
 	$(MAKE) --no-print-directory test-externaldns
+	$(MAKE) --no-print-directory argocd-test
 
 $(EXTERNALDNS_TEST):
 	cd $(EXTERNALDNS_DIR) && GOTOOLCHAIN=$(EXTERNALDNS_GO) $(GO) test -c -o $@ .

@@ -1,11 +1,13 @@
 // Package argocd_test deploys the trees of the Argo CD story
 // (testdata/stories/argocd.yaml) with Argo CD's own code, against a real
-// kube-apiserver: gitops-engine's sync (sync.NewSyncContext, through its
-// engine) applies each Application's folder as Argo CD's controller does
-// (server-side apply as argocd-controller, tracking annotations, waves,
-// pruning, the resources finalizer), and Argo CD's diff
-// (util/argo/diff.StateDiffs) compares Git with the cluster in its four
-// modes after istiod's own webhook edits.
+// kube-apiserver. Argo CD's application controller cannot run here (it
+// needs its repo-server, Redis and its settings' secrets): appController
+// (controller_test.go) does what it does for each Application, with its
+// code where it is exported: gitops-engine's cluster cache, its sync
+// (sync.NewSyncContext, one Sync per reconcile, resumed with
+// WithInitialState as controller/sync.go resumes it), Argo CD's diff
+// (util/argo/diff.StateDiffs) and health checks (gitops-engine's and
+// argocd-cm's Lua ones, the Application one included).
 //
 // It is a module of its own: Argo CD v3.2.12 pins the Kubernetes libraries
 // to v0.34, which the main module (v0.37) cannot link. The control plane
@@ -18,11 +20,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,17 +37,13 @@ import (
 	"github.com/argoproj/argo-cd/v3/util/argo"
 	argodiff "github.com/argoproj/argo-cd/v3/util/argo/diff"
 	"github.com/argoproj/argo-cd/v3/util/argo/normalizers"
-	"github.com/argoproj/argo-cd/v3/util/lua"
 	"github.com/argoproj/argo-cd/v3/util/settings"
 	"github.com/argoproj/gitops-engine/pkg/cache"
 	"github.com/argoproj/gitops-engine/pkg/diff"
-	"github.com/argoproj/gitops-engine/pkg/engine"
-	gosync "github.com/argoproj/gitops-engine/pkg/sync"
 	synccommon "github.com/argoproj/gitops-engine/pkg/sync/common"
 	"github.com/argoproj/gitops-engine/pkg/utils/kube"
 	"github.com/argoproj/gitops-engine/pkg/utils/tracing"
 	"github.com/go-logr/logr"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -119,10 +119,11 @@ type cluster struct {
 }
 
 // startCluster starts a control plane (controlplane serve), installs Argo
-// CD's CRDs and its argocd-cm (examples/argocd/argocd-cm.yaml: the
-// Application health check), and syncs a cluster cache as Argo CD's
-// controller keeps one.
-func startCluster(t *testing.T) *cluster {
+// CD's CRDs and its argocd-cm, and syncs a cluster cache as Argo CD's
+// controller keeps one. With healthCheck, argocd-cm is the README's
+// (examples/argocd/argocd-cm.yaml: the Application health check); without,
+// it is Argo CD's default, which has none.
+func startCluster(t *testing.T, healthCheck bool) *cluster {
 	t.Helper()
 	requireEnv(t)
 	dir := t.TempDir()
@@ -174,9 +175,15 @@ func startCluster(t *testing.T) *cluster {
 	if c.disco, err = discovery.NewDiscoveryClientForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	// The settings manager's informers watch until ctx ends: kube-apiserver
+	// waits for them before it stops.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	crds := argoCRDs(t)
 	argoCM := readObjects(t, filepath.Join(repo, "examples/argocd/argocd-cm.yaml"))
+	if !healthCheck {
+		unstructured.RemoveNestedField(argoCM[0].Object, "data")
+	}
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": argoNamespace}}}
 	for _, o := range append(append(crds, ns), argoCM...) {
 		c.apply(t, o, "argocd-install")
@@ -185,6 +192,19 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Argo CD's controller starts once its CRDs are installed: its
+	// cluster cache reads their schemas (the structured merge diff of an
+	// Application needs them) when it syncs, and kube-apiserver publishes
+	// a new CRD's schema a moment after creating it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		_, parser, err := c.kubectl.LoadOpenAPISchema(cfg)
+		if err == nil && parser != nil && parser.Type(appGVR.GroupVersion().WithKind("Application")) != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kube-apiserver does not publish the schema of Argo CD's Application in a minute: %v", err)
+		}
+	}
 	sm := settings.NewSettingsManager(ctx, clientset, argoNamespace)
 	if c.overrides, err = sm.GetResourceOverrides(); err != nil {
 		t.Fatal(err)
@@ -192,8 +212,8 @@ func startCluster(t *testing.T) *cluster {
 	if c.compare, err = sm.GetResourceCompareOptions(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.overrides["argoproj.io/Application"]; !ok {
-		t.Fatalf("argocd-cm has no Application health check: %v", c.overrides)
+	if _, ok := c.overrides["argoproj.io/Application"]; ok != healthCheck {
+		t.Fatalf("argocd-cm: Application health check %v, want %v: %v", ok, healthCheck, c.overrides)
 	}
 	c.cache = cache.NewClusterCache(cfg,
 		cache.SetKubectl(c.kubectl),
@@ -274,32 +294,47 @@ func (c *cluster) apply(t *testing.T, o *unstructured.Unstructured, manager stri
 	}
 }
 
-// build is what Argo CD's repo-server makes of an Application's path:
-// `kustomize build` of the folder.
+// builds caches what Argo CD's repo-server makes of a path at a commit
+// (here: a folder of a step's tree): `kustomize build` of the folder.
+var builds = struct {
+	sync.Mutex
+	out map[string][]*unstructured.Unstructured
+}{out: map[string][]*unstructured.Unstructured{}}
+
+// build returns a copy of `kustomize build dir`, built once.
 func build(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	out, err := exec.Command(kustomizeBin, "build", dir).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
+	builds.Lock()
+	defer builds.Unlock()
+	objs, ok := builds.out[dir]
+	if !ok {
+		out, err := exec.Command(kustomizeBin, "build", dir).Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("kustomize build %s: %v\n%s", dir, err, stderr)
 		}
-		t.Fatalf("kustomize build %s: %v\n%s", dir, err, stderr)
+		if objs, err = kube.SplitYAML(out); err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		builds.out[dir] = objs
 	}
-	objs, err := kube.SplitYAML(out)
-	if err != nil {
-		t.Fatal(err)
+	cp := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		cp[i] = o.DeepCopy()
 	}
-	return objs
+	return cp
 }
 
-// app is an Application of a tree, as Argo CD's controller sees it.
+// app is an Application of a tree, as Git says it.
 type app struct {
 	name string
 	// folder is its path in the tree ("" for the root).
 	folder   string
 	destNs   string
-	wave     string
+	wave     int
 	finalize bool
 }
 
@@ -324,21 +359,20 @@ func apps(t *testing.T, tree string) map[string]app {
 		if err := yaml.UnmarshalStrict(b, &a); err != nil {
 			t.Fatalf("%s is not an Argo CD Application: %v", f, err)
 		}
-		p := a.Spec.Source.Path
-		folder, ok := strings.CutPrefix(p+"/", treePath+"/")
-		if !ok {
-			t.Fatalf("%s: path %q is not in the tree", f, p)
+		folder, err := appFolder(&a)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
 		if a.Spec.SyncPolicy == nil || a.Spec.SyncPolicy.Automated == nil || !a.Spec.SyncPolicy.SyncOptions.HasOption(synccommon.SyncOptionServerSideApply) ||
-			!a.Spec.SyncPolicy.Automated.Prune {
-			t.Errorf("%s: want automated sync with pruning by server-side apply: %+v", f, a.Spec.SyncPolicy)
+			!a.Spec.SyncPolicy.Automated.Prune || !a.Spec.SyncPolicy.Automated.SelfHeal {
+			t.Errorf("%s: want automated sync with pruning and self-heal by server-side apply: %+v", f, a.Spec.SyncPolicy)
 		}
 		if len(a.Spec.IgnoreDifferences) > 0 {
 			t.Errorf("%s: ignoreDifferences: %v", f, a.Spec.IgnoreDifferences)
 		}
 		out[a.Name] = app{
-			name: a.Name, folder: strings.TrimSuffix(folder, "/"), destNs: a.Spec.Destination.Namespace,
-			wave: a.Annotations[synccommon.AnnotationSyncWave], finalize: slices.Contains(a.Finalizers, "resources-finalizer.argocd.argoproj.io"),
+			name: a.Name, folder: folder, destNs: a.Spec.Destination.Namespace,
+			wave: wave(a.Annotations), finalize: slices.Contains(a.Finalizers, resourcesFinalizer),
 		}
 	}
 	if _, ok := out[appOfApps]; !ok {
@@ -347,193 +381,37 @@ func apps(t *testing.T, tree string) map[string]app {
 	return out
 }
 
-// targets are an Application's objects in Git, tracked to it as Argo
-// CD's controller tracks them.
-func targets(t *testing.T, tree string, a app) []*unstructured.Unstructured {
+// appFolder is an Application's folder in the tree ("" for the root).
+func appFolder(a *v1alpha1.Application) (string, error) {
+	p := a.Spec.Source.Path
+	folder, ok := strings.CutPrefix(p+"/", treePath+"/")
+	if !ok {
+		return "", fmt.Errorf("Application %s: path %q is not in the tree %q", a.Name, p, treePath)
+	}
+	return strings.TrimSuffix(folder, "/"), nil
+}
+
+func wave(annotations map[string]string) int {
+	w, err := strconv.Atoi(annotations[synccommon.AnnotationSyncWave])
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+// gitObjects are an Application's objects in Git: what the repo-server
+// returns for its path (`kustomize build`), tracked to it as the
+// repo-server tracks them (the annotation, with its destination
+// namespace).
+func gitObjects(t *testing.T, tree, folder, name, destNs string) []*unstructured.Unstructured {
 	t.Helper()
-	objs := build(t, filepath.Join(tree, a.folder))
+	objs := build(t, filepath.Join(tree, folder))
 	for _, o := range objs {
-		if err := tracker.SetAppInstance(o, common.LabelKeyAppInstance, a.name, a.destNs, trackingMethod, ""); err != nil {
+		if err := tracker.SetAppInstance(o, common.LabelKeyAppInstance, name, destNs, trackingMethod, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return objs
-}
-
-func isManagedBy(name string) func(r *cache.Resource) bool {
-	return func(r *cache.Resource) bool { return r.Info == name }
-}
-
-// sync syncs an Application as Argo CD's controller does with its sync
-// options (ServerSideApply=true, automated with prune): gitops-engine's
-// sync context, server-side apply as argocd-controller, Argo CD's health
-// checks (the argocd-cm ones included).
-func (c *cluster) sync(ctx context.Context, tree string, a app, objs []*unstructured.Unstructured) ([]synccommon.ResourceSyncResult, error) {
-	eng := engine.NewEngine(c.cfg, c.cache, engine.WithKubectl(c.kubectl), engine.WithLogr(logr.Discard()))
-	return eng.Sync(ctx, objs, isManagedBy(a.name), "HEAD", a.destNs,
-		gosync.WithLogr(logr.Discard()),
-		gosync.WithHealthOverride(lua.ResourceHealthOverrides(c.overrides)),
-		gosync.WithOperationSettings(false, true, false, false),
-		gosync.WithManifestValidation(true),
-		gosync.WithServerSideApply(true),
-		gosync.WithServerSideApplyManager(common.ArgoCDSSAManager),
-		gosync.WithPruneLast(false),
-	)
-}
-
-// deployed records what one Argo CD pass did.
-type deployed struct {
-	// order lists the Applications synced, in order; deleted the objects
-	// the resources finalizer deleted, by Application.
-	order   []string
-	deleted map[string][]string
-}
-
-// deploy syncs a tree as Argo CD does: the app-of-apps (applied once by
-// hand) syncs the root, whose Applications it creates in their waves;
-// Argo CD's controller syncs each Application it finds, then reports it
-// Healthy (the health check of argocd-cm lets the app-of-apps go on to
-// the next wave only then); an Application pruned from Git is deleted
-// through its resources finalizer, which deletes its objects but those
-// marked Delete=false.
-func (c *cluster) deploy(t *testing.T, tree string) deployed {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	all := apps(t, tree)
-	root := all[appOfApps]
-	var (
-		mu      sync.Mutex
-		rootErr error
-		done    = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		res, err := c.sync(ctx, tree, root, targets(t, tree, root))
-		mu.Lock()
-		defer mu.Unlock()
-		rootErr = syncError(res, err)
-	}()
-	d := deployed{deleted: map[string][]string{}}
-	synced := map[string]bool{}
-	for {
-		finished := false
-		select {
-		case <-done:
-			finished = true
-		case <-time.After(100 * time.Millisecond):
-		}
-		list, err := c.dyn.Resource(appGVR).Namespace(argoNamespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.SortFunc(list.Items, func(a, b unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
-		for _, live := range list.Items {
-			name := live.GetName()
-			switch {
-			case live.GetDeletionTimestamp() != nil:
-				d.deleted[name] = c.finalize(t, ctx, &live)
-			case !synced[name]:
-				a, ok := all[name]
-				if !ok {
-					// Pruned, once the app-of-apps gets to it.
-					continue
-				}
-				res, err := c.sync(ctx, tree, a, targets(t, tree, a))
-				if err := syncError(res, err); err != nil {
-					t.Fatalf("sync %s: %v", name, err)
-				}
-				synced[name] = true
-				d.order = append(d.order, name)
-				c.setHealthy(t, ctx, name)
-			}
-		}
-		if finished {
-			break
-		}
-	}
-	if rootErr != nil {
-		t.Fatalf("sync %s: %v", appOfApps, rootErr)
-	}
-	for name := range all {
-		if name != appOfApps && !synced[name] {
-			t.Errorf("Application %s was never created", name)
-		}
-	}
-	return d
-}
-
-// syncError is the error of a sync, or of the first resource that failed.
-func syncError(res []synccommon.ResourceSyncResult, err error) error {
-	if err != nil {
-		return err
-	}
-	for _, r := range res {
-		if r.Status == synccommon.ResultCodeSyncFailed {
-			return fmt.Errorf("%s %s/%s: %s", r.ResourceKey.Kind, r.ResourceKey.Namespace, r.ResourceKey.Name, r.Message)
-		}
-	}
-	return nil
-}
-
-// setHealthy reports an Application Synced and Healthy, as Argo CD's
-// controller does once its sync is done and its objects are healthy.
-func (c *cluster) setHealthy(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	patch := []byte(`{"status":{"health":{"status":"Healthy"},"sync":{"status":"Synced"}}}`)
-	if _, err := c.dyn.Resource(appGVR).Namespace(argoNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "argocd-application-controller"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// finalize is Argo CD's resources finalizer: it deletes every live object
-// of the Application but those whose sync options say Delete=false, then
-// removes itself. It returns the objects deleted.
-func (c *cluster) finalize(t *testing.T, ctx context.Context, live *unstructured.Unstructured) []string {
-	t.Helper()
-	var deleted []string
-	for _, r := range c.cache.FindResources("", isManagedBy(live.GetName())) {
-		o := r.Resource
-		if o == nil || hasSyncOption(o, synccommon.SyncOptionDisableDeletion) {
-			continue
-		}
-		if err := c.resource(t, o).Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
-		}
-		deleted = append(deleted, id(o))
-	}
-	patch := []byte(`{"metadata":{"finalizers":null}}`)
-	if _, err := c.dyn.Resource(appGVR).Namespace(argoNamespace).Patch(ctx, live.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
-	slices.Sort(deleted)
-	return deleted
-}
-
-func hasSyncOption(o *unstructured.Unstructured, opt string) bool {
-	for _, v := range strings.Split(o.GetAnnotations()[synccommon.AnnotationSyncOptions], ",") {
-		if strings.TrimSpace(v) == opt {
-			return true
-		}
-	}
-	return false
-}
-
-func id(o *unstructured.Unstructured) string {
-	return path.Join(o.GroupVersionKind().GroupKind().String(), o.GetNamespace(), o.GetName())
-}
-
-// versions are the resourceVersions of every object an Application of
-// Argo CD manages.
-func (c *cluster) versions(t *testing.T) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, r := range c.cache.FindResources("", func(r *cache.Resource) bool { return r.Info != nil && r.Info != "" }) {
-		if r.Resource != nil {
-			out[id(r.Resource)] = r.Resource.GetResourceVersion()
-		}
-	}
-	return out
 }
 
 // istiodEdits does what each revision's istiod does to its webhook
@@ -599,63 +477,65 @@ var modes = []mode{
 	{name: "server-side-diff-mutation-webhook", structured: true, serverSide: true, mutationWebhook: true},
 }
 
-// outOfSync is, per diff mode, the objects Argo CD's diff finds modified
-// between Git and the cluster, for every Application of the tree, as its
-// controller computes them (controller/state.go CompareAppState): no
-// ignoreDifferences, argocd-cm's overrides and compare options.
-func (c *cluster) outOfSync(t *testing.T, tree string) map[string][]string {
+// diffConfig is the diff configuration Argo CD's controller builds for an
+// Application (controller/state.go CompareAppState) in mode m: no
+// ignoreDifferences, argocd-cm's overrides and compare options, annotation
+// tracking, its server-side apply manager. Call the returned cleanup once
+// done.
+func (c *cluster) diffConfig(t *testing.T, m mode) (argodiff.DiffConfig, func()) {
 	t.Helper()
-	out := map[string][]string{}
-	for _, m := range modes {
-		var modified []string
-		for _, a := range apps(t, tree) {
-			objs := targets(t, tree, a)
-			live, err := c.cache.GetManagedLiveObjs(objs, isManagedBy(a.name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec := gosync.Reconcile(objs, live, a.destNs, c.cache)
-			b := argodiff.NewDiffConfigBuilder().
-				WithDiffSettings(nil, c.overrides, c.compare.IgnoreAggregatedRoles, normalizers.IgnoreNormalizerOpts{}).
-				WithTracking(common.LabelKeyAppInstance, string(trackingMethod)).
-				WithNoCache().
-				WithLogger(logr.Discard()).
-				WithGVKParser(c.cache.GetGVKParser()).
-				WithManager(common.ArgoCDSSAManager).
-				WithServerSideDiff(m.serverSide).
-				WithStructuredMergeDiff(m.structured)
-			if m.mutationWebhook {
-				b.WithIgnoreMutationWebhook(false)
-			}
-			if m.serverSide {
-				applier, cleanup, err := kube.ManageServerSideDiffDryRuns(c.cfg, c.cache.GetOpenAPISchema(), tracing.NopTracer{}, logr.Discard(), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cleanup()
-				b.WithServerSideDryRunner(diff.NewK8sServerSideDryRunner(applier))
-			}
-			cfg, err := b.Build()
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := argodiff.StateDiffs(rec.Live, rec.Target, cfg)
-			if err != nil {
-				t.Fatalf("%s: %s: %v", m.name, a.name, err)
-			}
-			for i, r := range res.Diffs {
-				o := rec.Target[i]
-				if o == nil {
-					o = rec.Live[i]
-				}
-				if r.Modified || rec.Live[i] == nil || rec.Target[i] == nil {
-					modified = append(modified, id(o))
-					t.Logf("%s: %s: %s OutOfSync:\n%s", m.name, a.name, id(o), lineDiff(r.NormalizedLive, r.PredictedLive))
-				}
-			}
+	b := argodiff.NewDiffConfigBuilder().
+		WithDiffSettings(nil, c.overrides, c.compare.IgnoreAggregatedRoles, normalizers.IgnoreNormalizerOpts{}).
+		WithTracking(common.LabelKeyAppInstance, string(trackingMethod)).
+		WithNoCache().
+		WithLogger(logr.Discard()).
+		WithGVKParser(c.cache.GetGVKParser()).
+		WithManager(common.ArgoCDSSAManager).
+		WithServerSideDiff(m.serverSide).
+		WithStructuredMergeDiff(m.structured)
+	if m.mutationWebhook {
+		b.WithIgnoreMutationWebhook(false)
+	}
+	cleanup := func() {}
+	if m.serverSide {
+		applier, done, err := kube.ManageServerSideDiffDryRuns(c.cfg, c.cache.GetOpenAPISchema(), tracing.NopTracer{}, logr.Discard(), nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		slices.Sort(modified)
-		out[m.name] = modified
+		cleanup = done
+		b.WithServerSideDryRunner(diff.NewK8sServerSideDryRunner(applier))
+	}
+	cfg, err := b.Build()
+	if err != nil {
+		cleanup()
+		t.Fatal(err)
+	}
+	return cfg, cleanup
+}
+
+// drift is an object Argo CD's diff finds OutOfSync, with what differs.
+type drift struct {
+	id, diff string
+}
+
+// outOfSync is, per diff mode, the objects Argo CD's diff finds OutOfSync
+// (modified, missing or extra) for the Applications of the tree, as its
+// controller compares them.
+func (ac *appController) outOfSync(t *testing.T) map[string][]drift {
+	t.Helper()
+	out := map[string][]drift{}
+	for _, m := range modes {
+		var drifts []drift
+		for _, name := range slices.Sorted(maps.Keys(apps(t, ac.tree))) {
+			a := ac.live(t, name)
+			if a == nil {
+				t.Fatalf("Application %s is not in the cluster", name)
+			}
+			cmp := ac.compare(t, a, m)
+			drifts = append(drifts, cmp.drifts...)
+		}
+		slices.SortFunc(drifts, func(a, b drift) int { return strings.Compare(a.id, b.id) })
+		out[m.name] = drifts
 	}
 	return out
 }
@@ -684,4 +564,43 @@ func indent(b []byte) []string {
 	}
 	out, _ := json.MarshalIndent(v, "", "  ")
 	return strings.Split(string(out), "\n")
+}
+
+func hasSyncOption(o *unstructured.Unstructured, opt string) bool {
+	for _, v := range strings.Split(o.GetAnnotations()[synccommon.AnnotationSyncOptions], ",") {
+		if strings.TrimSpace(v) == opt {
+			return true
+		}
+	}
+	return false
+}
+
+// id names an object: Kind.group/namespace/name.
+func id(o *unstructured.Unstructured) string {
+	return path.Join(o.GroupVersionKind().GroupKind().String(), o.GetNamespace(), o.GetName())
+}
+
+// ids names objects, sorted; a namespaced object without a namespace gets
+// ns, as Argo CD's sync gives it the Application's destination namespace.
+func (c *cluster) ids(objs []*unstructured.Unstructured, ns string) []string {
+	var out []string
+	for _, o := range objs {
+		if o.GetNamespace() == "" && kube.IsNamespacedOrUnknown(c.cache, o.GroupVersionKind().GroupKind()) {
+			o = o.DeepCopy()
+			o.SetNamespace(ns)
+		}
+		out = append(out, id(o))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// versions are the resourceVersions of every object an Application of
+// Argo CD manages, by id.
+func (c *cluster) versions() map[string]string {
+	out := map[string]string{}
+	for _, r := range c.cache.FindResources("", func(r *cache.Resource) bool { return r.Resource != nil }) {
+		out[id(r.Resource)] = r.Resource.GetResourceVersion()
+	}
+	return out
 }
