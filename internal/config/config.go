@@ -361,12 +361,24 @@ func LoadResults(node *yaml.RNode) (*IstioGitOps, framework.Results, error) {
 	cfg, err := Load(node)
 	if err != nil {
 		var cerr *Error
+		// The error names the file too: a run prints it, not the
+		// results it repeats.
+		file := object.Path(node)
 		if errors.As(err, &cerr) {
-			return nil, cerr.Results(object.Path(node)), err
+			return nil, cerr.Results(file), atFile(file, err)
 		}
-		return nil, nil, err
+		return nil, nil, atFile(file, err)
 	}
 	return cfg, nil, nil
+}
+
+// atFile names file in err, unless there is none to name (a config given
+// on stdin) or err names it already.
+func atFile(file string, err error) error {
+	if file == "" || strings.HasPrefix(err.Error(), file+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", file, err)
 }
 
 // Default fills the fields a user may leave out.
