@@ -677,6 +677,27 @@ func objectsOf(t *tree, r *revOut, kinds ...string) ([]*yaml.RNode, error) {
 	})
 }
 
+// tagSources are what a revision tag is rendered from: the revision's
+// injector webhooks and Services, and its values ConfigMap (values-<rev>),
+// not its other ConfigMaps: the sidecar injector's is the largest file of
+// a revision, and a run with three tags parsed it three times.
+func tagSources(t *tree, r *revOut) ([]*yaml.RNode, error) {
+	return parseFiles(r, func(p string) bool {
+		rest, ok := strings.CutPrefix(p, layout.Generated+"/")
+		if !ok {
+			return false
+		}
+		kind, _, file, ok := layout.Parse(rest)
+		switch {
+		case !ok:
+			return false
+		case kind == "configmap":
+			return strings.HasPrefix(file, "values-")
+		}
+		return kind == "mutatingwebhookconfiguration" || kind == "service"
+	})
+}
+
 // nodeAgentObjects are a revision's node agents, as kept in its folder.
 func nodeAgentObjects(r *revOut) ([]*yaml.RNode, error) {
 	prefix := path.Join(layout.Generated, nodeAgentsDir) + "/"

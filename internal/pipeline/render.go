@@ -89,7 +89,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		if _, ok := t.cfg.Spec.Tags[tag]; !ok {
 			rev, field = active, fieldActive
 		}
-		objs, err := objectsOf(t, revs[rev], "MutatingWebhookConfiguration", "Service", "ConfigMap")
+		objs, err := tagSources(t, revs[rev])
 		if err != nil {
 			return nil, err
 		}
