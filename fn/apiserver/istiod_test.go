@@ -167,10 +167,7 @@ func TestIstiodDriftGuards(t *testing.T) {
 			srv := startServer(t)
 			c := newCluster(srv, false)
 			m := newMesh(t, c)
-			dir := t.TempDir()
-			treetest.Write(t, filepath.Join(dir, "common", "istio-system.yaml"), []byte(namespace))
-			cfg := meshConfig{revisions: only130, active: "1-30", tags: map[string]string{"prod-stable": "1-30"}, noDriftGuards: !tc.guards}
-			writeTree(t, dir, cfg, map[string]string{"1-30": "istioctl/1-30/default.yaml"})
+			dir, cfg := stableTree(t, tc.guards)
 			t.Logf("first apply: %s", c.deploy(t, dir).summary())
 			m.sync(t)
 			quiet(t, c, m)

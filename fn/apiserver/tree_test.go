@@ -127,6 +127,18 @@ func (c meshConfig) String() string {
 // writeTree writes cfg into the tree at dir, with fresh output for the
 // revisions in sources (revision -> file under testdata), and runs the
 // function over it; the run must succeed without a warning.
+// stableTree writes, in a folder of its own, the tree of 1-30 alone with
+// its prod-stable tag, with or without drift guards: what the tests of
+// istiod's and Flux's writes to the webhooks apply.
+func stableTree(t *testing.T, guards bool) (string, meshConfig) {
+	t.Helper()
+	dir := t.TempDir()
+	treetest.Write(t, filepath.Join(dir, "common", "istio-system.yaml"), []byte(namespace))
+	cfg := meshConfig{revisions: only130, active: "1-30", tags: map[string]string{"prod-stable": "1-30"}, noDriftGuards: !guards}
+	writeTree(t, dir, cfg, map[string]string{"1-30": "istioctl/1-30/default.yaml"})
+	return dir, cfg
+}
+
 func writeTree(t *testing.T, dir string, cfg meshConfig, sources map[string]string) {
 	t.Helper()
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg.String()))

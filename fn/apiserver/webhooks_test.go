@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/istio-gitops/istio-gitops/internal/treetest"
 )
 
 // pilotDiscovery is istiod's field manager.
@@ -77,10 +74,7 @@ func TestIstiodEdits(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t)
 			c := newCluster(srv, false)
-			dir := t.TempDir()
-			treetest.Write(t, filepath.Join(dir, "common", "istio-system.yaml"), []byte(namespace))
-			cfg := meshConfig{revisions: only130, active: "1-30", tags: map[string]string{"prod-stable": "1-30"}, noDriftGuards: !tc.guards}
-			writeTree(t, dir, cfg, map[string]string{"1-30": "istioctl/1-30/default.yaml"})
+			dir, _ := stableTree(t, tc.guards)
 			t.Logf("first apply: %s", c.deploy(t, dir).summary())
 
 			// Before istiod is up, the validators refuse Istio resources

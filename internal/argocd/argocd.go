@@ -12,7 +12,6 @@ package argocd
 import (
 	"fmt"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -127,18 +126,11 @@ func Applications(a config.ArgoCD, namespace string, revisions []string) ([]*yam
 	if namespace == "" {
 		return nil, fmt.Errorf("spec.namespace: must be the control-plane namespace")
 	}
-	if len(revisions) == 0 {
-		return nil, fmt.Errorf("spec.revisions: must list at least one revision")
+	if err := revision.CheckList(revisions, CommonFolder, Folder); err != nil {
+		return nil, err
 	}
 	for i, r := range revisions {
-		switch {
-		case revision.ValidateLabel(r) != nil:
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
-		case r == CommonFolder || r == Folder:
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)
-		case slices.Contains(revisions[:i], r):
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be unique", i, r)
-		case len(Name(a.Name, r)) > 63:
+		if len(Name(a.Name, r)) > 63 {
 			// Argo CD's label tracking writes the Application's name as a
 			// label value, which has at most 63 characters.
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be at most %d characters with spec.argocd.name %q: Application %q is too long for a label value",

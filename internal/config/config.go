@@ -228,9 +228,13 @@ type NodeAgents struct {
 	Ztunnel string `json:"ztunnel,omitempty"`
 }
 
-// Config fields of the node agents, as messages and the rendered-from
-// annotation name them.
+// Config fields that point at a revision, as messages, the rendered-from
+// annotation and the fleet's order name them; a tag's field is
+// FieldTags + "." + its name.
 const (
+	FieldActiveRevision    = "spec.activeRevision"
+	FieldTags              = "spec.tags"
+	FieldLive              = "spec.gateways.live"
 	FieldNodeAgents        = "spec.nodeAgents.revision"
 	FieldNodeAgentsCNI     = "spec.nodeAgents.cni"
 	FieldNodeAgentsZtunnel = "spec.nodeAgents.ztunnel"

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +217,31 @@ func TestDecodeLargeFileStreams(t *testing.T) {
 		})
 		if err != nil || n != 3000 {
 			t.Fatalf("%s: decoded %d objects, err %v", d.name, n, err)
+		}
+	}
+}
+
+// TestDecodeLongLines: lines longer than the reader's buffer (a PEM bundle
+// or a JSON blob in a ConfigMap), and a separator after one, split and
+// decode as kio reads them, the pooled buffers reused across files.
+func TestDecodeLongLines(t *testing.T) {
+	long := strings.Repeat("y", 200<<10)
+	src := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: " + long + "\n---\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  k: short\n"
+	for _, d := range decoders {
+		for range 3 {
+			var got []string
+			err := d.decode(strings.NewReader(src), "long.yaml", func(o *yaml.RNode) error {
+				v, err := o.Pipe(yaml.Lookup("data", "k"))
+				if err != nil {
+					return err
+				}
+				got = append(got, o.GetName()+"="+strconv.Itoa(len(v.YNode().Value)))
+				return nil
+			})
+			if want := []string{"a=" + strconv.Itoa(len(long)), "b=5"}; err != nil || !slices.Equal(got, want) {
+				t.Fatalf("%s: decoded %v, err %v; want %v", d.name, got, err, want)
+			}
 		}
 	}
 }

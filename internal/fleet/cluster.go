@@ -277,14 +277,13 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 	if common == nil {
 		return nil
 	}
-	rec, ok := recordedPointers(root, files)
-	if was := common.Spec.Pointers; !ok && was != nil {
-		rec = &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
-			Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
-	} else if !ok {
-		return nil
-	}
 	s := &promotion.State{Name: cfg.Metadata.Name, Versions: map[string]string{}}
+	// generated are the files the records list, by tree-relative path: a
+	// run generates them, it does not render them.
+	generated := map[string]bool{}
+	for p := range common.Spec.Files {
+		generated[path.Join(layout.Common, p)] = true
+	}
 	for _, p := range files {
 		parts := strings.Split(strings.TrimPrefix(p.Path, root+"/"), "/")
 		if root == "" {
@@ -294,15 +293,29 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 			if st := readRecord(p, api.KindRevisionState); st != nil {
 				s.Revisions = append(s.Revisions, parts[0])
 				s.Versions[parts[0]] = st.Spec.Version
+				for g := range st.Spec.Files {
+					generated[path.Join(parts[0], layout.Generated, g)] = true
+				}
 			}
 		}
 	}
+	rec, ok := recordedPointers(root, files, generated)
+	if was := common.Spec.Pointers; !ok && was != nil {
+		rec = &config.IstioGitOps{Spec: config.Spec{ActiveRevision: was.ActiveRevision, Tags: was.Tags,
+			Gateways: config.Gateways{Live: was.GatewaysLive}, NodeAgents: config.NodeAgents{Revision: was.NodeAgents}}}
+	} else if !ok {
+		return nil
+	}
 	s.Pointers = promotion.Pointers(rec)
+	var now *promotion.State // the tree as it is, read once if a host needs it
 	for _, p := range promotion.Pointers(cfg) {
 		if _, ok := promotion.HostOf(p.Field); ok {
 			s.Pointers = append(s.Pointers, p)
 			if _, known := s.Versions[p.Revision]; !known {
-				s.Versions[p.Revision] = State(cfg, root, files).Version(p.Revision)
+				if now == nil {
+					now = State(cfg, root, files)
+				}
+				s.Versions[p.Revision] = now.Version(p.Revision)
 			}
 		}
 	}
@@ -313,12 +326,18 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 // last written, as the objects rendered from them record it; ok is false
 // when no object records one (a tree written by an older istio-gitops).
 // The DNS hosts are not among them: outside Git they are taken as they
-// are now, unmoved.
-func recordedPointers(root string, files fileset.Set) (*config.IstioGitOps, bool) {
+// are now, unmoved. Only the files a run renders are read, not those the
+// records list as generated (tree-relative paths): they are most of a
+// tree.
+func recordedPointers(root string, files fileset.Set, generated map[string]bool) (*config.IstioGitOps, bool) {
 	rec := &config.IstioGitOps{Spec: config.Spec{Tags: map[string]string{}}}
 	ok := false
 	for _, f := range files {
-		if root != "" && !strings.HasPrefix(f.Path, root+"/") {
+		rel, in := strings.CutPrefix(f.Path, root+"/")
+		if root == "" {
+			rel, in = f.Path, true
+		}
+		if !in || generated[rel] {
 			continue
 		}
 		if m, err := f.Mentions(api.PointsAtAnnotation, api.LiveRevisionAnnotation); err != nil || !m {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -78,18 +77,11 @@ func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yam
 	if namespace == "" {
 		return nil, fmt.Errorf("spec.namespace: must be the control-plane namespace")
 	}
-	if len(revisions) == 0 {
-		return nil, fmt.Errorf("spec.revisions: must list at least one revision")
+	if err := revision.CheckList(revisions, CommonFolder, Folder); err != nil {
+		return nil, err
 	}
 	for i, r := range revisions {
-		switch {
-		case revision.ValidateLabel(r) != nil:
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
-		case r == CommonFolder || r == Folder:
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)
-		case slices.Contains(revisions[:i], r):
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be unique", i, r)
-		case len(Name(r)) > 63:
+		if len(Name(r)) > 63 {
 			// kustomize-controller labels every object it applies with its
 			// Kustomization's name, and a label value has at most 63 characters.
 			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be at most %d characters with Flux: Kustomization %q is too long for a label value", i, r, 63-len(NamePrefix), Name(r))

@@ -621,7 +621,7 @@ func keep(t *tree, rev string, res *results) (*revOut, error) {
 		pending(t, rev, fo.record, res)
 	}
 	if !t.cfg.PerRevisionGateways() && (fo.record == nil || fo.record.Spec.PerRevisionGateways == nil) {
-		objs, err := objectsOf(t, out, gateway.Kinds...)
+		objs, err := objectsOf(out, gateway.Kinds...)
 		if err != nil {
 			return nil, err
 		}
@@ -662,18 +662,9 @@ func pending(t *tree, rev string, st *state.State, res *results) {
 // objectsOf parses the generated files of a revision whose kind is one of
 // kinds (its folder, lower-cased), node agents apart: the stages that read
 // a kept revision read only these.
-func objectsOf(t *tree, r *revOut, kinds ...string) ([]*yaml.RNode, error) {
-	folders := map[string]bool{}
-	for _, k := range kinds {
-		folders[strings.ToLower(k)] = true
-	}
-	return parseFiles(r, func(p string) bool {
-		rest, ok := strings.CutPrefix(p, layout.Generated+"/")
-		if !ok {
-			return false
-		}
-		kind, _, _, ok := layout.Parse(rest)
-		return ok && folders[kind]
+func objectsOf(r *revOut, kinds ...string) ([]*yaml.RNode, error) {
+	return generatedWhere(r, func(kind, _ string) bool {
+		return slices.ContainsFunc(kinds, func(k string) bool { return strings.ToLower(k) == kind })
 	})
 }
 
@@ -681,20 +672,25 @@ func objectsOf(t *tree, r *revOut, kinds ...string) ([]*yaml.RNode, error) {
 // injector webhooks and Services, and its values ConfigMap (values-<rev>),
 // not its other ConfigMaps: the sidecar injector's is the largest file of
 // a revision, and a run with three tags parsed it three times.
-func tagSources(t *tree, r *revOut) ([]*yaml.RNode, error) {
+func tagSources(r *revOut) ([]*yaml.RNode, error) {
+	return generatedWhere(r, func(kind, file string) bool {
+		if kind == "configmap" {
+			return strings.HasPrefix(file, "values-")
+		}
+		return kind == "mutatingwebhookconfiguration" || kind == "service"
+	})
+}
+
+// generatedWhere parses the files of a revision's generated/ (node agents
+// apart) whose kind folder and file name keep accepts.
+func generatedWhere(r *revOut, keep func(kind, file string) bool) ([]*yaml.RNode, error) {
 	return parseFiles(r, func(p string) bool {
 		rest, ok := strings.CutPrefix(p, layout.Generated+"/")
 		if !ok {
 			return false
 		}
 		kind, _, file, ok := layout.Parse(rest)
-		switch {
-		case !ok:
-			return false
-		case kind == "configmap":
-			return strings.HasPrefix(file, "values-")
-		}
-		return kind == "mutatingwebhookconfiguration" || kind == "service"
+		return ok && keep(kind, file)
 	})
 }
 

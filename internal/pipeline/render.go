@@ -28,9 +28,9 @@ import (
 // Config fields that render objects, as the rendered-from annotation names
 // them.
 const (
-	fieldActive    = "spec.activeRevision"
-	fieldTags      = "spec.tags"
-	fieldLive      = "spec.gateways.live"
+	fieldActive    = config.FieldActiveRevision
+	fieldTags      = config.FieldTags
+	fieldLive      = config.FieldLive
 	fieldIngress   = config.FieldIngress
 	fieldIngresses = config.FieldIngresses
 	fieldCNI       = config.FieldNodeAgentsCNI
@@ -69,7 +69,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 	out := &rendered{}
 	ns := t.cfg.Spec.Namespace
 	active := t.cfg.Spec.ActiveRevision
-	objs, err := objectsOf(t, revs[active], "Service", "ValidatingWebhookConfiguration")
+	objs, err := objectsOf(revs[active], "Service", "ValidatingWebhookConfiguration")
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 		if _, ok := t.cfg.Spec.Tags[tag]; !ok {
 			rev, field = active, fieldActive
 		}
-		objs, err := tagSources(t, revs[rev])
+		objs, err := tagSources(revs[rev])
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func render(t *tree, revs map[string]*revOut, o *old, res *results) (*rendered, 
 	}
 	gw := t.cfg.Spec.Gateways
 	if gw.StableServices {
-		objs, err := objectsOf(t, revs[gw.Live], gateway.Kinds...)
+		objs, err := objectsOf(revs[gw.Live], gateway.Kinds...)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +176,7 @@ func renderIngresses(t *tree, revs map[string]*revOut, out *rendered, res *resul
 		templates[i] = tmpl
 	}
 	for _, rev := range t.cfg.RevisionNames() {
-		objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
+		objs, err := objectsOf(revs[rev], gateway.Kinds...)
 		if err != nil {
 			return err
 		}
@@ -232,7 +232,7 @@ func warnSharedServices(t *tree, revs map[string]*revOut, res *results) error {
 	}
 	var services []*yaml.RNode
 	for _, rev := range t.cfg.RevisionNames() {
-		objs, err := objectsOf(t, revs[rev], gateway.Kinds...)
+		objs, err := objectsOf(revs[rev], gateway.Kinds...)
 		if err != nil {
 			return err
 		}

@@ -28,15 +28,7 @@ import (
 // The config keeps the lines the steps change apart (a comment between
 // two of them): git takes changes to adjacent lines for a conflict, and the
 // config is the user's file.
-const revertConfig = `apiVersion: fn.istio-gitops.dev/v1alpha1
-kind: IstioGitOps
-metadata:
-  name: prod
-  annotations:
-    config.kubernetes.io/local-config: "true"
-spec:
-  revisions:
-  - name: 1-30
+const revertConfig = treetest.ConfigHead + `  - name: 1-30
   - name: 1-31
   # the default revision
   activeRevision: 1-30

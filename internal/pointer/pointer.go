@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/config"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/webhook"
@@ -72,9 +73,9 @@ func IsPointer(obj *yaml.RNode) bool {
 // spec.tags for the tag objects, spec.activeRevision for the others.
 func Field(obj *yaml.RNode) string {
 	if n := obj.GetName(); strings.HasPrefix(n, TagWebhookPrefix) || strings.HasPrefix(n, TagServicePrefix) {
-		return "spec.tags"
+		return config.FieldTags
 	}
-	return "spec.activeRevision"
+	return config.FieldActiveRevision
 }
 
 // TagOf is the revision tag a tag object (see IsPointer) renders: its

@@ -28,11 +28,11 @@ type Pointer struct {
 // Field paths of the pointers; TagsField is the prefix of one field per
 // tag.
 const (
-	ActiveField  = "spec.activeRevision"
-	LiveField    = "spec.gateways.live"
+	ActiveField  = config.FieldActiveRevision
+	LiveField    = config.FieldLive
 	CNIField     = config.FieldNodeAgentsCNI
 	ZtunnelField = config.FieldNodeAgentsZtunnel
-	TagsField    = "spec.tags."
+	TagsField    = config.FieldTags + "."
 	hostsKey     = ".hosts."
 )
 

@@ -47,6 +47,26 @@ func ValidateLabel(n string) error {
 	return nil
 }
 
+// CheckList checks the revisions a deployer (Flux, Argo CD) makes one
+// object each for: at least one, each a DNS label, none named like one of
+// the tree's folders, none twice.
+func CheckList(revisions []string, folders ...string) error {
+	if len(revisions) == 0 {
+		return fmt.Errorf("spec.revisions: must list at least one revision")
+	}
+	for i, r := range revisions {
+		switch {
+		case ValidateLabel(r) != nil:
+			return fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
+		case slices.Contains(folders, r):
+			return fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)
+		case slices.Contains(revisions[:i], r):
+			return fmt.Errorf("spec.revisions[%d].name: %q must be unique", i, r)
+		}
+	}
+	return nil
+}
+
 // InName reports whether name carries rev as a dash-separated token:
 // istiod-1-31 and istio-validator-1-31-istio-system do, istiod-1-310 does
 // not.

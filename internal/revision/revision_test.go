@@ -142,3 +142,22 @@ func ExamplePointers_Resolve() {
 	// istio-injection=enabled -> 1-30
 	// istio.io/rev=prod-canary -> 1-31
 }
+
+// TestCheckList: the revisions Flux and Argo CD make an object each for.
+func TestCheckList(t *testing.T) {
+	for _, c := range []struct {
+		revs []string
+		want string
+	}{
+		{[]string{"1-30", "1-31"}, ""},
+		{nil, "spec.revisions: must list at least one revision"},
+		{[]string{"1-30", "1.31"}, `spec.revisions[1].name: "1.31" must be a DNS label`},
+		{[]string{"flux"}, `spec.revisions[0].name: "flux" must not be used: the tree has a folder of that name`},
+		{[]string{"1-30", "1-30"}, `spec.revisions[1].name: "1-30" must be unique`},
+	} {
+		err := revision.CheckList(c.revs, "common", "flux")
+		if got := fmt.Sprint(err); c.want == "" && err != nil || c.want != "" && got != c.want {
+			t.Errorf("CheckList(%q): %v, want %q", c.revs, err, c.want)
+		}
+	}
+}

@@ -87,3 +87,38 @@ func TestSeal(t *testing.T) {
 		t.Error("a file without a digest is sealed")
 	}
 }
+
+// TestEqual: two records are equal when they say the same, whatever the
+// order their files were added in; a file, a digest, a patch or the
+// version that differs makes them differ.
+func TestEqual(t *testing.T) {
+	rec := func(edit func(*state.State)) *state.State {
+		st := state.New(state.Kind, "1-31")
+		st.Spec.Version = "1.31.0"
+		st.Spec.Files["generated/a.yaml"] = state.Digest([]byte("a"))
+		st.Spec.Files["generated/b.yaml"] = state.Digest([]byte("b"))
+		st.Spec.Patches = []state.Patch{{Name: "fix", Digest: "sha256:00"}}
+		if edit != nil {
+			edit(st)
+		}
+		return st
+	}
+	base := rec(nil)
+	if !base.Equal(rec(func(s *state.State) {
+		s.Spec.Files = map[string]string{"generated/b.yaml": state.Digest([]byte("b")), "generated/a.yaml": state.Digest([]byte("a"))}
+	})) {
+		t.Error("records that say the same differ")
+	}
+	for name, edit := range map[string]func(*state.State){
+		"a file more":     func(s *state.State) { s.Spec.Files["generated/c.yaml"] = state.Digest([]byte("c")) },
+		"a file less":     func(s *state.State) { delete(s.Spec.Files, "generated/b.yaml") },
+		"another digest":  func(s *state.State) { s.Spec.Files["generated/a.yaml"] = state.Digest([]byte("A")) },
+		"another patch":   func(s *state.State) { s.Spec.Patches[0].Digest = "sha256:01" },
+		"another version": func(s *state.State) { s.Spec.Version = "1.31.1" },
+		"another name":    func(s *state.State) { s.Metadata.Name = "1-30" },
+	} {
+		if base.Equal(rec(edit)) {
+			t.Errorf("%s: the records must differ", name)
+		}
+	}
+}

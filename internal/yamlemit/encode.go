@@ -57,10 +57,6 @@ func (e *encoder) finish() {
 	e.emit()
 }
 
-func (e *encoder) destroy() {
-	yaml_emitter_delete(&e.emitter)
-}
-
 func (e *encoder) emit() {
 	// This will internally delete the e.event value.
 	e.must(yaml_emitter_emit(&e.emitter, &e.event))
