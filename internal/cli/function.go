@@ -26,6 +26,7 @@ func (e *reportedError) Error() string {
 // among them, and no items, as the KRM functions spec asks: items half
 // processed must never pass for the function's output.
 func runFunction(p framework.ResourceListProcessor, in io.Reader, out, stderr io.Writer) error {
+	prepareHeap()
 	rw := &kio.ByteReadWriter{Reader: in, Writer: out, KeepReaderAnnotations: true}
 	items, err := rw.Read()
 	if err != nil {

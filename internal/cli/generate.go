@@ -58,6 +58,7 @@ With --run, the tree is then run as ` + "`istio-gitops run DIR`" + ` runs it.`,
 			})
 			if err == nil {
 				if run {
+					prepareHeap()
 					var res framework.Results
 					res, err = onDisk(ps, args[0], pipeline.Options{}).RunDir(args[0])
 					results = append(results, res...)

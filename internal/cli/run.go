@@ -42,6 +42,7 @@ func newRunCommand(ps krm.Processors) *cobra.Command {
 			if opts.Namespaces, err = readNamespaces(namespaces); err != nil {
 				return err
 			}
+			prepareHeap()
 			results, err := onDisk(ps, args[0], opts).RunDir(args[0])
 			return printRun(cmd.OutOrStdout(), format, results, err)
 		},

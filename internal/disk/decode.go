@@ -21,17 +21,47 @@ import (
 // Decode reads the objects of one YAML file as kio.ByteReader reads them for
 // `kustomize fn run` (the same documents, the same path, index and
 // seqindent annotations), one document at a time, and calls fn with each,
-// in the file's order: a file is never held whole, whatever its size.
-// Unlike ByteReader, line numbers (in nodes and in errors) count from the
-// top of the file, not of the document. A large file's documents are
-// decoded by several goroutines a few documents ahead of fn.
+// in the file's order. A file of up to wholeUpTo bytes is read at once and
+// its documents decoded where they lie; a larger one is never held whole,
+// whatever its size. Unlike ByteReader, line numbers (in nodes and in
+// errors) count from the top of the file, not of the document. A large
+// file's documents are decoded by several goroutines a few documents ahead
+// of fn.
 func Decode(r io.Reader, path string, fn func(*yaml.RNode) error) error {
-	workers := runtime.GOMAXPROCS(0)
-	if workers < 2 || sizeOf(r) < parallelFrom {
-		d := &decoder{path: path, fn: fn}
-		return split(r, path, func(c chunk) error { return d.take(c.decode(path)) })
+	size, workers := sizeOf(r), runtime.GOMAXPROCS(0)
+	if size < parallelFrom {
+		workers = 1
 	}
-	return decodeAhead(r, path, fn, workers)
+	return decode(r, size, path, fn, workers, wholeUpTo)
+}
+
+// wholeUpTo is the size up to which Decode reads a file at once: every
+// file of a tree and istioctl's output, not an input of hundreds of MB,
+// which must stay within the memory budget.
+const wholeUpTo = 8 << 20
+
+// decode is Decode of a file of size bytes (-1 if not known), by workers
+// goroutines ahead of fn if there are two or more.
+func decode(r io.Reader, size int64, path string, fn func(*yaml.RNode) error, workers int, wholeUpTo int64) error {
+	var whole []byte
+	if size >= 0 && size <= wholeUpTo {
+		b, err := readAll(r, size)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		// A Windows line ending is rewritten line by line as it is read.
+		if bytes.Contains(b, []byte("\r\n")) {
+			r = bytes.NewReader(b)
+		} else {
+			whole = b
+		}
+	}
+	if workers < 2 {
+		d := &decoder{path: path, fn: fn}
+		// Decoded before the next is read: chunks may share split's buffer.
+		return split(r, whole, path, false, func(c chunk) error { return d.take(c.decode(path)) })
+	}
+	return decodeAhead(r, whole, path, fn, workers)
 }
 
 // parallelFrom is the size from which Decode decodes ahead: below it, the
@@ -90,7 +120,7 @@ func (c chunk) decode(path string) decoded {
 	if err := object.CheckShape(n); err != nil {
 		return decoded{shape: err}
 	}
-	return decoded{node: n, style: yaml.DeriveSeqIndentStyle(string(c.text))}
+	return decoded{node: n, style: seqIndentStyle(c.text)}
 }
 
 // decodeRecovering is decode on another goroutine than fn's: a panic is
@@ -137,7 +167,7 @@ func (d *decoder) take(doc decoded) error {
 
 // decodeAhead is Decode with workers goroutines decoding the documents
 // that split finds, at most 2*workers of them ahead of fn.
-func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers int) error {
+func decodeAhead(r io.Reader, whole []byte, path string, fn func(*yaml.RNode) error, workers int) error {
 	type job struct {
 		chunk
 		out chan decoded
@@ -160,7 +190,7 @@ func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers i
 		defer close(jobs)
 		// What split finds wrong comes as a chunk, in its place; it
 		// returns errStopped alone.
-		_ = split(r, path, func(c chunk) error {
+		_ = split(r, whole, path, true, func(c chunk) error {
 			j := job{chunk: c, out: make(chan decoded, 1)}
 			select {
 			case order <- j.out:
@@ -192,15 +222,20 @@ func decodeAhead(r io.Reader, path string, fn func(*yaml.RNode) error, workers i
 
 var errStopped = errors.New("decoding stopped")
 
-// split reads r line by line and calls fn with each document as kio splits
-// them, or with a chunk holding what is wrong with the file.
+// split reads r line by line, or the file whole if it is not nil, and
+// calls fn with each document as kio splits them, or with a chunk holding
+// what is wrong with the file. A chunk's text is its own if keep is set
+// or it lies in whole; otherwise it is split's buffer, good until fn
+// returns.
 //
 // Its buffers are pooled: a run splits thousands of files, each a 64 KiB
 // reader and a document's worth of lines.
-func split(r io.Reader, path string, fn func(chunk) error) error {
+func split(r io.Reader, whole []byte, path string, keep bool, fn func(chunk) error) error {
 	sb := splitPool.Get().(*splitBuffers)
-	sb.br.Reset(r)
-	br := sb.br
+	lr := &lineReader{br: sb.br, whole: whole}
+	if whole == nil {
+		sb.br.Reset(r)
+	}
 	defer func() {
 		sb.br.Reset(nil)
 		if cap(sb.doc) > maxKeptDoc {
@@ -209,35 +244,31 @@ func split(r io.Reader, path string, fn func(chunk) error) error {
 		splitPool.Put(sb)
 	}()
 	var (
-		// doc gathers a document's lines; each document is then copied
-		// out at its size. A slice grown line by line, or a line read
+		// doc gathers a document's lines: in a whole file, the slice
+		// they lie in; otherwise a copy in the pooled buffer, copied out
+		// at its size if kept. A slice grown line by line, or a line read
 		// into a slice of its own, was a tenth of a run's time.
 		doc       = sb.doc[:0]
-		long      []byte // a line longer than br's buffer
-		docLine   = 0    // lines of the file before doc
-		lines     = 0    // lines read so far
+		docLine   = 0 // lines of the file before doc
+		lines     = 0 // lines read so far
 		prevSep   = false
 		firstLine = true
 	)
 	// kio splits on "\n---...\n" and gives every document but the last
 	// its final newline back: a document is its lines as they are.
 	flush := func() error {
-		c := chunk{text: bytes.Clone(doc), offset: docLine}
+		c := chunk{text: doc, offset: docLine}
+		if whole == nil {
+			if keep {
+				c.text = bytes.Clone(doc)
+			}
+			sb.doc = doc[:0]
+		}
 		doc = doc[:0]
-		sb.doc = doc
 		return fn(c)
 	}
 	for {
-		// line is br's own until the next read: only copied from.
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
+		line, err := lr.next()
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fn(chunk{err: fmt.Errorf("%s: %w", path, err)})
 		}
@@ -263,7 +294,7 @@ func split(r io.Reader, path string, fn func(chunk) error) error {
 		}
 		prevSep = false
 		firstLine = false
-		doc = append(doc, line...)
+		doc = lr.extend(doc, line)
 		lines++
 		if errors.Is(err, io.EOF) {
 			break
@@ -366,6 +397,56 @@ func shiftLines(n *yaml.Node, offset int) {
 	for _, c := range n.Content {
 		shiftLines(c, offset)
 	}
+}
+
+// A lineReader gives a file's lines as bufio.Reader's ReadSlice does:
+// each with its newline, the last with io.EOF if it has none.
+type lineReader struct {
+	br   *bufio.Reader
+	long []byte // a line longer than br's buffer
+	// whole is the file, if it was read whole: its lines are slices of it.
+	whole []byte
+	pos   int
+}
+
+// next is the next line. Unless the file is whole, it is the reader's own
+// until the next call: only copied from.
+func (lr *lineReader) next() ([]byte, error) {
+	if lr.whole != nil {
+		start := lr.pos
+		if start >= len(lr.whole) {
+			return nil, io.EOF
+		}
+		i := bytes.IndexByte(lr.whole[start:], '\n')
+		if i < 0 {
+			lr.pos = len(lr.whole)
+			return lr.whole[start:], io.EOF
+		}
+		lr.pos = start + i + 1
+		return lr.whole[start:lr.pos], nil
+	}
+	line, err := lr.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		lr.long = append(lr.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = lr.br.ReadSlice('\n')
+			lr.long = append(lr.long, line...)
+		}
+		line = lr.long
+	}
+	return line, err
+}
+
+// extend adds the line just read to doc. In a whole file the document's
+// lines follow one another: doc grows over them, nothing is copied.
+func (lr *lineReader) extend(doc, line []byte) []byte {
+	if lr.whole == nil {
+		return append(doc, line...)
+	}
+	if len(doc) == 0 {
+		return line
+	}
+	return doc[:len(doc)+len(line)]
 }
 
 // splitBuffers are what split reads a file through.

@@ -34,13 +34,16 @@ func kioRead(text string) ([]*yaml.RNode, error) {
 }
 
 // decoders are Decode as it reads a small file and as it reads a large
-// one (several goroutines decoding ahead).
+// one (several goroutines decoding ahead), each from the file read whole
+// and streamed line by line.
 var decoders = []struct {
 	name   string
 	decode func(io.Reader, string, func(*yaml.RNode) error) error
 }{
 	{"in turn", disk.Decode},
 	{"ahead", disk.DecodeAhead},
+	{"in turn, streamed", disk.DecodeStreamed},
+	{"ahead, streamed", disk.DecodeAheadStreamed},
 }
 
 func decodeWith(decode func(io.Reader, string, func(*yaml.RNode) error) error, text string) ([]*yaml.RNode, error) {
@@ -116,11 +119,13 @@ func compareWithKio(t *testing.T, b []byte) {
 	for _, d := range decoders {
 		compareDecoderWithKio(t, d.name, d.decode, b)
 	}
-	// Both ways, the same objects or the same error.
-	inTurn, err1 := decodeWith(decoders[0].decode, string(b))
-	ahead, err2 := decodeWith(decoders[1].decode, string(b))
-	if fmt.Sprint(err1) != fmt.Sprint(err2) || render(inTurn) != render(ahead) {
-		t.Fatalf("%q: decoded in turn (%v) and ahead (%v) differ", b, err1, err2)
+	// Every way, the same objects or the same error.
+	first, err1 := decodeWith(decoders[0].decode, string(b))
+	for _, d := range decoders[1:] {
+		got, err2 := decodeWith(d.decode, string(b))
+		if fmt.Sprint(err1) != fmt.Sprint(err2) || render(first) != render(got) {
+			t.Fatalf("%q: decoded %s (%v) and %s (%v) differ", b, decoders[0].name, err1, d.name, err2)
+		}
 	}
 }
 

@@ -87,11 +87,35 @@ func (f *File) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
+	b, err := readAll(r, f.size)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Path, err)
 	}
 	return b, nil
+}
+
+// readAll is io.ReadAll into a buffer of the size the file had when it
+// was listed, and one byte more to see the end, as os.ReadFile does: a run
+// reads thousands of files, and io.ReadAll's growing buffer allocated
+// twice what they hold. A file that grew since is read whole all the same.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > 1<<30 {
+		size = 0
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return b, nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // Open opens the file for reading, refusing a file that became a link.

@@ -70,3 +70,30 @@ func TestReadIgnoreFile(t *testing.T) {
 		}
 	})
 }
+
+// TestFileBytes: a file is read whole whatever its size, and as it is when
+// read: grown or shrunk since the tree was listed.
+func TestFileBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big := strings.Repeat("# a comment line of a big file\n", 5000)
+	write(t, dir, map[string]string{"empty.yaml": "", "small.yaml": "a: b\n", "big.yaml": big, "grows.yaml": "a: b\n", "shrinks.yaml": big})
+	tree, err := disk.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, map[string]string{"grows.yaml": big, "shrinks.yaml": "a: b\n"})
+	want := map[string]string{"empty.yaml": "", "small.yaml": "a: b\n", "big.yaml": big, "grows.yaml": big, "shrinks.yaml": "a: b\n"}
+	for _, f := range tree.Files {
+		b, err := f.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != want[f.Path] {
+			t.Errorf("%s: read %d bytes, want %d", f.Path, len(b), len(want[f.Path]))
+		}
+	}
+	if len(tree.Files) != len(want) {
+		t.Errorf("read %d files, want %d", len(tree.Files), len(want))
+	}
+}

@@ -108,15 +108,57 @@ func CheckNoAliases(o *yaml.RNode) error {
 // (the largest CRD of istioctl's output has about 50,000).
 const maxExpansion = 1 << 20
 
+// maxExpansionDepth is how deep checkExpansion counts: a node below it
+// counts as one.
+const maxExpansionDepth = 1000
+
 // checkExpansion refuses an object whose aliases expand out of proportion
 // (a "billion laughs"): every tool that reads it whole (kustomize build,
 // the API server) would run out of time or memory. Counted once per node,
-// without expanding.
+// without expanding. An object without aliases, nearly every one, is a
+// tree: it is counted without the memo, which was a tenth of what a run
+// allocates.
 func checkExpansion(n *yaml.Node) error {
+	s, aliased := treeSize(n, 0)
+	if aliased {
+		s = sharedSize(n)
+	}
+	if s > maxExpansion {
+		return fmt.Errorf("its YAML aliases expand to more than %d nodes (a \"billion laughs\"): write the values out", maxExpansion)
+	}
+	return nil
+}
+
+// treeSize counts the nodes of a document without aliases, as sharedSize
+// would; aliased is whether it met an alias, and then the count is not
+// finished.
+func treeSize(n *yaml.Node, depth int) (s int, aliased bool) {
+	if n == nil || depth > maxExpansionDepth {
+		return 1, false
+	}
+	if n.Kind == yaml.AliasNode {
+		return 0, true
+	}
+	s = 1
+	for _, c := range n.Content {
+		cs, a := treeSize(c, depth+1)
+		if a {
+			return 0, true
+		}
+		if s += cs; s > maxExpansion {
+			break
+		}
+	}
+	return s, false
+}
+
+// sharedSize counts the nodes a document expands to, each node once
+// whatever the aliases pointing at it.
+func sharedSize(n *yaml.Node) int {
 	memo := map[*yaml.Node]int{}
 	var size func(n *yaml.Node, depth int) int
 	size = func(n *yaml.Node, depth int) int {
-		if n == nil || depth > 1000 {
+		if n == nil || depth > maxExpansionDepth {
 			return 1
 		}
 		if s, ok := memo[n]; ok {
@@ -136,40 +178,86 @@ func checkExpansion(n *yaml.Node) error {
 		memo[n] = s
 		return s
 	}
-	if s := size(n, 0); s > maxExpansion {
-		return fmt.Errorf("its YAML aliases expand to more than %d nodes (a \"billion laughs\"): write the values out", maxExpansion)
+	return size(n, 0)
+}
+
+// duplicateKeys walks every mapping once (an alias is not followed) and
+// reports the first key defined twice, by its path and lines. The path is
+// put together only for the error, on the way back up: building it for
+// every key was a tenth of what a run allocates.
+func duplicateKeys(n *yaml.Node, at string) error {
+	if err := dupKey(n); err != nil {
+		for i := len(err.steps) - 1; i >= 0; i-- {
+			at = err.steps[i].from(at)
+		}
+		err.Path, err.steps = at, nil
+		return err
 	}
 	return nil
 }
 
-// duplicateKeys walks every mapping once (an alias is not followed) and
-// reports the first key defined twice, by its path and lines.
-func duplicateKeys(n *yaml.Node, at string) error {
+// smallMapping is how many keys a mapping may have for its keys to be
+// compared pairwise rather than through a map.
+const smallMapping = 16
+
+func dupKey(n *yaml.Node) *DuplicateKeyError {
 	switch n.Kind {
 	case yaml.MappingNode:
-		seen := map[string]int{}
+		var seen map[string]int
+		if len(n.Content) > 2*smallMapping {
+			seen = make(map[string]int, len(n.Content)/2)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
-			key := k.Value
-			if k.Kind != yaml.ScalarNode {
-				key = fmt.Sprintf("<%s at line %d>", KindName(k.Kind), k.Line)
+			if k.Kind == yaml.ScalarNode {
+				first, dup := 0, false
+				if seen != nil {
+					first, dup = seen[k.Value]
+					seen[k.Value] = k.Line
+				} else {
+					for j := i - 2; j >= 0; j -= 2 {
+						if p := n.Content[j]; p.Kind == yaml.ScalarNode && p.Value == k.Value {
+							first, dup = p.Line, true
+							break
+						}
+					}
+				}
+				if dup {
+					return &DuplicateKeyError{Line: k.Line, First: first, steps: []pathStep{{key: k}}}
+				}
 			}
-			if first, dup := seen[key]; dup && k.Kind == yaml.ScalarNode {
-				return &DuplicateKeyError{Path: join(at, key), Line: k.Line, First: first}
-			}
-			seen[key] = k.Line
-			if err := duplicateKeys(n.Content[i+1], join(at, key)); err != nil {
+			if err := dupKey(n.Content[i+1]); err != nil {
+				err.steps = append(err.steps, pathStep{key: k})
 				return err
 			}
 		}
 	case yaml.SequenceNode, yaml.DocumentNode:
 		for i, c := range n.Content {
-			if err := duplicateKeys(c, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+			if err := dupKey(c); err != nil {
+				err.steps = append(err.steps, pathStep{index: i})
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// A pathStep is one step of a duplicate key's path: under a mapping's key,
+// or at a sequence's index.
+type pathStep struct {
+	key   *yaml.Node
+	index int
+}
+
+func (s pathStep) from(at string) string {
+	if s.key == nil {
+		return fmt.Sprintf("%s[%d]", at, s.index)
+	}
+	key := s.key.Value
+	if s.key.Kind != yaml.ScalarNode {
+		key = fmt.Sprintf("<%s at line %d>", KindName(s.key.Kind), s.key.Line)
+	}
+	return join(at, key)
 }
 
 // DuplicateKeyError is a key written twice in one mapping.
@@ -178,6 +266,8 @@ type DuplicateKeyError struct {
 	Path string
 	// Line is the line of the second key, First of the first.
 	Line, First int
+	// steps is the path while it is found, innermost first.
+	steps []pathStep
 }
 
 func (e *DuplicateKeyError) Error() string {
