@@ -29,9 +29,9 @@ const (
 	// Kind is the kind of the objects written.
 	Kind = "Application"
 	// Folder is the tree's folder holding them.
-	Folder = "argocd"
+	Folder = layout.ArgoCD
 	// CommonFolder is the tree's folder of shared objects.
-	CommonFolder = "common"
+	CommonFolder = layout.Common
 	// AppOfAppsFile is the app-of-apps' file in Folder. It is applied
 	// once (or listed by the cluster's own bootstrap Application), not
 	// listed in Folder's kustomization: it deploys the tree's root, which
@@ -126,16 +126,11 @@ func Applications(a config.ArgoCD, namespace string, revisions []string) ([]*yam
 	if namespace == "" {
 		return nil, fmt.Errorf("spec.namespace: must be the control-plane namespace")
 	}
-	if err := revision.CheckList(revisions, CommonFolder, Folder); err != nil {
+	// Argo CD's label tracking writes the Application's name as a label
+	// value.
+	name := func(r string) string { return Name(a.Name, r) }
+	if err := revision.CheckList(revisions, name, Kind, fmt.Sprintf("spec.argocd.name %q", a.Name)); err != nil {
 		return nil, err
-	}
-	for i, r := range revisions {
-		if len(Name(a.Name, r)) > 63 {
-			// Argo CD's label tracking writes the Application's name as a
-			// label value, which has at most 63 characters.
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be at most %d characters with spec.argocd.name %q: Application %q is too long for a label value",
-				i, r, 62-len(a.Name), a.Name, Name(a.Name, r))
-		}
 	}
 	build := func(name, p, destNamespace string) *application {
 		return &application{

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
 	"github.com/istio-gitops/istio-gitops/internal/revision"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -474,7 +475,7 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		switch {
 		case revision.ValidateLabel(tag) != nil:
 			errs = append(errs, field.Invalid(p, tag, "a tag name must be a DNS label"))
-		case tag == "common" || tag == "flux" || tag == "argocd":
+		case slices.Contains(layout.Owned, tag):
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a folder of the tree"))
 		case slices.Contains(c.RevisionNames(), tag):
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a revision"))
@@ -634,7 +635,7 @@ func (c *IstioGitOps) validateSource(p string) error {
 		return fmt.Errorf("must not be %s: the run deletes its source once read", base)
 	}
 	top, rest, _ := strings.Cut(p, "/")
-	if top == "common" || top == "flux" || top == "argocd" {
+	if slices.Contains(layout.Owned, top) {
 		return fmt.Errorf("must not be in %s/: the function owns that folder", top)
 	}
 	if slices.Contains(c.RevisionNames(), top) {

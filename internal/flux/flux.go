@@ -33,9 +33,9 @@ const (
 	// Kind is the kind of the objects written.
 	Kind = "Kustomization"
 	// Folder is the tree's folder holding them.
-	Folder = "flux"
+	Folder = layout.Flux
 	// CommonFolder is the tree's folder of shared objects.
-	CommonFolder = "common"
+	CommonFolder = layout.Common
 	// DefaultNamespace is where the Kustomizations live when spec.flux.sourceRef
 	// names no namespace: Flux's own.
 	DefaultNamespace = "flux-system"
@@ -77,15 +77,10 @@ func Kustomizations(f config.Flux, namespace string, revisions []string) ([]*yam
 	if namespace == "" {
 		return nil, fmt.Errorf("spec.namespace: must be the control-plane namespace")
 	}
-	if err := revision.CheckList(revisions, CommonFolder, Folder); err != nil {
+	// kustomize-controller labels every object it applies with its
+	// Kustomization's name.
+	if err := revision.CheckList(revisions, Name, Kind, "Flux"); err != nil {
 		return nil, err
-	}
-	for i, r := range revisions {
-		if len(Name(r)) > 63 {
-			// kustomize-controller labels every object it applies with its
-			// Kustomization's name, and a label value has at most 63 characters.
-			return nil, fmt.Errorf("spec.revisions[%d].name: %q must be at most %d characters with Flux: Kustomization %q is too long for a label value", i, r, 63-len(NamePrefix), Name(r))
-		}
 	}
 
 	common, err := node(build(CommonFolder), f)

@@ -27,6 +27,10 @@ const (
 	StateFile = "state.yaml"
 )
 
+// Owned are the tree's top folders the function writes whole: no
+// revision or tag may be named like one, no istioctl output kept in one.
+var Owned = []string{Common, Flux, ArgoCD}
+
 var (
 	kindExpr = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
 	// Kubernetes names are DNS subdomains; RBAC names may also hold ':'.

@@ -13,14 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 )
 
 // DefaultTag is the tag (and the selector of istio-injection=enabled)
 // that leads to the default revision.
 const DefaultTag = "default"
-
-// Folders of the tree that a revision must not be named like.
-var reserved = []string{"common", "flux", "argocd"}
 
 // ValidateName reports why n cannot name a revision: Istio revisions are
 // DNS labels, and the tree keeps one in a folder of its name.
@@ -32,7 +30,7 @@ func ValidateName(n string) error {
 		return fmt.Errorf("%q must not be used: istioctl reserves it for the default revision", n)
 	case strings.Contains(n, "."):
 		return fmt.Errorf("%q must not contain a dot: Istio revisions are DNS labels, write 1-31 for 1.31", n)
-	case slices.Contains(reserved, n):
+	case slices.Contains(layout.Owned, n):
 		return fmt.Errorf("%q must not be used: the tree has a folder of that name", n)
 	}
 	return ValidateLabel(n)
@@ -49,8 +47,11 @@ func ValidateLabel(n string) error {
 
 // CheckList checks the revisions a deployer (Flux, Argo CD) makes one
 // object each for: at least one, each a DNS label, none named like one of
-// the tree's folders, none twice.
-func CheckList(revisions []string, folders ...string) error {
+// the tree's folders (layout.Owned), none twice, and none whose object,
+// name(revision), has a name too long for a label value: the deployer
+// labels what it applies with that name. Messages call the object kind,
+// and say its name's prefix comes with with (such as "Flux").
+func CheckList(revisions []string, name func(string) string, kind, with string) error {
 	if len(revisions) == 0 {
 		return fmt.Errorf("spec.revisions: must list at least one revision")
 	}
@@ -58,10 +59,13 @@ func CheckList(revisions []string, folders ...string) error {
 		switch {
 		case ValidateLabel(r) != nil:
 			return fmt.Errorf("spec.revisions[%d].name: %q must be a DNS label", i, r)
-		case slices.Contains(folders, r):
+		case slices.Contains(layout.Owned, r):
 			return fmt.Errorf("spec.revisions[%d].name: %q must not be used: the tree has a folder of that name", i, r)
 		case slices.Contains(revisions[:i], r):
 			return fmt.Errorf("spec.revisions[%d].name: %q must be unique", i, r)
+		case len(name(r)) > validation.LabelValueMaxLength:
+			return fmt.Errorf("spec.revisions[%d].name: %q must be at most %d characters with %s: %s %q is too long for a label value",
+				i, r, validation.LabelValueMaxLength-(len(name(r))-len(r)), with, kind, name(r))
 		}
 	}
 	return nil

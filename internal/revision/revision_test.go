@@ -154,8 +154,11 @@ func TestCheckList(t *testing.T) {
 		{[]string{"1-30", "1.31"}, `spec.revisions[1].name: "1.31" must be a DNS label`},
 		{[]string{"flux"}, `spec.revisions[0].name: "flux" must not be used: the tree has a folder of that name`},
 		{[]string{"1-30", "1-30"}, `spec.revisions[1].name: "1-30" must be unique`},
+		{[]string{"argocd"}, `spec.revisions[0].name: "argocd" must not be used: the tree has a folder of that name`},
+		{[]string{"1-30", strings.Repeat("r", 57)}, ""},
+		{[]string{"1-30", strings.Repeat("r", 58)}, `spec.revisions[1].name: "` + strings.Repeat("r", 58) + `" must be at most 57 characters with Flux: Kustomization "istio-` + strings.Repeat("r", 58) + `" is too long for a label value`},
 	} {
-		err := revision.CheckList(c.revs, "common", "flux")
+		err := revision.CheckList(c.revs, func(r string) string { return "istio-" + r }, "Kustomization", "Flux")
 		if got := fmt.Sprint(err); c.want == "" && err != nil || c.want != "" && got != c.want {
 			t.Errorf("CheckList(%q): %v, want %q", c.revs, err, c.want)
 		}

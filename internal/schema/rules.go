@@ -6,8 +6,10 @@ import (
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
+	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/migrate"
 	"github.com/istio-gitops/istio-gitops/internal/patch"
+	"github.com/istio-gitops/istio-gitops/internal/revision"
 )
 
 // A rule adds to the schema of one field what the loader checks of it.
@@ -113,9 +115,14 @@ func header(kind string) []rule {
 	}
 }
 
-// revisionName is a revision's name, or a reference to one.
+// revisionName is a revision's name, or a reference to one: not
+// istioctl's default, nor a folder of the tree.
 var revisionName = all(pattern(dnsLabel, 63), func(s *jsonschema.Schema) {
-	s.Not = noneOf("default", "common", "flux", "argocd")
+	names := []any{revision.DefaultTag}
+	for _, f := range layout.Owned {
+		names = append(names, f)
+	}
+	s.Not = noneOf(names...)
 })
 
 var istioGitOpsBase = append(header(config.Kind),
