@@ -491,9 +491,9 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	if na := s.NodeAgents.Revision; na != "" && na != s.ActiveRevision {
 		listed(spec.Child("nodeAgents", "revision"), na, "move the node agents to another revision")
 	}
-	for _, a := range []struct{ name, rev string }{{"cni", s.NodeAgents.CNI}, {"ztunnel", s.NodeAgents.Ztunnel}} {
+	for _, a := range []struct{ field, agent, rev string }{{"cni", "istio-cni", s.NodeAgents.CNI}, {"ztunnel", "ztunnel", s.NodeAgents.Ztunnel}} {
 		if a.rev != "" {
-			listed(spec.Child("nodeAgents", a.name), a.rev, fmt.Sprintf("move %s to another revision", map[string]string{"cni": "istio-cni", "ztunnel": "ztunnel"}[a.name]))
+			listed(spec.Child("nodeAgents", a.field), a.rev, "move "+a.agent+" to another revision")
 		}
 	}
 	if s.Flux != nil {

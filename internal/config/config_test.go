@@ -98,6 +98,8 @@ func TestInvalid(t *testing.T) {
 		{"host not a name", ingressSpec("hosts: {Shop_Example: 1-31}"), `spec.gateways.ingress.hosts[Shop_Example]: "Shop_Example" must be a host name`},
 		{"hostname annotation and hosts", strings.Replace(ingressSpec("hosts: {}"), "name: web}", "name: web, annotations: {external-dns.alpha.kubernetes.io/hostname: www.example.com}}", 1),
 			`spec.gateways.ingress.template.metadata.annotations[external-dns.alpha.kubernetes.io/hostname]: must not be set while spec.gateways.ingress.hosts is`},
+		{"per-revision hostname annotation and hosts", ingressSpec("hosts: {}") + "      perRevision: {1-31: {annotations: {external-dns.kubernetes.io/hostname: www.example.com}}}\n",
+			`spec.gateways.ingress.perRevision[1-31].annotations[external-dns.kubernetes.io/hostname]: must not be set while spec.gateways.ingress.hosts is`},
 		{"hostname annotation without hosts", strings.Replace(ingressSpec(""), "name: web}", "name: web, annotations: {external-dns.alpha.kubernetes.io/hostname: www.example.com}}", 1), ""},
 		{"per-revision values of an unlisted revision", ingressSpec("perRevision: {1-29: {annotations: {a: b}}}"), `spec.gateways.ingress.perRevision[1-29]: "1-29" must be one of the listed revisions`},
 		{"per-revision label value", ingressSpec("perRevision: {1-31: {labels: {tier: \"a b\"}}}"), `spec.gateways.ingress.perRevision[1-31].labels[tier]: "a b" must be a label value`},

@@ -283,16 +283,15 @@ func (c *IstioGitOps) validateIngress(p *field.Path, s IngressSpec) field.ErrorL
 	// The function writes these once hosts is set; one written by hand
 	// too would be silently replaced.
 	owned := append(DNSAnnotations("hostname"), DNSAnnotations("ingress-hostname-source")...)
+	ownedMsg := fmt.Sprintf("must not be set while %s is: the function writes it on each revision's Ingress, with the hosts that revision publishes", p.Child("hosts"))
 	annotations, _ := nested(in.Template, "metadata", "annotations").(map[string]any)
 	for _, k := range owned {
 		if _, ok := annotations[k]; ok {
-			errs = append(errs, field.Forbidden(p.Child("template", "metadata", "annotations").Key(k),
-				fmt.Sprintf("must not be set while %s is: the function writes it on each revision's Ingress, with the hosts that revision publishes", p.Child("hosts"))))
+			errs = append(errs, field.Forbidden(p.Child("template", "metadata", "annotations").Key(k), ownedMsg))
 		}
 		for _, rev := range SortedKeys(in.PerRevision) {
 			if _, ok := in.PerRevision[rev].Annotations[k]; ok {
-				errs = append(errs, field.Forbidden(p.Child("perRevision").Key(rev).Child("annotations").Key(k),
-					fmt.Sprintf("must not be set while %s is: the function writes it on each revision's Ingress, with the hosts that revision publishes", p.Child("hosts"))))
+				errs = append(errs, field.Forbidden(p.Child("perRevision").Key(rev).Child("annotations").Key(k), ownedMsg))
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func (a Agent) String() string {
 // belongs to. An object that belongs to both (a role bound to both
 // accounts) goes with istio-cni, which moves first.
 func Split(objs []*yaml.RNode) (map[object.ID]Agent, error) {
-	cni, err := find(objs, func(ds *yaml.RNode) bool { return isCNI(ds) })
+	cni, err := find(objs, isCNI)
 	if err != nil {
 		return nil, err
 	}
