@@ -462,13 +462,8 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(spec.Child("namespace"), s.Namespace, "must be a namespace name (a DNS label)"))
 	}
 	errs = append(errs, c.validateRevisions(spec.Child("revisions"))...)
-	listed := func(p *field.Path, rev, retire string) {
-		if !slices.Contains(c.RevisionNames(), rev) {
-			errs = append(errs, field.Invalid(p, rev, fmt.Sprintf("must be one of the listed revisions %q (to retire a revision, %s first)", c.RevisionNames(), retire)))
-		}
-	}
 	if len(s.Revisions) > 0 {
-		listed(spec.Child("activeRevision"), s.ActiveRevision, "promote another one")
+		errs = append(errs, c.listed(spec.Child("activeRevision"), s.ActiveRevision, "promote another one")...)
 	}
 	for _, tag := range SortedKeys(s.Tags) {
 		p := spec.Child("tags").Key(tag)
@@ -480,7 +475,7 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		case slices.Contains(c.RevisionNames(), tag):
 			errs = append(errs, field.Invalid(p, tag, "a tag must not be named like a revision"))
 		default:
-			listed(p, s.Tags[tag], "move its tags")
+			errs = append(errs, c.listed(p, s.Tags[tag], "move its tags")...)
 		}
 	}
 	if len(s.Revisions) > 0 {
@@ -489,11 +484,11 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 	// A default taken from an unlisted activeRevision is that field's
 	// mistake, reported once.
 	if na := s.NodeAgents.Revision; na != "" && na != s.ActiveRevision {
-		listed(spec.Child("nodeAgents", "revision"), na, "move the node agents to another revision")
+		errs = append(errs, c.listed(spec.Child("nodeAgents", "revision"), na, "move the node agents to another revision")...)
 	}
 	for _, a := range []struct{ field, agent, rev string }{{"cni", "istio-cni", s.NodeAgents.CNI}, {"ztunnel", "ztunnel", s.NodeAgents.Ztunnel}} {
 		if a.rev != "" {
-			listed(spec.Child("nodeAgents", a.field), a.rev, "move "+a.agent+" to another revision")
+			errs = append(errs, c.listed(spec.Child("nodeAgents", a.field), a.rev, "move "+a.agent+" to another revision")...)
 		}
 	}
 	if s.Flux != nil {
@@ -508,6 +503,15 @@ func (c *IstioGitOps) Validate() field.ErrorList {
 		errs = append(errs, validateArgoCD(spec.Child("argocd"), s.ArgoCD)...)
 	}
 	return errs
+}
+
+// listed is the mistake of field p pointing at rev when rev is not a
+// listed revision; retire says what to do before retiring one.
+func (c *IstioGitOps) listed(p *field.Path, rev, retire string) field.ErrorList {
+	if slices.Contains(c.RevisionNames(), rev) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(p, rev, fmt.Sprintf("must be one of the listed revisions %q (to retire a revision, %s first)", c.RevisionNames(), retire))}
 }
 
 // validatePaths checks paths to things kept beside the tree: relative to

@@ -255,14 +255,9 @@ func (c *IstioGitOps) validateIngress(p *field.Path, s IngressSpec) field.ErrorL
 			errs = append(errs, field.Invalid(p.Child("liveOnlyAnnotations").Index(i), a, `must be an annotation key, optionally ending in "*"`))
 		}
 	}
-	listed := func(at *field.Path, rev, retire string) {
-		if !slices.Contains(c.RevisionNames(), rev) {
-			errs = append(errs, field.Invalid(at, rev, fmt.Sprintf("must be one of the listed revisions %q (to retire a revision, %s first)", c.RevisionNames(), retire)))
-		}
-	}
 	for _, rev := range SortedKeys(in.PerRevision) {
 		at := p.Child("perRevision").Key(rev)
-		listed(at, rev, "remove its entry here")
+		errs = append(errs, c.listed(at, rev, "remove its entry here")...)
 		v := in.PerRevision[rev]
 		for _, k := range SortedKeys(v.Annotations) {
 			if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
@@ -309,7 +304,7 @@ func (c *IstioGitOps) validateIngress(p *field.Path, s IngressSpec) field.ErrorL
 			}
 			errs = append(errs, field.Invalid(at, h, fmt.Sprintf("must be served by a rule of %s.template (a host, or one label under a wildcard host): %s", p, have)))
 		}
-		listed(at, in.Hosts[h], "move its hosts to another revision")
+		errs = append(errs, c.listed(at, in.Hosts[h], "move its hosts to another revision")...)
 	}
 	return errs
 }
