@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 const (
@@ -115,11 +114,8 @@ func identify(root string) (treeID, error) {
 	if err != nil {
 		return treeID{}, err
 	}
-	id := treeID{Path: abs}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Device, id.Inode = uint64(st.Dev), st.Ino //nolint:unconvert // Dev is int32 on darwin
-	}
-	return id, nil
+	key, _ := keyOf(fi)
+	return treeID{Path: abs, Device: key.dev, Inode: key.ino}, nil
 }
 
 // writeJournal writes the plan under its staging name and syncs it and
