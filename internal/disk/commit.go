@@ -287,42 +287,33 @@ func (t *Tree) plan(writes []Write, deletes []string) (*journal, error) {
 	if j.Tree, err = identify(t.Root); err != nil {
 		return nil, err
 	}
-	j.Writes = make([]journalWrite, len(writes))
-	j.Deletes = make([]journalFile, len(deletes))
-	j.Configs = make([]journalFile, len(t.Origin.Configs))
-	for i, c := range t.Origin.Configs {
-		j.Configs[i].Path = c
-	}
-	for i, w := range writes {
-		j.Writes[i] = journalWrite{Path: w.Path, Temp: tempName(w.Path, id, i)}
-	}
-	for i, d := range deletes {
-		j.Deletes[i].Path = d
-	}
-	// Hash on every core: the new content, and what each file replaced
-	// or deleted holds (each index fills its own field).
+	// Hash on every core: what each file replaced (if the run read it)
+	// or deleted holds, and the configs; then the new content.
 	n, nd := len(writes), len(deletes)
-	err = Parallel(2*n+nd+len(j.Configs), func(i int) error {
-		var err error
-		switch {
-		case i < n:
-			j.Writes[i].Digest = Digest(writes[i].Data)
-		case i < 2*n:
-			w := &j.Writes[i-n]
-			if _, read := t.readInfo(w.Path); read {
-				w.Replaces, _, err = t.digest(w.Path)
-			}
-		case i < 2*n+nd:
-			d := &j.Deletes[i-2*n]
-			d.Digest, _, err = t.digest(d.Path)
-		default:
-			c := &j.Configs[i-2*n-nd]
-			c.Digest, _, err = t.digest(c.Path)
+	paths := make([]string, n, n+nd+len(t.Origin.Configs))
+	for i, w := range writes {
+		if _, read := t.readInfo(w.Path); read {
+			paths[i] = w.Path
 		}
-		return err
-	})
+	}
+	paths = append(append(paths, deletes...), t.Origin.Configs...)
+	got, err := t.digests(paths)
 	if err != nil {
 		return nil, err
+	}
+	j.Writes = make([]journalWrite, n)
+	_ = Parallel(n, func(i int) error {
+		w := writes[i]
+		j.Writes[i] = journalWrite{Path: w.Path, Temp: tempName(w.Path, id, i), Digest: Digest(w.Data), Replaces: got[i].digest}
+		return nil
+	})
+	j.Deletes = make([]journalFile, nd)
+	for i, d := range deletes {
+		j.Deletes[i] = journalFile{Path: d, Digest: got[n+i].digest}
+	}
+	j.Configs = make([]journalFile, len(t.Origin.Configs))
+	for i, c := range t.Origin.Configs {
+		j.Configs[i] = journalFile{Path: c, Digest: got[n+nd+i].digest}
 	}
 	j.Folders = t.missingFolders(writes)
 	return j, nil

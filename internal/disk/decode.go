@@ -28,11 +28,22 @@ import (
 // file's documents are decoded by several goroutines a few documents ahead
 // of fn.
 func Decode(r io.Reader, path string, fn func(*yaml.RNode) error) error {
-	size, workers := sizeOf(r), runtime.GOMAXPROCS(0)
+	size := sizeOf(r)
+	return decode(r, size, path, fn, workersFor(size), wholeUpTo)
+}
+
+// DecodeBytes is Decode of a file's bytes held already: its documents are
+// decoded where they lie, not copied first. It only reads b.
+func DecodeBytes(b []byte, path string, fn func(*yaml.RNode) error) error {
+	return decodeWhole(b, path, fn, workersFor(int64(len(b))))
+}
+
+// workersFor is how many goroutines decode a file of size bytes.
+func workersFor(size int64) int {
 	if size < parallelFrom {
-		workers = 1
+		return 1
 	}
-	return decode(r, size, path, fn, workers, wholeUpTo)
+	return runtime.GOMAXPROCS(0)
 }
 
 // wholeUpTo is the size up to which Decode reads a file at once: every
@@ -43,19 +54,30 @@ const wholeUpTo = 8 << 20
 // decode is Decode of a file of size bytes (-1 if not known), by workers
 // goroutines ahead of fn if there are two or more.
 func decode(r io.Reader, size int64, path string, fn func(*yaml.RNode) error, workers int, wholeUpTo int64) error {
-	var whole []byte
-	if size >= 0 && size <= wholeUpTo {
-		b, err := readAll(r, size)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		// A Windows line ending is rewritten line by line as it is read.
-		if bytes.Contains(b, []byte("\r\n")) {
-			r = bytes.NewReader(b)
-		} else {
-			whole = b
-		}
+	if size < 0 || size > wholeUpTo {
+		return decodeFrom(r, nil, path, fn, workers)
 	}
+	b, err := readAll(r, size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return decodeWhole(b, path, fn, workers)
+}
+
+// decodeWhole decodes a file held whole.
+func decodeWhole(b []byte, path string, fn func(*yaml.RNode) error, workers int) error {
+	// A Windows line ending is rewritten line by line as it is read.
+	if bytes.Contains(b, []byte("\r\n")) {
+		return decodeFrom(bytes.NewReader(b), nil, path, fn, workers)
+	}
+	if b == nil {
+		b = []byte{} // nil is no file held whole
+	}
+	return decodeFrom(nil, b, path, fn, workers)
+}
+
+// decodeFrom decodes the file whole, or if it is nil, read from r.
+func decodeFrom(r io.Reader, whole []byte, path string, fn func(*yaml.RNode) error, workers int) error {
 	if workers < 2 {
 		d := &decoder{path: path, fn: fn}
 		// Decoded before the next is read: chunks may share split's buffer.

@@ -44,6 +44,8 @@ var decoders = []struct {
 	{"ahead", disk.DecodeAhead},
 	{"in turn, streamed", disk.DecodeStreamed},
 	{"ahead, streamed", disk.DecodeAheadStreamed},
+	{"held", disk.DecodeHeld},
+	{"held, ahead", disk.DecodeHeldAhead},
 }
 
 func decodeWith(decode func(io.Reader, string, func(*yaml.RNode) error) error, text string) ([]*yaml.RNode, error) {
@@ -248,5 +250,31 @@ func TestDecodeLongLines(t *testing.T) {
 				t.Fatalf("%s: decoded %v, err %v; want %v", d.name, got, err, want)
 			}
 		}
+	}
+}
+
+// TestDecodeBytes: bytes held already are decoded as Decode decodes the
+// file, and left as they were (Windows line endings included); no bytes
+// are no objects.
+func TestDecodeBytes(t *testing.T) {
+	for _, text := range []string{"a: 1\n---\nb: [x]\n", "a: 1\r\n---\r\nb: [x]\r\n"} {
+		b := []byte(text)
+		var got []string
+		err := disk.DecodeBytes(b, "f.yaml", func(n *yaml.RNode) error {
+			s, err := n.String()
+			got = append(got, s)
+			return err
+		})
+		if err != nil || len(got) != 2 || !strings.Contains(got[1], "b: [x]") {
+			t.Errorf("%q: decoded %q, err %v", text, got, err)
+		}
+		if string(b) != text {
+			t.Errorf("%q: DecodeBytes changed its bytes to %q", text, b)
+		}
+	}
+	if err := disk.DecodeBytes(nil, "empty.yaml", func(n *yaml.RNode) error {
+		return fmt.Errorf("an object in no bytes: %v", n)
+	}); err != nil {
+		t.Error(err)
 	}
 }

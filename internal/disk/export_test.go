@@ -22,3 +22,21 @@ func DecodeStreamed(r io.Reader, path string, fn func(*yaml.RNode) error) error 
 func DecodeAheadStreamed(r io.Reader, path string, fn func(*yaml.RNode) error) error {
 	return decode(r, sizeOf(r), path, fn, 3, -1)
 }
+
+// DecodeHeld is DecodeBytes of what r holds.
+func DecodeHeld(r io.Reader, path string, fn func(*yaml.RNode) error) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return DecodeBytes(b, path, fn)
+}
+
+// DecodeHeldAhead is DecodeHeld decoding ahead, whatever the size.
+func DecodeHeldAhead(r io.Reader, path string, fn func(*yaml.RNode) error) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return decodeWhole(b, path, fn, 3)
+}

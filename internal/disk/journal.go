@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 const (
@@ -79,6 +78,28 @@ func Digest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// fileDigest is a file's digest, and whether there is a file.
+type fileDigest struct {
+	digest string
+	exists bool
+}
+
+// digests hashes the files at paths on every core, each as digest does;
+// an empty path is passed over (no digest, no file). The error is the
+// first path's.
+func (t *Tree) digests(paths []string) ([]fileDigest, error) {
+	out := make([]fileDigest, len(paths))
+	err := Parallel(len(paths), func(i int) error {
+		if paths[i] == "" {
+			return nil
+		}
+		var err error
+		out[i].digest, out[i].exists, err = t.digest(paths[i])
+		return err
+	})
+	return out, err
+}
+
 // digest hashes the file at p (a slash path in the tree) without holding
 // it; exists is false when there is no file.
 func (t *Tree) digest(p string) (d string, exists bool, err error) {
@@ -115,11 +136,8 @@ func identify(root string) (treeID, error) {
 	if err != nil {
 		return treeID{}, err
 	}
-	id := treeID{Path: abs}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Device, id.Inode = uint64(st.Dev), st.Ino //nolint:unconvert // Dev is int32 on darwin
-	}
-	return id, nil
+	key, _ := keyOf(fi)
+	return treeID{Path: abs, Device: key.dev, Inode: key.ino}, nil
 }
 
 // writeJournal writes the plan under its staging name and syncs it and
@@ -327,40 +345,31 @@ func (t *Tree) verify(j *journal) []string {
 	if id.Device != j.Tree.Device || id.Inode != j.Tree.Inode {
 		return []string{fmt.Sprintf("it was written in another folder (%s): it was copied here, or committed to Git", j.Tree.Path)}
 	}
-	// Read every digest on every core, then judge in order.
-	type seen struct {
-		digest string
-		exists bool
+	// Read every digest on every core, then judge in order: each write's
+	// staged file and target, then the deletes, then the configs.
+	n, nd := len(j.Writes), len(j.Deletes)
+	paths := make([]string, 0, 2*n+nd+len(j.Configs))
+	for _, w := range j.Writes {
+		paths = append(paths, w.Temp, w.Path)
 	}
-	n, nw := len(j.Writes), len(j.Writes)+len(j.Deletes)
-	got := make([]seen, 2*n+len(j.Deletes)+len(j.Configs))
-	err = Parallel(len(got), func(i int) error {
-		var p string
-		switch {
-		case i < n:
-			p = j.Writes[i].Temp
-		case i < 2*n:
-			p = j.Writes[i-n].Path
-		case i < n+nw:
-			p = j.Deletes[i-2*n].Path
-		default:
-			p = j.Configs[i-n-nw].Path
-		}
-		var err error
-		got[i].digest, got[i].exists, err = t.digest(p)
-		return err
-	})
+	for _, d := range j.Deletes {
+		paths = append(paths, d.Path)
+	}
+	for _, c := range j.Configs {
+		paths = append(paths, c.Path)
+	}
+	got, err := t.digests(paths)
 	if err != nil {
 		return []string{err.Error()}
 	}
 	var problems []string
 	for i, c := range j.Configs {
-		if g := got[n+nw+i]; g.digest != c.Digest {
+		if g := got[2*n+nd+i]; g.digest != c.Digest {
 			problems = append(problems, fmt.Sprintf("the config %s changed since the run read it", c.Path))
 		}
 	}
 	for i, w := range j.Writes {
-		temp, target := got[i], got[n+i]
+		temp, target := got[2*i], got[2*i+1]
 		switch {
 		case temp.exists && temp.digest != w.Digest:
 			problems = append(problems, fmt.Sprintf("the staged content of %s (%s) is not what the run wrote", w.Path, w.Temp))

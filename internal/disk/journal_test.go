@@ -330,12 +330,12 @@ func TestRecoverRefusesForeignJournal(t *testing.T) {
 			if c.setup != nil {
 				c.setup(t, root)
 			}
-			old := snapshotSpecial(t, root)
+			old := treetest.Snapshot(t, root)
 			_, err := Recover(root)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Git") {
 				t.Errorf("error %v must refuse it and say %q", err, c.want)
 			}
-			sameTree(t, "after a refused recovery", snapshotSpecial(t, root), old)
+			sameTree(t, "after a refused recovery", treetest.Snapshot(t, root), old)
 		})
 	}
 }
@@ -464,32 +464,4 @@ func (e *editing) Rename(a, b string) error {
 		}
 	}
 	return e.FS.Rename(a, b)
-}
-
-// snapshotSpecial is treetest.Snapshot that never opens a special file
-// (a named pipe would block it): those are listed by their type.
-func snapshotSpecial(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case d.IsDir():
-			out[rel+"/"] = ""
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			out[rel] = string(b)
-			return err
-		default:
-			out[rel] = d.Type().String()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

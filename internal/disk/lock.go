@@ -22,13 +22,22 @@ type Lock struct {
 // heldLock is one folder this process locked, shared by the locks of the
 // process that need it.
 type heldLock struct {
-	key       fileKey
-	f         *os.File
-	exclusive bool
-	refs      int
+	key  fileKey
+	f    *os.File
+	refs int
 }
 
 type fileKey struct{ dev, ino uint64 }
+
+// keyOf is the device and inode of a file; ok is false where the system
+// does not say them.
+func keyOf(fi os.FileInfo) (key fileKey, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	return fileKey{uint64(st.Dev), st.Ino}, true //nolint:unconvert // Dev is int32 on darwin
+}
 
 // locks are the folders this process holds, by identity: flock would
 // refuse a second lock of the process's own on another descriptor, so a
@@ -65,12 +74,13 @@ func LockTree(root string, exclusive bool) (*Lock, error) {
 		switch {
 		case err == nil && h != nil:
 			l.held = append(l.held, h)
-		case err != nil && first:
-			l.release()
-			return nil, heldError(root, root, err)
 		case err != nil:
 			l.release()
-			return nil, heldError(root, dir, err)
+			at := dir
+			if first {
+				at = root // the tree, as the caller named it
+			}
+			return nil, heldError(root, at, err)
 		}
 		if parent := filepath.Dir(dir); parent == dir {
 			return l, nil
@@ -97,12 +107,15 @@ func lockFolder(dir string, exclusive bool) (*heldLock, error) {
 		return nil, nil
 	}
 	fi, err := f.Stat()
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if err != nil || !ok {
+	if err != nil {
 		f.Close()
 		return nil, nil
 	}
-	key := fileKey{uint64(st.Dev), st.Ino} //nolint:unconvert // Dev is int32 on darwin
+	key, ok := keyOf(fi)
+	if !ok {
+		f.Close()
+		return nil, nil
+	}
 	if h := locks[key]; h != nil {
 		f.Close()
 		if exclusive {
@@ -120,7 +133,7 @@ func lockFolder(dir string, exclusive bool) (*heldLock, error) {
 		f.Close()
 		return nil, err
 	}
-	h := &heldLock{key: key, f: f, exclusive: exclusive, refs: 1}
+	h := &heldLock{key: key, f: f, refs: 1}
 	locks[key] = h
 	return h, nil
 }

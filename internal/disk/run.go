@@ -78,25 +78,51 @@ func (t *Tree) Plan(p framework.ResourceListProcessor, fnConfig *yaml.RNode) (fr
 // results warn of what was recovered and of stray temporary files. The
 // caller unlocks the lock (nil-safe) once it committed or failed.
 func Open(root string) (*Tree, *Lock, framework.Results, error) {
-	var results framework.Results
+	return open(root, false)
+}
+
+// OpenBelow is Open for a command over a folder of trees: Read refuses a
+// folder holding the journal of a commit interrupted below root (a tree
+// of the folder, run alone), so those commits are finished or undone too
+// (see RecoverBelow), under root's lock, and root read again.
+func OpenBelow(root string) (*Tree, *Lock, framework.Results, error) {
+	return open(root, true)
+}
+
+func open(root string, below bool) (*Tree, *Lock, framework.Results, error) {
 	lock, err := LockTree(root, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var results framework.Results
+	warn := func(msg string) {
+		if msg != "" {
+			results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+		}
+	}
+	var t *Tree
 	msg, err := Recover(root)
-	if err != nil {
-		return nil, lock, nil, err
+	if err == nil {
+		warn(msg)
+		t, err = Read(root)
 	}
-	if msg != "" {
-		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
+	if err != nil && below {
+		said, rerr := RecoverBelow(root)
+		if rerr != nil {
+			return nil, lock, results, rerr
+		}
+		if len(said) == 0 {
+			return nil, lock, results, err
+		}
+		for _, msg := range said {
+			warn(msg)
+		}
+		t, err = Read(root)
 	}
-	t, err := Read(root)
 	if err != nil {
 		return nil, lock, results, err
 	}
-	if msg := t.StraysWarning(); msg != "" {
-		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
-	}
+	warn(t.StraysWarning())
 	return t, lock, results, nil
 }
 

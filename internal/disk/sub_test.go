@@ -64,16 +64,24 @@ func TestSub(t *testing.T) {
 	}
 }
 
-// TestRecoverBelow: a tree of a parent folder, run alone and killed after
-// its commit, left its journal in its folder: the parent cannot be read
-// until it is finished, and RecoverBelow finishes it as Recover would.
-func TestRecoverBelow(t *testing.T) {
+// interruptedBelow is a parent folder of two trees: a/, run alone and
+// killed after its commit, and b/.
+func interruptedBelow(t *testing.T) string {
+	t.Helper()
 	parent := t.TempDir()
 	tree := killedAfterCommit(t, 2)
 	if err := os.Rename(tree, filepath.Join(parent, "a")); err != nil {
 		t.Fatal(err)
 	}
 	writeTree(t, parent, map[string]string{"b/x.yaml": "x\n"})
+	return parent
+}
+
+// TestRecoverBelow: a tree of a parent folder, run alone and killed after
+// its commit, left its journal in its folder: the parent cannot be read
+// until it is finished, and RecoverBelow finishes it as Recover would.
+func TestRecoverBelow(t *testing.T) {
+	parent := interruptedBelow(t)
 	if _, err := Read(parent); err == nil || !strings.Contains(err.Error(), "a command was interrupted while it wrote this folder") {
 		t.Fatalf("reading the parent: %v", err)
 	}
@@ -89,4 +97,32 @@ func TestRecoverBelow(t *testing.T) {
 	if said, err := RecoverBelow(parent); err != nil || len(said) != 0 {
 		t.Errorf("nothing left to recover: %q, %v", said, err)
 	}
+}
+
+// TestOpenBelow: Open refuses a parent folder whose tree, run alone, was
+// killed after its commit; OpenBelow finishes that commit under the
+// parent's lock, says so, and reads the parent.
+func TestOpenBelow(t *testing.T) {
+	parent := interruptedBelow(t)
+	_, lock, _, err := Open(parent)
+	lock.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "a command was interrupted while it wrote this folder") {
+		t.Fatalf("Open of the parent: %v", err)
+	}
+	read, lock, results, err := OpenBelow(parent)
+	lock.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || !strings.Contains(results[0].Message, "finished writing the changes of an earlier `istio-gitops run`") {
+		t.Errorf("results %v must say what was finished", results)
+	}
+	var files []string
+	for _, f := range read.Files {
+		files = append(files, f.Path)
+	}
+	if !slices.Contains(files, "b/x.yaml") || !slices.Contains(files, "a/kustomization.yaml") {
+		t.Errorf("the parent read %q, want a/ and b/ files", files)
+	}
+	sameTree(t, "a after recovery", withoutEmptyDirs(treetest.Snapshot(t, filepath.Join(parent, "a"))), after)
 }

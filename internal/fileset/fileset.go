@@ -98,7 +98,7 @@ func (f *File) Objects() ([]*yaml.RNode, error) {
 			return
 		}
 		var objs []*yaml.RNode
-		f.err = disk.Decode(bytes.NewReader(b), f.Path, func(n *yaml.RNode) error {
+		f.err = disk.DecodeBytes(b, f.Path, func(n *yaml.RNode) error {
 			objs = append(objs, n)
 			return nil
 		})

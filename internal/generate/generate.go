@@ -249,7 +249,7 @@ func manifest(ctx context.Context, ic Istioctl, dir, operator string, rev config
 		istiod bool
 		wrong  error
 	)
-	err := disk.Decode(bytes.NewReader(out.buf.Bytes()), rev.Source, func(o *yaml.RNode) error {
+	err := disk.DecodeBytes(out.buf.Bytes(), rev.Source, func(o *yaml.RNode) error {
 		n++
 		// A List is unwrapped as the run unwraps it.
 		wrong = object.Items(o, func(o *yaml.RNode, _ string) error {

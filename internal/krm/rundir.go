@@ -26,14 +26,14 @@ const TreeTag = "tree"
 // and kpt lay them out. A processor that runs over files (our pipeline)
 // reads only the files it needs; the others get every object. The tree is
 // locked from the read to the commit, and a commit an interrupted command
-// left is finished or undone first (disk.Open), a tree's below root too.
+// left is finished or undone first, a tree's below root too (disk.OpenBelow).
 //
 // Several IstioGitOps trees (a parent folder of clusters) are each run on
 // their own files (see Split), every one of them before anything is
 // written; each result names its tree, and each tree is written as a unit
 // of its own, its journal in its folder.
 func (ps Processors) RunDir(root string) (framework.Results, error) {
-	t, lock, results, err := open(root)
+	t, lock, results, err := disk.OpenBelow(root)
 	defer lock.Unlock()
 	if err != nil {
 		return results, err
@@ -112,35 +112,6 @@ func Unwritten(results framework.Results) framework.Results {
 		}
 	}
 	return out
-}
-
-// open is disk.Open, which refuses a folder holding the journal of an
-// interrupted commit below root (a tree of the folder, run alone): that
-// commit is finished or undone first, under root's lock, and root read
-// again.
-func open(root string) (*disk.Tree, *disk.Lock, framework.Results, error) {
-	t, lock, results, err := disk.Open(root)
-	if err == nil || lock == nil {
-		return t, lock, results, err
-	}
-	said, rerr := disk.RecoverBelow(root)
-	if rerr != nil {
-		return nil, lock, results, rerr
-	}
-	if len(said) == 0 {
-		return nil, lock, results, err
-	}
-	for _, msg := range said {
-		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
-	}
-	t, err = disk.Read(root)
-	if err != nil {
-		return nil, lock, results, err
-	}
-	if msg := t.StraysWarning(); msg != "" {
-		results = append(results, &framework.Result{Severity: framework.Warning, Message: msg})
-	}
-	return t, lock, results, nil
 }
 
 // processFiles runs one config over files.

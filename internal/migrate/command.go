@@ -340,13 +340,13 @@ func dryRun(out io.Writer, dir string, node *yaml.RNode, p *Processor, sum *Summ
 	}
 	rep := p.Report
 	nsMoved, wMoved := rep.Moved()
-	md := rep.Markdown()
+	md, files := rep.Markdown(), rep.ChangedFiles()
 	if sum != nil {
 		sum.NamespacesMoved, sum.WorkloadsMoved = nsMoved, wMoved
-		sum.Files = append(sum.Files, rep.ChangedFiles()...)
+		sum.Files = append(sum.Files, files...)
 		sum.Markdown = string(md)
 	}
-	fmt.Fprintf(out, "would move %d namespaces and %d workloads from %s to %s in %d files (--dry-run: nothing written)\n\n", nsMoved, wMoved, rep.From, rep.To, len(rep.ChangedFiles()))
+	fmt.Fprintf(out, "would move %d namespaces and %d workloads from %s to %s in %d files (--dry-run: nothing written)\n\n", nsMoved, wMoved, rep.From, rep.To, len(files))
 	_, err = out.Write(md)
 	return err
 }

@@ -315,7 +315,7 @@ func (s *Status) Text(w io.Writer) {
 		if !r.Generated {
 			v += " (not generated yet)"
 		}
-		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-9s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), r.nodes("*", ""),
+		fmt.Fprintf(w, "%-12s %-10s %-7s %-5s %-9s %-24s %-10d %d\n", r.Name, orDash(v), mark(r.Active), mark(r.Live), r.nodes("*"),
 			orDash(strings.Join(s.tagsOf(r.Name), ",")), s.count(r.Name), s.workloads(r.Name))
 	}
 	selectorLines(w, "NAMESPACES BY SELECTOR", s.Namespaces)
@@ -384,7 +384,7 @@ func (s *Status) Markdown(w io.Writer) {
 	fmt.Fprintln(w, "| revision | Istio | active | live gateways | node agents | tags | namespaces | workloads |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range s.Revisions {
-		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), r.nodes("yes", ""),
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %d | %d |\n", r.Name, orDash(r.Version), yes(r.Active), yes(r.Live), r.nodes("yes"),
 			orDash(strings.Join(s.tagsOf(r.Name), ", ")), s.count(r.Name), s.workloads(r.Name))
 	}
 	if len(s.Hosts) > 0 {
@@ -406,7 +406,7 @@ func (s *Status) Markdown(w io.Writer) {
 			label += "<br/>live gateways"
 		}
 		if r.NodeAgents {
-			label += "<br/>" + r.nodes("node agents", "")
+			label += "<br/>" + r.nodes("node agents")
 		}
 		fmt.Fprintf(w, "  %s[\"%s\"]\n", node("rev", r.Name), label)
 	}
@@ -486,11 +486,11 @@ func orDash(s string) string {
 }
 
 // nodes says which node agents run from the revision: all as all, one by
-// its name, none as none.
-func (r Revision) nodes(all, none string) string {
+// its name, none as "".
+func (r Revision) nodes(all string) string {
 	switch len(r.Agents) {
 	case 0:
-		return none
+		return ""
 	case len(nodeagent.Agents):
 		return all
 	}

@@ -13,8 +13,9 @@ import (
 
 // Snapshot is every file and folder below dir, by path relative to it:
 // files as their content, folders as "<path>/" with no content, links as
-// "-> <target>" (never followed). Two snapshots that are equal mean that
-// nothing below dir was written, removed or relinked.
+// "-> <target>" (never followed), special files by their type (never
+// opened: a named pipe would block). Two snapshots that are equal mean
+// that nothing below dir was written, removed or relinked.
 func Snapshot(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -35,6 +36,8 @@ func Snapshot(t testing.TB, dir string) map[string]string {
 			out[rel] = "-> " + target
 		case d.IsDir():
 			out[rel+"/"] = ""
+		case !d.Type().IsRegular():
+			out[rel] = d.Type().String()
 		default:
 			b, err := os.ReadFile(p)
 			if err != nil {

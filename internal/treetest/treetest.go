@@ -141,8 +141,11 @@ func GoldenFile(t testing.TB, path string, got []byte) {
 // clock so commits are reproducible; it returns git's output.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	return GitAt(t, dir, "2026-01-02T03:04:05Z", args...)
+	return GitAt(t, dir, gitDate, args...)
 }
+
+// gitDate is the author and committer date of Git and GitCmd's commits.
+const gitDate = "2026-01-02T03:04:05Z"
 
 // GitAt is Git with the author and committer dates at when (RFC 3339):
 // the commits of a history whose times matter.
@@ -159,7 +162,7 @@ func GitAt(t testing.TB, dir, when string, args ...string) string {
 
 // GitCmd is the command Git runs, for a test that looks at its failure.
 func GitCmd(dir string, args ...string) *exec.Cmd {
-	return gitCmdAt(dir, "2026-01-02T03:04:05Z", args...)
+	return gitCmdAt(dir, gitDate, args...)
 }
 
 func gitCmdAt(dir, when string, args ...string) *exec.Cmd {
