@@ -26,7 +26,6 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -106,16 +105,8 @@ func serve(dir string) (err error) {
 		return err
 	}
 	c := srv.Config
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
-	kc.CurrentContext = "test"
-	tmp := filepath.Join(dir, "kubeconfig.tmp")
-	if err := clientcmd.WriteToFile(*kc, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "kubeconfig")); err != nil {
+	admin := &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
+	if err := apiserver.WriteKubeconfig(c, "admin", admin, "", filepath.Join(dir, "kubeconfig")); err != nil {
 		return err
 	}
 	fmt.Printf("%s ready in %.1fs\n", srv.Version, srv.Started.Seconds())
