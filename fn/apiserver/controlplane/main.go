@@ -70,7 +70,8 @@ func run(args []string) error {
 			return err
 		}
 		os.Setenv(EnvControlPlane, self)
-		path, err := execPath(cmd[0])
+		// A name with a slash is taken as it is.
+		path, err := exec.LookPath(cmd[0])
 		if err != nil {
 			return err
 		}
@@ -79,13 +80,6 @@ func run(args []string) error {
 		return serve(args[1])
 	}
 	return fmt.Errorf("%s", usage)
-}
-
-func execPath(name string) (string, error) {
-	if filepath.Base(name) != name {
-		return name, nil
-	}
-	return exec.LookPath(name)
 }
 
 // serve starts a control plane, writes its kubeconfig into dir, and
