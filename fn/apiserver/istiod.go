@@ -282,12 +282,24 @@ func writeKubeconfig(ctx context.Context, cfg *rest.Config, pod *Pod, file strin
 	if err != nil {
 		return fmt.Errorf("a token of ServiceAccount %s/%s: %w", pod.Namespace, pod.ServiceAccount, err)
 	}
+	return WriteKubeconfig(cfg, pod.ServiceAccount, &clientcmdapi.AuthInfo{Token: tr.Status.Token}, pod.Namespace, file)
+}
+
+// WriteKubeconfig writes file, a kubeconfig for the server of cfg whose
+// one context is user's, who authenticates with auth, in namespace ns
+// ("" for none). It writes a temporary file and renames it: a reader
+// waiting for file never sees part of it.
+func WriteKubeconfig(cfg *rest.Config, user string, auth *clientcmdapi.AuthInfo, ns, file string) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos[pod.ServiceAccount] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: pod.ServiceAccount, Namespace: pod.Namespace}
+	kc.AuthInfos[user] = auth
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: user, Namespace: ns}
 	kc.CurrentContext = "test"
-	return clientcmd.WriteToFile(*kc, file)
+	tmp := file + ".tmp"
+	if err := clientcmd.WriteToFile(*kc, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }
 
 // waitReady polls /ready until it answers 200, istiod exits or timeout

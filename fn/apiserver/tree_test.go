@@ -124,9 +124,6 @@ func (c meshConfig) String() string {
 	return b.String()
 }
 
-// writeTree writes cfg into the tree at dir, with fresh output for the
-// revisions in sources (revision -> file under testdata), and runs the
-// function over it; the run must succeed without a warning.
 // stableTree writes, in a folder of its own, the tree of 1-30 alone with
 // its prod-stable tag, with or without drift guards: what the tests of
 // istiod's and Flux's writes to the webhooks apply.
@@ -139,6 +136,9 @@ func stableTree(t *testing.T, guards bool) (string, meshConfig) {
 	return dir, cfg
 }
 
+// writeTree writes cfg into the tree at dir, with fresh output for the
+// revisions in sources (revision -> file under testdata), and runs the
+// function over it; the run must succeed without a warning.
 func writeTree(t *testing.T, dir string, cfg meshConfig, sources map[string]string) {
 	t.Helper()
 	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), []byte(cfg.String()))

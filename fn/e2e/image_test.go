@@ -33,8 +33,8 @@ const (
 
 var image struct {
 	once sync.Once
-	// engine is podman or docker; name the image.
-	engine, name string
+	// name is the image.
+	name string
 	// err says why the image failed to build.
 	err error
 }
@@ -73,12 +73,11 @@ func containerImage(t *testing.T) (string, string) {
 		skipOrFail(t, err)
 	}
 	image.once.Do(func() {
-		image.engine = e
 		if image.name = os.Getenv(envImage); image.name != "" {
 			return
 		}
 		image.name = testImage
-		out, err := exec.Command("make", "-C", repo, "image", "IMAGE="+image.name, "ENGINE="+image.engine).CombinedOutput()
+		out, err := exec.Command("make", "-C", repo, "image", "IMAGE="+image.name, "ENGINE="+e).CombinedOutput()
 		if err != nil {
 			image.err = fmt.Errorf("make image: %v\n%s", err, out)
 		}
@@ -86,7 +85,7 @@ func containerImage(t *testing.T) (string, string) {
 	if image.err != nil {
 		t.Fatal(image.err)
 	}
-	return image.engine, image.name
+	return e, image.name
 }
 
 // findEngine is $CONTAINER_ENGINE, else podman, else docker, whichever

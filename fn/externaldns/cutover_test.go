@@ -362,18 +362,14 @@ func checkTXT(t *testing.T, prev, now map[string]string, changes *plan.Changes) 
 			t.Errorf("%s: deleted and created in one step", k)
 		}
 	}
-	txtOf := map[string]string{}
-	for k := range now {
-		if name, ok := strings.CutSuffix(k, " TXT"); ok {
-			txtOf[name] = k
-		}
-	}
-	for k := range now {
+	// The TXT record of <name> is a-<name>: exactly it, not any TXT
+	// record whose name ends in <name>.
+	for _, k := range slices.Sorted(maps.Keys(now)) {
 		name, ok := strings.CutSuffix(k, " A")
 		if !ok {
 			continue
 		}
-		if !slices.ContainsFunc(slices.Collect(maps.Keys(txtOf)), func(txtName string) bool { return strings.HasSuffix(txtName, name) }) {
+		if _, ok := now["a-"+name+" TXT"]; !ok {
 			t.Errorf("%s has no TXT ownership record", name)
 		}
 	}

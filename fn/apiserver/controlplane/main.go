@@ -26,7 +26,6 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -71,7 +70,8 @@ func run(args []string) error {
 			return err
 		}
 		os.Setenv(EnvControlPlane, self)
-		path, err := execPath(cmd[0])
+		// A name with a slash is taken as it is.
+		path, err := exec.LookPath(cmd[0])
 		if err != nil {
 			return err
 		}
@@ -80,13 +80,6 @@ func run(args []string) error {
 		return serve(args[1])
 	}
 	return fmt.Errorf("%s", usage)
-}
-
-func execPath(name string) (string, error) {
-	if filepath.Base(name) != name {
-		return name, nil
-	}
-	return exec.LookPath(name)
 }
 
 // serve starts a control plane, writes its kubeconfig into dir, and
@@ -106,16 +99,8 @@ func serve(dir string) (err error) {
 		return err
 	}
 	c := srv.Config
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
-	kc.CurrentContext = "test"
-	tmp := filepath.Join(dir, "kubeconfig.tmp")
-	if err := clientcmd.WriteToFile(*kc, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "kubeconfig")); err != nil {
+	admin := &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
+	if err := apiserver.WriteKubeconfig(c, "admin", admin, "", filepath.Join(dir, "kubeconfig")); err != nil {
 		return err
 	}
 	fmt.Printf("%s ready in %.1fs\n", srv.Version, srv.Started.Seconds())
