@@ -28,8 +28,10 @@ type renderedFile struct {
 	pointsAt string
 	live     string
 	// sealed: written with its own digest (by this istio-gitops, not an
-	// older one).
-	sealed bool
+	// older one); recorded is that digest, digest the one of its bytes now
+	// (see state.Sealed).
+	sealed           bool
+	recorded, digest string
 }
 
 // readRendered reads a rendered file's own record; ok is false for a file
@@ -52,7 +54,7 @@ func readRendered(f *fileset.File) (renderedFile, bool) {
 	if isIngress(field) {
 		r.live = a[api.LiveRevisionAnnotation]
 	}
-	_, _, r.sealed = state.Sealed(b)
+	r.recorded, r.digest, r.sealed = state.Sealed(b)
 	return r, true
 }
 
@@ -85,10 +87,8 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 		return
 	}
 	before := map[string]renderedFile{}
-	for _, f := range o.rendered {
-		if rf, ok := readRendered(f); ok {
-			before[f.Path] = rf
-		}
+	for _, rf := range o.records {
+		before[rf.file.Path] = rf
 	}
 	after := map[string]renderedFile{}
 	for _, f := range r.files {
@@ -174,20 +174,14 @@ func moveOf(field string, b renderedFile, hadIt bool, a renderedFile, hasIt bool
 	if !isPointer(field) {
 		return ""
 	}
-	switch {
-	case hadIt && hasIt:
-		if b.pointsAt != a.pointsAt {
-			return field
-		}
-	case hasIt:
-		// A new file: the pointer came to name a revision that has it.
-		if !slices.Equal(was[field], now[field]) {
-			return field
-		}
-	default:
-		if !slices.Equal(was[field], now[field]) {
-			return field
-		}
+	moved := b.pointsAt != a.pointsAt
+	if !hadIt || !hasIt {
+		// A file new or gone: the pointer came to name a revision that
+		// has it, or left one.
+		moved = !slices.Equal(was[field], now[field])
+	}
+	if moved {
+		return field
 	}
 	return ""
 }
@@ -249,11 +243,7 @@ func oldPointers(t *tree, o *old) map[string][]string {
 			was[field] = append(was[field], rev)
 		}
 	}
-	for _, f := range o.rendered {
-		rf, ok := readRendered(f)
-		if !ok {
-			continue
-		}
+	for _, rf := range o.records {
 		switch {
 		case isIngress(rf.field):
 			add(fieldLive, rf.live)
