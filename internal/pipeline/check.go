@@ -181,10 +181,8 @@ func checkRendered(t *tree, o *old, res *results) error {
 // carryHint says where a change to a rendered file belongs.
 func carryHint(t *tree, rf renderedFile) string {
 	switch {
-	case rf.field == fieldFlux, rf.field == fieldArgoCD:
-		return fmt.Sprintf("change %s instead", rf.field)
-	case isIngress(rf.field):
-		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", rf.field)
+	case rf.field == fieldFlux, rf.field == fieldArgoCD, isIngress(rf.field):
+		return renderedInstead(rf.field)
 	case rf.pointsAt == "":
 		return "change the config instead"
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -213,23 +214,17 @@ func causeOf(t *tree, revs map[string]*revOut, field, p string, b renderedFile, 
 
 // pointerOrder lists the pointers that moved in the order of the config.
 func pointerOrder(moved map[string][]string) []string {
-	var out []string
-	for _, f := range []string{fieldActive} {
-		if _, ok := moved[f]; ok {
-			out = append(out, f)
-		}
-	}
+	var tags []string
 	for _, f := range config.SortedKeys(moved) {
 		if strings.HasPrefix(f, fieldTags+".") {
-			out = append(out, f)
+			tags = append(tags, f)
 		}
 	}
-	for _, f := range []string{fieldLive, fieldNodeAgentsOld, fieldCNI, fieldZtunnel} {
-		if _, ok := moved[f]; ok {
-			out = append(out, f)
-		}
-	}
-	return out
+	order := slices.Concat([]string{fieldActive}, tags, []string{fieldLive, fieldNodeAgentsOld, fieldCNI, fieldZtunnel})
+	return slices.DeleteFunc(order, func(f string) bool {
+		_, ok := moved[f]
+		return !ok
+	})
 }
 
 // oldPointers are where each pointer stood when the tree was last
@@ -237,70 +232,59 @@ func pointerOrder(moved map[string][]string) []string {
 // written by an older istio-gitops, its record's pointers. A pointer
 // can name more than one revision only after a bad merge.
 func oldPointers(t *tree, o *old) map[string][]string {
-	was := map[string][]string{}
-	add := func(field, rev string) {
-		if rev != "" && !slices.Contains(was[field], rev) {
-			was[field] = append(was[field], rev)
-		}
-	}
-	for _, rf := range o.records {
-		switch {
-		case isIngress(rf.field):
-			add(fieldLive, rf.live)
-		case isPointer(rf.field):
-			add(rf.field, rf.pointsAt)
-		}
-	}
+	was := pointersOf(slices.Values(o.records))
 	if rec := t.common.record; rec != nil && rec.Spec.Pointers != nil {
 		p := rec.Spec.Pointers
-		fill := func(field, rev string) {
-			if _, known := was[field]; !known {
-				add(field, rev)
-			}
-		}
-		fill(fieldActive, p.ActiveRevision)
-		fill(fieldLive, p.GatewaysLive)
-		fill(fieldCNI, p.NodeAgents)
-		fill(fieldZtunnel, p.NodeAgents)
+		fillPointer(was, fieldActive, p.ActiveRevision)
+		fillPointer(was, fieldLive, p.GatewaysLive)
+		fillPointer(was, fieldCNI, p.NodeAgents)
+		fillPointer(was, fieldZtunnel, p.NodeAgents)
 		for _, tag := range config.SortedKeys(p.Tags) {
-			fill(fieldTags+"."+tag, p.Tags[tag])
+			fillPointer(was, fieldTags+"."+tag, p.Tags[tag])
 		}
-	}
-	for f := range was {
-		slices.Sort(was[f])
 	}
 	return was
 }
 
 // newPointers are where the pointers stand after the run.
 func newPointers(t *tree, after map[string]renderedFile) map[string][]string {
-	now := map[string][]string{}
-	for _, rf := range after {
+	now := pointersOf(maps.Values(after))
+	s := t.cfg.Spec
+	fillPointer(now, fieldActive, s.ActiveRevision)
+	for _, tag := range config.SortedKeys(s.Tags) {
+		fillPointer(now, fieldTags+"."+tag, s.Tags[tag])
+	}
+	if t.cfg.MovesTraffic() {
+		fillPointer(now, fieldLive, s.Gateways.Live)
+	}
+	return now
+}
+
+// pointersOf are where the pointers stand as rendered files say, by
+// field: the revisions each names, sorted (an Ingress says where the live
+// gateways stand).
+func pointersOf(rfs iter.Seq[renderedFile]) map[string][]string {
+	at := map[string][]string{}
+	for rf := range rfs {
 		field, rev := rf.field, rf.pointsAt
 		if isIngress(field) {
 			field, rev = fieldLive, rf.live
 		}
-		if rev != "" && isPointer(field) && !slices.Contains(now[field], rev) {
-			now[field] = append(now[field], rev)
+		if rev != "" && isPointer(field) && !slices.Contains(at[field], rev) {
+			at[field] = append(at[field], rev)
 		}
 	}
-	s := t.cfg.Spec
-	set := func(field, rev string) {
-		if _, known := now[field]; !known && rev != "" {
-			now[field] = []string{rev}
-		}
+	for f := range at {
+		slices.Sort(at[f])
 	}
-	set(fieldActive, s.ActiveRevision)
-	for _, tag := range config.SortedKeys(s.Tags) {
-		set(fieldTags+"."+tag, s.Tags[tag])
+	return at
+}
+
+// fillPointer sets where a pointer stands when no rendered file says so.
+func fillPointer(at map[string][]string, field, rev string) {
+	if _, known := at[field]; !known && rev != "" {
+		at[field] = []string{rev}
 	}
-	if t.cfg.MovesTraffic() {
-		set(fieldLive, s.Gateways.Live)
-	}
-	for f := range now {
-		slices.Sort(now[f])
-	}
-	return now
 }
 
 // revisionOf is the revision folder a file of the tree is in, or "".
@@ -444,7 +428,7 @@ func publishedHosts(t *tree, files []*fileset.File) []ingressHosts {
 			continue
 		}
 		in := objs[0]
-		if from := in.GetAnnotations()[api.RenderedFromAnnotation]; from != fieldIngress && from != fieldIngresses {
+		if !isIngress(in.GetAnnotations()[api.RenderedFromAnnotation]) {
 			continue
 		}
 		hosts, ok := gateway.PublishedHosts(in)
