@@ -419,7 +419,7 @@ func sharedFor(t *tree, rev string, own []gitPatch, res *results) ([]gitPatch, e
 		}
 		p := s
 		if s.MadeFor != rev {
-			c, err := patch.Rewrite(s.Node, s.MadeFor, rev)
+			c, err := s.Rewrite(s.MadeFor, rev)
 			if err == nil {
 				p.Patch, err = patch.Parse(c)
 			}
