@@ -61,7 +61,7 @@ func TestSharedLoadBalancerValues(t *testing.T) {
 			"service.beta.kubernetes.io/aws-load-balancer-type: nlb\n    service.beta.kubernetes.io/aws-load-balancer-eip-allocations: eipalloc-1", 1))
 		treetest.Write(t, filepath.Join(dir, rev, "istioctl-output.yaml"), b)
 	}
-	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), treetest.Files(t, filepath.Join(golden("cutover"), "2-add-1-31"))["istio-gitops.yaml"])
+	treetest.CopyFile(t, filepath.Join(golden("cutover"), "2-add-1-31", "istio-gitops.yaml"), filepath.Join(dir, "istio-gitops.yaml"))
 	want = `Service istio-system/public-ingress-1-30, Service istio-system/public-ingress-1-31 all have the annotation service.beta.kubernetes.io/aws-load-balancer-eip-allocations: "eipalloc-1"`
 	if w := warnings(t, dir); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, want) && strings.Contains(s, "IstioOperator") }) {
 		t.Errorf("warnings %q\nmust hold %q and say to set it in each IstioOperator", w, want)

@@ -135,11 +135,11 @@ func TestEditsListed(t *testing.T) {
 	dir := t.TempDir()
 	treetest.Copy(t, filepath.Join(golden("bootstrap"), "want"), dir)
 	var edited []string
-	for _, n := range treetest.Names(treetest.Files(t, dir)) {
+	files := treetest.Files(t, dir)
+	for _, n := range treetest.Names(files) {
 		if strings.HasPrefix(n, "1-30/generated/") && !strings.HasSuffix(n, "/state.yaml") && len(edited) < 11 {
 			edited = append(edited, n)
-			b := treetest.Files(t, dir)[n]
-			treetest.Write(t, filepath.Join(dir, n), append(b, "# tuned by hand\n"...))
+			treetest.Write(t, filepath.Join(dir, n), append(files[n], "# tuned by hand\n"...))
 		}
 	}
 	err := runFails(t, dir, edited[0]+" changed since the last run", "; and 3 more; ")
