@@ -140,9 +140,6 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 		if !hasIt {
 			field = b.field
 		}
-		if hasIt && hadIt && b.field == fieldNodeAgentsOld {
-			b.field = a.field
-		}
 		if m := moveOf(field, b, hadIt, a, hasIt, was, now); m != "" {
 			moved[m] = append(moved[m], p)
 			continue
