@@ -25,7 +25,7 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	if from == "" || to == "" || from == to {
 		return nil, fmt.Errorf("%s: carrying forward from %q to %q: the revisions must be two different names", p.describe(), from, to)
 	}
-	c, err := Rewrite(node, from, to)
+	c, err := p.Rewrite(from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -41,15 +41,11 @@ func CarryForward(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
 	return c, nil
 }
 
-// Rewrite returns a copy of a GitPatch made against revision from, for
+// Rewrite returns a copy of the GitPatch, made against revision from, for
 // revision to: the revision token is replaced in spec.diff (paths and
 // content alike), in metadata.name and in spec.revision when set.
-func Rewrite(node *yaml.RNode, from, to string) (*yaml.RNode, error) {
-	p, err := Parse(node)
-	if err != nil {
-		return nil, err
-	}
-	c := node.Copy()
+func (p *Patch) Rewrite(from, to string) (*yaml.RNode, error) {
+	c := p.Node.Copy()
 	diff, err := c.Pipe(yaml.Lookup("spec", "diff"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.describe(), err)

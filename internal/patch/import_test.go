@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,5 +119,34 @@ func TestImportWhitespace(t *testing.T) {
 	changes, err = p.Apply("1-31", files)
 	if err != nil || !strings.Contains(string(changes[0].Content), "    three \n") {
 		t.Errorf("the imported patch must apply: %v", err)
+	}
+}
+
+// TestCheckNotRendered: import refuses a patch of a file that holds an
+// object rendered from the config, as read where the command runs, and
+// takes one whose files are not there or not rendered.
+func TestCheckNotRendered(t *testing.T) {
+	node, err := Import(strings.NewReader(string(readFile(t, filepath.Join(golden, "1-30", "failure-validatingwebhookconfiguration.patch")))), "1-30", "fail-closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "1-30/generated/validatingwebhookconfiguration/istio-validator-1-30-istio-system.yaml"
+	read := func(body string) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			if p != target {
+				return nil, fmt.Errorf("no file %s", p)
+			}
+			return []byte(body), nil
+		}
+	}
+	for _, body := range []string{"", "metadata:\n  name: istio-validator-1-30-istio-system\n"} {
+		if err := checkNotRendered(node, "1-30", read(body)); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+	rendered := "metadata:\n  annotations:\n    fn.istio-gitops.dev/rendered-from: \"spec.gateways.ingress\"\n"
+	err = checkNotRendered(node, "1-30", read(rendered))
+	if want := `file "` + target + `" is rendered from the config (spec.gateways.ingress), not generated from istioctl output`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -13,7 +14,6 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/disk"
 	"github.com/istio-gitops/istio-gitops/internal/fileset"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
-	"github.com/istio-gitops/istio-gitops/internal/state"
 )
 
 // old is what the check stage found of the tree as the last run left it.
@@ -21,10 +21,22 @@ type old struct {
 	// rendered are the files the last run rendered from the config, which
 	// this run renders again.
 	rendered []*fileset.File
+	// records are what those of them rendered files say of themselves
+	// (readRendered), in path order: read once, by the check stage.
+	records []renderedFile
 }
 
 // maxProblems bounds the problems one error lists.
 const maxProblems = 8
+
+// listed joins at most maxProblems items with sep and says how many more
+// there are: "a; b; and 3 more".
+func listed(items []string, sep string) string {
+	if len(items) > maxProblems {
+		items = append(slices.Clone(items[:maxProblems]), fmt.Sprintf("and %d more", len(items)-maxProblems))
+	}
+	return strings.Join(items, sep)
+}
 
 // check compares the tree with its records before anything is decided.
 // Every generated file of a revision that is kept (not regenerated), and
@@ -145,13 +157,13 @@ func checkRendered(t *tree, o *old, res *results) error {
 		if !ok {
 			continue
 		}
+		o.records = append(o.records, rf)
 		t.rendered[f.Path] = rf.field
-		recorded, now, sealed := state.Sealed(rf.data)
-		if !sealed {
+		if !rf.sealed {
 			older = true
 			continue
 		}
-		if recorded != now {
+		if rf.recorded != rf.digest {
 			problems = append(problems, fmt.Sprintf("%s (rendered from %s: %s)", f.Path, rf.field, carryHint(t, rf)))
 		}
 	}
@@ -162,22 +174,15 @@ func checkRendered(t *tree, o *old, res *results) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	more := ""
-	if len(problems) > maxProblems {
-		more = fmt.Sprintf("; and %d more", len(problems)-maxProblems)
-		problems = problems[:maxProblems]
-	}
-	return fmt.Errorf("rendered files must not be edited by hand: every run renders them again from the config, and the edit would be lost: %s%s; restore each from Git (git checkout -- FILE) and carry the change where it comes from",
-		strings.Join(problems, "; "), more)
+	return fmt.Errorf("rendered files must not be edited by hand: every run renders them again from the config, and the edit would be lost: %s; restore each from Git (git checkout -- FILE) and carry the change where it comes from",
+		listed(problems, "; "))
 }
 
 // carryHint says where a change to a rendered file belongs.
 func carryHint(t *tree, rf renderedFile) string {
 	switch {
-	case rf.field == fieldFlux, rf.field == fieldArgoCD:
-		return fmt.Sprintf("change %s instead", rf.field)
-	case isIngress(rf.field):
-		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", rf.field)
+	case rf.field == fieldFlux, rf.field == fieldArgoCD, isIngress(rf.field):
+		return renderedInstead(rf.field)
 	case rf.pointsAt == "":
 		return "change the config instead"
 	}
@@ -269,13 +274,8 @@ func verify(t *tree, fo *folder, where string, kept bool, repair string) ([]*fil
 	if len(problems) == 0 {
 		return rendered, nil
 	}
-	more := ""
-	if len(problems) > maxProblems {
-		more = fmt.Sprintf("; and %d more", len(problems)-maxProblems)
-		problems = problems[:maxProblems]
-	}
-	return nil, fmt.Errorf("%s does not match its record %s, and the run must not deploy it so (Flux would prune or change objects): %s%s; %s",
-		t.runPath(where)+"/", t.runPath(recordPath(fo)), strings.Join(problems, "; "), more, repair)
+	return nil, fmt.Errorf("%s does not match its record %s, and the run must not deploy it so (Flux would prune or change objects): %s; %s",
+		t.runPath(where)+"/", t.runPath(recordPath(fo)), listed(problems, "; "), repair)
 }
 
 // expected are the digests a folder's record (and the records of patches

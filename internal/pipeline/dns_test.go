@@ -15,9 +15,7 @@ import (
 // cutover.yaml) copied into a new folder.
 func cutoverStep(t *testing.T, step string) string {
 	t.Helper()
-	dir := t.TempDir()
-	treetest.Copy(t, filepath.Join(golden("cutover"), step), dir)
-	return dir
+	return fromGolden(t, filepath.Join("cutover", step))
 }
 
 // warnings are the messages of the warning results.
@@ -53,8 +51,7 @@ func TestSharedLoadBalancerValues(t *testing.T) {
 	}
 
 	// Both revisions' public gateway Services with one Elastic IP.
-	dir = t.TempDir()
-	treetest.Copy(t, filepath.Join(golden("cutover"), "1-bootstrap"), dir)
+	dir = cutoverStep(t, "1-bootstrap")
 	for _, rev := range []string{"1-30", "1-31"} {
 		b, err := os.ReadFile(filepath.Join("../../testdata/gateway", "custom-"+rev+".yaml"))
 		if err != nil {
@@ -64,7 +61,7 @@ func TestSharedLoadBalancerValues(t *testing.T) {
 			"service.beta.kubernetes.io/aws-load-balancer-type: nlb\n    service.beta.kubernetes.io/aws-load-balancer-eip-allocations: eipalloc-1", 1))
 		treetest.Write(t, filepath.Join(dir, rev, "istioctl-output.yaml"), b)
 	}
-	treetest.Write(t, filepath.Join(dir, "istio-gitops.yaml"), treetest.Files(t, filepath.Join(golden("cutover"), "2-add-1-31"))["istio-gitops.yaml"])
+	treetest.CopyFile(t, filepath.Join(golden("cutover"), "2-add-1-31", "istio-gitops.yaml"), filepath.Join(dir, "istio-gitops.yaml"))
 	want = `Service istio-system/public-ingress-1-30, Service istio-system/public-ingress-1-31 all have the annotation service.beta.kubernetes.io/aws-load-balancer-eip-allocations: "eipalloc-1"`
 	if w := warnings(t, dir); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, want) && strings.Contains(s, "IstioOperator") }) {
 		t.Errorf("warnings %q\nmust hold %q and say to set it in each IstioOperator", w, want)
@@ -101,14 +98,7 @@ func TestRevertHostMove(t *testing.T) {
 	dir := cutoverStep(t, "3-move-shop")
 	git := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
+		return treetest.Git(t, dir, args...)
 	}
 	git("init", "-q")
 	git("add", "-A")

@@ -127,3 +127,23 @@ func hasMessage(results framework.Results, severity framework.Severity, prefix s
 	}
 	return false
 }
+
+// TestEditsListed: a kept revision with more files edited by hand than an
+// error lists names the first ones and says how many more there are.
+func TestEditsListed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	treetest.Copy(t, filepath.Join(golden("bootstrap"), "want"), dir)
+	var edited []string
+	files := treetest.Files(t, dir)
+	for _, n := range treetest.Names(files) {
+		if strings.HasPrefix(n, "1-30/generated/") && !strings.HasSuffix(n, "/state.yaml") && len(edited) < 11 {
+			edited = append(edited, n)
+			treetest.Write(t, filepath.Join(dir, n), append(files[n], "# tuned by hand\n"...))
+		}
+	}
+	err := runFails(t, dir, edited[0]+" changed since the last run", "; and 3 more; ")
+	if n := strings.Count(err.Error(), " changed since the last run"); n != 8 {
+		t.Errorf("%d files named, want 8: %v", n, err)
+	}
+}

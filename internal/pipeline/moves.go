@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -28,8 +29,10 @@ type renderedFile struct {
 	pointsAt string
 	live     string
 	// sealed: written with its own digest (by this istio-gitops, not an
-	// older one).
-	sealed bool
+	// older one); recorded is that digest, digest the one of its bytes now
+	// (see state.Sealed).
+	sealed           bool
+	recorded, digest string
 }
 
 // readRendered reads a rendered file's own record; ok is false for a file
@@ -52,7 +55,7 @@ func readRendered(f *fileset.File) (renderedFile, bool) {
 	if isIngress(field) {
 		r.live = a[api.LiveRevisionAnnotation]
 	}
-	_, _, r.sealed = state.Sealed(b)
+	r.recorded, r.digest, r.sealed = state.Sealed(b)
 	return r, true
 }
 
@@ -85,10 +88,8 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 		return
 	}
 	before := map[string]renderedFile{}
-	for _, f := range o.rendered {
-		if rf, ok := readRendered(f); ok {
-			before[f.Path] = rf
-		}
+	for _, rf := range o.records {
+		before[rf.file.Path] = rf
 	}
 	after := map[string]renderedFile{}
 	for _, f := range r.files {
@@ -139,9 +140,6 @@ func moves(t *tree, o *old, revs map[string]*revOut, r *rendered, res *results) 
 		if !hasIt {
 			field = b.field
 		}
-		if hasIt && hadIt && b.field == fieldNodeAgentsOld {
-			b.field = a.field
-		}
 		if m := moveOf(field, b, hadIt, a, hasIt, was, now); m != "" {
 			moved[m] = append(moved[m], p)
 			continue
@@ -174,20 +172,14 @@ func moveOf(field string, b renderedFile, hadIt bool, a renderedFile, hasIt bool
 	if !isPointer(field) {
 		return ""
 	}
-	switch {
-	case hadIt && hasIt:
-		if b.pointsAt != a.pointsAt {
-			return field
-		}
-	case hasIt:
-		// A new file: the pointer came to name a revision that has it.
-		if !slices.Equal(was[field], now[field]) {
-			return field
-		}
-	default:
-		if !slices.Equal(was[field], now[field]) {
-			return field
-		}
+	moved := b.pointsAt != a.pointsAt
+	if !hadIt || !hasIt {
+		// A file new or gone: the pointer came to name a revision that
+		// has it, or left one.
+		moved = !slices.Equal(was[field], now[field])
+	}
+	if moved {
+		return field
 	}
 	return ""
 }
@@ -219,23 +211,17 @@ func causeOf(t *tree, revs map[string]*revOut, field, p string, b renderedFile, 
 
 // pointerOrder lists the pointers that moved in the order of the config.
 func pointerOrder(moved map[string][]string) []string {
-	var out []string
-	for _, f := range []string{fieldActive} {
-		if _, ok := moved[f]; ok {
-			out = append(out, f)
-		}
-	}
+	var tags []string
 	for _, f := range config.SortedKeys(moved) {
 		if strings.HasPrefix(f, fieldTags+".") {
-			out = append(out, f)
+			tags = append(tags, f)
 		}
 	}
-	for _, f := range []string{fieldLive, fieldNodeAgentsOld, fieldCNI, fieldZtunnel} {
-		if _, ok := moved[f]; ok {
-			out = append(out, f)
-		}
-	}
-	return out
+	order := slices.Concat([]string{fieldActive}, tags, []string{fieldLive, fieldNodeAgentsOld, fieldCNI, fieldZtunnel})
+	return slices.DeleteFunc(order, func(f string) bool {
+		_, ok := moved[f]
+		return !ok
+	})
 }
 
 // oldPointers are where each pointer stood when the tree was last
@@ -243,74 +229,59 @@ func pointerOrder(moved map[string][]string) []string {
 // written by an older istio-gitops, its record's pointers. A pointer
 // can name more than one revision only after a bad merge.
 func oldPointers(t *tree, o *old) map[string][]string {
-	was := map[string][]string{}
-	add := func(field, rev string) {
-		if rev != "" && !slices.Contains(was[field], rev) {
-			was[field] = append(was[field], rev)
-		}
-	}
-	for _, f := range o.rendered {
-		rf, ok := readRendered(f)
-		if !ok {
-			continue
-		}
-		switch {
-		case isIngress(rf.field):
-			add(fieldLive, rf.live)
-		case isPointer(rf.field):
-			add(rf.field, rf.pointsAt)
-		}
-	}
+	was := pointersOf(slices.Values(o.records))
 	if rec := t.common.record; rec != nil && rec.Spec.Pointers != nil {
 		p := rec.Spec.Pointers
-		fill := func(field, rev string) {
-			if _, known := was[field]; !known {
-				add(field, rev)
-			}
-		}
-		fill(fieldActive, p.ActiveRevision)
-		fill(fieldLive, p.GatewaysLive)
-		fill(fieldCNI, p.NodeAgents)
-		fill(fieldZtunnel, p.NodeAgents)
+		fillPointer(was, fieldActive, p.ActiveRevision)
+		fillPointer(was, fieldLive, p.GatewaysLive)
+		fillPointer(was, fieldCNI, p.NodeAgents)
+		fillPointer(was, fieldZtunnel, p.NodeAgents)
 		for _, tag := range config.SortedKeys(p.Tags) {
-			fill(fieldTags+"."+tag, p.Tags[tag])
+			fillPointer(was, fieldTags+"."+tag, p.Tags[tag])
 		}
-	}
-	for f := range was {
-		slices.Sort(was[f])
 	}
 	return was
 }
 
 // newPointers are where the pointers stand after the run.
 func newPointers(t *tree, after map[string]renderedFile) map[string][]string {
-	now := map[string][]string{}
-	for _, rf := range after {
+	now := pointersOf(maps.Values(after))
+	s := t.cfg.Spec
+	fillPointer(now, fieldActive, s.ActiveRevision)
+	for _, tag := range config.SortedKeys(s.Tags) {
+		fillPointer(now, fieldTags+"."+tag, s.Tags[tag])
+	}
+	if t.cfg.MovesTraffic() {
+		fillPointer(now, fieldLive, s.Gateways.Live)
+	}
+	return now
+}
+
+// pointersOf are where the pointers stand as rendered files say, by
+// field: the revisions each names, sorted (an Ingress says where the live
+// gateways stand).
+func pointersOf(rfs iter.Seq[renderedFile]) map[string][]string {
+	at := map[string][]string{}
+	for rf := range rfs {
 		field, rev := rf.field, rf.pointsAt
 		if isIngress(field) {
 			field, rev = fieldLive, rf.live
 		}
-		if rev != "" && isPointer(field) && !slices.Contains(now[field], rev) {
-			now[field] = append(now[field], rev)
+		if rev != "" && isPointer(field) && !slices.Contains(at[field], rev) {
+			at[field] = append(at[field], rev)
 		}
 	}
-	s := t.cfg.Spec
-	set := func(field, rev string) {
-		if _, known := now[field]; !known && rev != "" {
-			now[field] = []string{rev}
-		}
+	for f := range at {
+		slices.Sort(at[f])
 	}
-	set(fieldActive, s.ActiveRevision)
-	for _, tag := range config.SortedKeys(s.Tags) {
-		set(fieldTags+"."+tag, s.Tags[tag])
+	return at
+}
+
+// fillPointer sets where a pointer stands when no rendered file says so.
+func fillPointer(at map[string][]string, field, rev string) {
+	if _, known := at[field]; !known && rev != "" {
+		at[field] = []string{rev}
 	}
-	if t.cfg.MovesTraffic() {
-		set(fieldLive, s.Gateways.Live)
-	}
-	for f := range now {
-		slices.Sort(now[f])
-	}
-	return now
 }
 
 // revisionOf is the revision folder a file of the tree is in, or "".
@@ -454,7 +425,7 @@ func publishedHosts(t *tree, files []*fileset.File) []ingressHosts {
 			continue
 		}
 		in := objs[0]
-		if from := in.GetAnnotations()[api.RenderedFromAnnotation]; from != fieldIngress && from != fieldIngresses {
+		if !isIngress(in.GetAnnotations()[api.RenderedFromAnnotation]) {
 			continue
 		}
 		hosts, ok := gateway.PublishedHosts(in)

@@ -222,4 +222,10 @@ func TestFailedRunSaysNothingWritten(t *testing.T) {
 			t.Errorf("a failed run says %q", l)
 		}
 	}
+	// Whatever its wording, no result says what a folder was written to.
+	for _, r := range results {
+		if r.Tags[api.WritesTag] != "" {
+			t.Errorf("a failed run says what it wrote: %q", r.Message)
+		}
+	}
 }

@@ -147,11 +147,7 @@ func summarize(t *tree, revs map[string]*revOut, common *commonOut, res *results
 			continue
 		}
 		src := t.sources[rev].Path
-		gen := map[string]*fileset.File{}
-		for p, f := range ro.files {
-			gen[p] = f
-		}
-		if err := say(path.Join(rev, layout.Generated), t.revisions[rev], gen, src); err != nil {
+		if err := say(path.Join(rev, layout.Generated), t.revisions[rev], ro.files, src); err != nil {
 			return err
 		}
 		if ro.common != nil {

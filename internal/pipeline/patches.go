@@ -327,13 +327,14 @@ func (a *applier) alreadyApplied(p gitPatch, file string, content []byte, by str
 }
 
 // renderedInstead says what to change instead of a file rendered from
-// field.
+// field: the field itself for the objects that deploy the tree and the
+// Ingresses, which no revision's generated file is the source of.
 func renderedInstead(field string) string {
-	switch field {
-	case fieldIngress, fieldIngresses:
+	switch {
+	case field == fieldFlux, field == fieldArgoCD:
+		return fmt.Sprintf("change %s instead", field)
+	case isIngress(field):
 		return fmt.Sprintf("change %s (its template, perRevision values, hosts or liveOnlyAnnotations) instead", field)
-	case fieldFlux:
-		return "change spec.flux instead"
 	}
 	return fmt.Sprintf("change %s, or patch the file of the revision's generated/ it is rendered from", field)
 }
@@ -418,7 +419,7 @@ func sharedFor(t *tree, rev string, own []gitPatch, res *results) ([]gitPatch, e
 		}
 		p := s
 		if s.MadeFor != rev {
-			c, err := patch.Rewrite(s.Node, s.MadeFor, rev)
+			c, err := s.Rewrite(s.MadeFor, rev)
 			if err == nil {
 				p.Patch, err = patch.Parse(c)
 			}

@@ -545,12 +545,8 @@ func guardRemovals(t *tree, old *folder, now map[string]*fileset.File, src *file
 		return nil
 	}
 	total := len(before(old))
-	shown := removed
-	if len(shown) > maxProblems {
-		shown = append(slices.Clone(shown[:maxProblems]), fmt.Sprintf("and %d more", len(removed)-maxProblems))
-	}
 	return fmt.Errorf("%s would remove %d of the %d objects of %s (%s): is the output truncated or made with other flags? Generate it again; if the removals are meant (a profile change), set %s: true for this run (or run istio-gitops run --allow-removals), and remove it afterwards",
-		src.Path, len(removed), total, t.runPath(old.name)+"/", strings.Join(shown, ", "), field)
+		src.Path, len(removed), total, t.runPath(old.name)+"/", listed(removed, ", "), field)
 }
 
 // before are a folder's generated files as the last run left them: its

@@ -107,12 +107,7 @@ func checkRetirement(t *tree, o *old, opts Options, res *results) error {
 // move and their load balancer go in one step, and resolvers that cached
 // the old address would reach nothing until the TTL ran out.
 func checkPublishedHosts(f *fileset.File, o *yaml.RNode) error {
-	if o.GetKind() != "Ingress" {
-		return nil
-	}
-	switch o.GetAnnotations()[api.RenderedFromAnnotation] {
-	case fieldIngress, fieldIngresses:
-	default:
+	if o.GetKind() != "Ingress" || !isIngress(o.GetAnnotations()[api.RenderedFromAnnotation]) {
 		return nil
 	}
 	hosts, _ := gateway.PublishedHosts(o)

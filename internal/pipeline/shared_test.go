@@ -239,3 +239,19 @@ func TestOrderAsFunction(t *testing.T) {
 	}
 	t.Errorf("the run must warn %q", want)
 }
+
+// TestOwnPatchRevision: a GitPatch in a revision's patches/ may name its
+// revision in spec.revision, and must not name another.
+func TestOwnPatchRevision(t *testing.T) {
+	edit := editNoKubeSystem
+	p := with130(t, false)
+	p.write(filepath.Join("1-30", "patches", edit.Name+".yaml"), string(shared(t, edit.Name)))
+	p.run()
+	if !bytes.Contains(p.read(edit.Target("1-30")), []byte("      - kube-system\n")) {
+		t.Errorf("%s lacks the patch's change", edit.Target("1-30"))
+	}
+
+	p = with130(t, false)
+	p.write(filepath.Join("1-30", "patches", edit.Name+".yaml"), strings.Replace(string(shared(t, edit.Name)), "  revision: 1-30\n", "  revision: 1-31\n", 1))
+	runFails(t, p.dir, `1-30/patches/`+edit.Name+`.yaml: GitPatch "`+edit.Name+`": spec.revision: "1-31" must be "1-30", the revision whose patches/ holds it (or be left out)`)
+}
