@@ -29,7 +29,7 @@ func TestTreesSideBySide(t *testing.T) {
 	treetest.Copy(t, filepath.Join(golden, "6-promote-again"), edge)
 	rename := func(tree, name string) {
 		p := filepath.Join(tree, "istio-gitops.yaml")
-		treetest.Write(t, p, bytes.Replace(readFile(t, p), []byte("name: prod"), []byte("name: "+name), 1))
+		treetest.Write(t, p, bytes.Replace(treetest.Read(t, p), []byte("name: prod"), []byte("name: "+name), 1))
 	}
 	rename(b, "b")
 	rename(edge, "edge")
