@@ -24,6 +24,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -83,20 +84,10 @@ func Load(dir, name string) (*Cluster, error) {
 	case len(own) > 1:
 		return nil, fmt.Errorf("%s holds %d IstioGitOps configs (%s and %s): one folder holds one tree", name, len(own), object.Path(own[0]), object.Path(own[1]))
 	}
+	// The tree owns the folder: its view is its own files, less those of
+	// the trees nested below it.
 	view, _ := krm.Split(in, roots, "")
-	return newCluster(dir, name, "", own[0], onlyOwn(view, roots))
-}
-
-// onlyOwn drops the files of no tree from a tree's view (Load and Find
-// read a tree alone, as the fleet sees it).
-func onlyOwn(view fileset.Set, roots []string) fileset.Set {
-	var out fileset.Set
-	for _, f := range view {
-		if _, ok := krm.Owner(roots, f.Path); ok {
-			out = append(out, f)
-		}
-	}
-	return out
+	return newCluster(dir, name, "", own[0], view)
 }
 
 func newCluster(dir, name, root string, node *yaml.RNode, files fileset.Set) (*Cluster, error) {
@@ -360,9 +351,11 @@ func recordedPointers(root string, files fileset.Set, generated map[string]bool)
 		if err != nil || len(objs) != 1 {
 			continue
 		}
-		a := objs[0].GetAnnotations()
-		field, at := a[api.RenderedFromAnnotation], a[api.PointsAtAnnotation]
-		if live := a[api.LiveRevisionAnnotation]; live != "" {
+		field, at, live, rendered := pipeline.RenderedRecord(objs[0])
+		if !rendered {
+			continue
+		}
+		if live != "" {
 			rec.Spec.Gateways.Live, ok = live, true
 		}
 		if at == "" {
