@@ -22,11 +22,7 @@ func cluster(t *testing.T, dir, step, name string, edit func(string) string) str
 	tree := filepath.Join(dir, name)
 	treetest.Copy(t, filepath.Join(golden, step), tree)
 	p := filepath.Join(tree, "istio-gitops.yaml")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(b), "name: prod", "name: "+name, 1)
+	s := strings.Replace(string(treetest.Read(t, p)), "name: prod", "name: "+name, 1)
 	if edit != nil {
 		s = edit(s)
 	}
@@ -144,7 +140,7 @@ func TestFleetCommands(t *testing.T) {
 	}
 
 	// Once staging lists it, prod may.
-	staging131 := strings.Replace(string(readFileT(t, filepath.Join(staging, "istio-gitops.yaml"))), "  - name: 1-30\n", "  - name: 1-30\n  - name: 1-31\n", 1)
+	staging131 := strings.Replace(string(treetest.Read(t, filepath.Join(staging, "istio-gitops.yaml"))), "  - name: 1-30\n", "  - name: 1-30\n  - name: 1-31\n", 1)
 	treetest.Write(t, filepath.Join(staging, "istio-gitops.yaml"), []byte(staging131))
 	source(staging)
 	for _, tree := range []string{staging, prod} {
@@ -158,7 +154,7 @@ func TestFleetCommands(t *testing.T) {
 
 	// A soak, or --base, needs Git.
 	p := filepath.Join(prod, "istio-gitops.yaml")
-	treetest.Write(t, p, bytes.Replace(readFileT(t, p), []byte("after: [../staging]"), []byte("after: [../staging]\n    soak: 24h"), 1))
+	treetest.Write(t, p, bytes.Replace(treetest.Read(t, p), []byte("after: [../staging]"), []byte("after: [../staging]\n    soak: 24h"), 1))
 	code, out, errOut = call(t, NewRootCommand(), "", "run", prod)
 	if code != ExitUser || !strings.Contains(errOut, "spec.promotion.soak: 24h is read from the Git history of the clusters of spec.promotion.after, and the tree is not in a Git repository") {
 		t.Errorf("soak outside Git: exit %d:\n%s\n%s", code, out, errOut)
@@ -166,13 +162,4 @@ func TestFleetCommands(t *testing.T) {
 	if code, _, errOut := call(t, NewRootCommand(), "", "fleet", "check", dir, "--base", "main"); code != ExitUser || !strings.Contains(errOut, "--base main: ") {
 		t.Errorf("--base outside Git: exit %d: %s", code, errOut)
 	}
-}
-
-func readFileT(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/istio-gitops/istio-gitops/internal/krm"
 	"github.com/istio-gitops/istio-gitops/internal/layout"
 	"github.com/istio-gitops/istio-gitops/internal/object"
+	"github.com/istio-gitops/istio-gitops/internal/pipeline"
 	"github.com/istio-gitops/istio-gitops/internal/promotion"
 	"github.com/istio-gitops/istio-gitops/internal/state"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -83,20 +84,10 @@ func Load(dir, name string) (*Cluster, error) {
 	case len(own) > 1:
 		return nil, fmt.Errorf("%s holds %d IstioGitOps configs (%s and %s): one folder holds one tree", name, len(own), object.Path(own[0]), object.Path(own[1]))
 	}
+	// The tree owns the folder: its view is its own files, less those of
+	// the trees nested below it.
 	view, _ := krm.Split(in, roots, "")
-	return newCluster(dir, name, "", own[0], onlyOwn(view, roots))
-}
-
-// onlyOwn drops the files of no tree from a tree's view (Load and Find
-// read a tree alone, as the fleet sees it).
-func onlyOwn(view fileset.Set, roots []string) fileset.Set {
-	var out fileset.Set
-	for _, f := range view {
-		if _, ok := krm.Owner(roots, f.Path); ok {
-			out = append(out, f)
-		}
-	}
-	return out
+	return newCluster(dir, name, "", own[0], view)
 }
 
 func newCluster(dir, name, root string, node *yaml.RNode, files fileset.Set) (*Cluster, error) {
@@ -237,10 +228,28 @@ func unwrapPath(err error) error {
 // (pinned in the config, else from their records, else from the istiod of
 // a source not yet consumed) and its pointers.
 func State(cfg *config.IstioGitOps, root string, files fileset.Set) *promotion.State {
-	byPath := map[string]*fileset.File{}
+	return stateOf(cfg, root, indexed(files))
+}
+
+// indexed is files by path.
+func indexed(files fileset.Set) map[string]*fileset.File {
+	byPath := make(map[string]*fileset.File, len(files))
 	for _, f := range files {
 		byPath[f.Path] = f
 	}
+	return byPath
+}
+
+// inTree is p relative to the tree at root; ok is false when p is not in
+// it.
+func inTree(root, p string) (rel string, ok bool) {
+	if root == "" {
+		return p, true
+	}
+	return strings.CutPrefix(p, root+"/")
+}
+
+func stateOf(cfg *config.IstioGitOps, root string, byPath map[string]*fileset.File) *promotion.State {
 	return promotion.StateOf(cfg, func(rev string) string {
 		if f := byPath[path.Join(root, rev, layout.Generated, layout.StateFile)]; f != nil {
 			if st := readRecord(f, api.KindRevisionState); st != nil {
@@ -265,10 +274,7 @@ func State(cfg *config.IstioGitOps, root string, files fileset.Set) *promotion.S
 // older istio-gitops, as common/'s record has them. Outside Git it is what
 // a step is judged from; nil when the tree has no record yet.
 func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotion.State {
-	byPath := map[string]*fileset.File{}
-	for _, f := range files {
-		byPath[f.Path] = f
-	}
+	byPath := indexed(files)
 	f := byPath[path.Join(root, layout.Common, layout.StateFile)]
 	if f == nil {
 		return nil
@@ -285,10 +291,11 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 		generated[path.Join(layout.Common, p)] = true
 	}
 	for _, p := range files {
-		parts := strings.Split(strings.TrimPrefix(p.Path, root+"/"), "/")
-		if root == "" {
-			parts = strings.Split(p.Path, "/")
+		rel, ok := inTree(root, p.Path)
+		if !ok {
+			continue
 		}
+		parts := strings.Split(rel, "/")
 		if len(parts) == 3 && parts[1] == layout.Generated && parts[2] == layout.StateFile {
 			if st := readRecord(p, api.KindRevisionState); st != nil {
 				s.Revisions = append(s.Revisions, parts[0])
@@ -313,7 +320,7 @@ func Recorded(cfg *config.IstioGitOps, root string, files fileset.Set) *promotio
 			s.Pointers = append(s.Pointers, p)
 			if _, known := s.Versions[p.Revision]; !known {
 				if now == nil {
-					now = State(cfg, root, files)
+					now = stateOf(cfg, root, byPath)
 				}
 				s.Versions[p.Revision] = now.Version(p.Revision)
 			}
@@ -333,10 +340,7 @@ func recordedPointers(root string, files fileset.Set, generated map[string]bool)
 	rec := &config.IstioGitOps{Spec: config.Spec{Tags: map[string]string{}}}
 	ok := false
 	for _, f := range files {
-		rel, in := strings.CutPrefix(f.Path, root+"/")
-		if root == "" {
-			rel, in = f.Path, true
-		}
+		rel, in := inTree(root, f.Path)
 		if !in || generated[rel] {
 			continue
 		}
@@ -347,9 +351,11 @@ func recordedPointers(root string, files fileset.Set, generated map[string]bool)
 		if err != nil || len(objs) != 1 {
 			continue
 		}
-		a := objs[0].GetAnnotations()
-		field, at := a[api.RenderedFromAnnotation], a[api.PointsAtAnnotation]
-		if live := a[api.LiveRevisionAnnotation]; live != "" {
+		field, at, live, rendered := pipeline.RenderedRecord(objs[0])
+		if !rendered {
+			continue
+		}
+		if live != "" {
 			rec.Spec.Gateways.Live, ok = live, true
 		}
 		if at == "" {

@@ -299,13 +299,24 @@ func Results(v promotion.Verdict, file string) (framework.Results, error) {
 // besides reads what a tree's config names beside it: the Namespace
 // manifests of spec.namespaces.from and the GitPatches of spec.patchesFrom.
 func besides(dir, name, file string, cfg *config.IstioGitOps) (namespaces fileset.Set, patches map[string]fileset.Set, err error) {
-	ns, err := ReadFrom(dir, name, file, "spec.namespaces.from", cfg.Spec.Namespaces.From)
+	namespaces, err = namespacesFrom(dir, name, file, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, p := range cfg.Spec.Namespaces.From {
-		namespaces = append(namespaces, ns[p]...)
-	}
 	patches, err = ReadFrom(dir, name, file, "spec.patchesFrom", cfg.Spec.PatchesFrom)
 	return namespaces, patches, err
+}
+
+// namespacesFrom reads the Namespace manifests of spec.namespaces.from
+// (see ReadFrom), in the order the config lists them.
+func namespacesFrom(dir, name, file string, cfg *config.IstioGitOps) (fileset.Set, error) {
+	ns, err := ReadFrom(dir, name, file, "spec.namespaces.from", cfg.Spec.Namespaces.From)
+	if err != nil {
+		return nil, err
+	}
+	var out fileset.Set
+	for _, p := range cfg.Spec.Namespaces.From {
+		out = append(out, ns[p]...)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -45,6 +46,15 @@ func TestRecorded(t *testing.T) {
 			want := promotion.Pointers(cfg)
 			if !slices.Equal(rec.Pointers, want) {
 				t.Errorf("recorded pointers %v, want the config's %v", rec.Pointers, want)
+			}
+			// The same tree in a fleet's folder, read from its root: the
+			// same record.
+			var nested fileset.Set
+			for _, f := range files {
+				nested = append(nested, fileset.Named("clusters/prod/"+f.Path, f))
+			}
+			if got := fleet.Recorded(cfg, "clusters/prod", nested); !reflect.DeepEqual(got, rec) {
+				t.Errorf("recorded from its root clusters/prod: %+v, want %+v", got, rec)
 			}
 		})
 	}

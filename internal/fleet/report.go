@@ -103,7 +103,7 @@ func (r *Report) Text(w io.Writer) {
 	tw.Flush()
 	if r.Head != "" {
 		fmt.Fprintf(w, "\nAges are counted from the committer time of the oldest commit on HEAD's first-parent history (%s) since which each pointer holds, to %s.\n",
-			r.Head[:12], stampUTC(r.Clock))
+			r.Head[:12], promotion.Stamp(r.Clock))
 	}
 }
 
@@ -158,11 +158,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "- `%s`%s: %s\n", cr.Name, order, strings.Join(cr.lines(), "; "))
 	}
 	if r.Head != "" {
-		fmt.Fprintf(w, "\nAges to %s, from the history of `%s`.\n", stampUTC(r.Clock), r.Head[:12])
+		fmt.Fprintf(w, "\nAges to %s, from the history of `%s`.\n", promotion.Stamp(r.Clock), r.Head[:12])
 	}
 }
-
-func stampUTC(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func orDash(s string) string {
 	if s == "" {

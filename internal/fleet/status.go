@@ -176,12 +176,14 @@ func Status(root string, clock time.Time) (*Report, error) {
 		if repo != nil && !sameState(committed.Now, states[i]) {
 			cr.Next = append(cr.Next, uncommitted(check))
 		}
-		for _, tl := range timelines {
-			if err := tl.Err(); err != nil {
-				return nil, err
-			}
-		}
 		rep.Clusters = append(rep.Clusters, cr)
+	}
+	// The histories are read as the reports ask them: what reading met is
+	// known once every cluster is reported.
+	for _, tl := range timelines {
+		if err := tl.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -229,15 +231,11 @@ func key(d string) string {
 
 // revisions fills the revisions' rows: versions, pointers, namespaces.
 func (cr *ClusterReport) revisions(c *Cluster, st *promotion.State) error {
-	files := slices.Clone(c.Files)
-	ns, err := ReadFrom(c.Dir, c.Path, c.File(), "spec.namespaces.from", c.Config.Spec.Namespaces.From)
+	ns, err := namespacesFrom(c.Dir, c.Path, c.File(), c.Config)
 	if err != nil {
 		cr.Problems = append(cr.Problems, err.Error())
 	}
-	for _, p := range c.Config.Spec.Namespaces.From {
-		files = append(files, ns[p]...)
-	}
-	s, err := status.OfFiles(c.Node, files)
+	s, err := status.OfFiles(c.Node, append(slices.Clone(c.Files), ns...))
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.File(), err)
 	}

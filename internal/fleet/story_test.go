@@ -357,7 +357,7 @@ func TestFleetStory(t *testing.T) {
 	preprodJump.revisions = []string{"1-31", "1-32"}
 	f.config("preprod", preprodJump)
 	treetest.Write(t, filepath.Join(f.tree("preprod"), "1-32", "istioctl-output.yaml"),
-		bytes.ReplaceAll(bytes.ReplaceAll(readFile(t, filepath.Join("..", "..", "testdata", "istioctl", "1-31", "default.yaml")), []byte("1-31"), []byte("1-32")), []byte("1.31.0"), []byte("1.32.0")))
+		bytes.ReplaceAll(bytes.ReplaceAll(treetest.Read(t, filepath.Join("..", "..", "testdata", "istioctl", "1-31", "default.yaml")), []byte("1-31"), []byte("1-32")), []byte("1.31.0"), []byte("1.32.0")))
 	// Written without the guard, as a pull request might be.
 	if _, err := (krm.Processors{config.Kind: pipeline.Processor{}}).RunDir(f.tree("preprod")); err != nil {
 		t.Fatal(err)
@@ -378,15 +378,6 @@ func fleetCheck(t *testing.T, dir, base string, now time.Time) (string, bool) {
 	var b bytes.Buffer
 	rep.Annotations(&b)
 	return b.String(), rep.Failed()
-}
-
-func readFile(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // goldenReport compares the report in each format with

@@ -29,7 +29,7 @@ func TestTreesSideBySide(t *testing.T) {
 	treetest.Copy(t, filepath.Join(golden, "6-promote-again"), edge)
 	rename := func(tree, name string) {
 		p := filepath.Join(tree, "istio-gitops.yaml")
-		treetest.Write(t, p, bytes.Replace(readFile(t, p), []byte("name: prod"), []byte("name: "+name), 1))
+		treetest.Write(t, p, bytes.Replace(treetest.Read(t, p), []byte("name: prod"), []byte("name: "+name), 1))
 	}
 	rename(b, "b")
 	rename(edge, "edge")
@@ -56,15 +56,22 @@ func TestTreesSideBySide(t *testing.T) {
 		t.Fatalf("retiring 1-30 in a: %v\n%v", err, res)
 	}
 	got := treetest.Files(t, dir)
+	retired := 0
 	for p := range before {
 		inA := strings.HasPrefix(p, "a/") && !strings.HasPrefix(p, "a/edge/")
 		_, kept := got[p]
+		if inA && strings.HasPrefix(p, "a/1-30/") {
+			retired++
+		}
 		switch {
 		case inA && strings.HasPrefix(p, "a/1-30/") && kept:
 			t.Errorf("%s: a retired 1-30", p)
 		case !inA && (!kept || !bytes.Equal(got[p], before[p])):
 			t.Errorf("%s: another tree's file changed", p)
 		}
+	}
+	if retired == 0 {
+		t.Error("a held no file of 1-30 to retire")
 	}
 	said := map[string]bool{}
 	for _, r := range res {

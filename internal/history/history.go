@@ -80,21 +80,33 @@ func Locate(dir string) (repo *git.Repository, root, rel string, err error) {
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%s: the Git repository must have a working tree: %w", dir, err)
 	}
-	root = wt.Filesystem.Root()
-	if real, err := filepath.EvalSymlinks(root); err == nil {
-		root = real
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	r, err := filepath.Rel(root, abs)
-	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+	root = resolved(wt.Filesystem.Root())
+	rel, ok := within(root, resolved(abs))
+	if !ok {
 		return nil, "", "", fmt.Errorf("%s: must be inside the working tree of its repository %s", dir, root)
 	}
-	if r == "." {
-		r = ""
+	return repo, root, rel, nil
+}
+
+// resolved is p with its links resolved, as it is where it cannot be.
+func resolved(p string) string {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		return real
 	}
-	return repo, root, filepath.ToSlash(r), nil
+	return p
+}
+
+// within is the slash path of abs relative to root ("" for root); ok is
+// false when abs is not below root.
+func within(root, abs string) (rel string, ok bool) {
+	r, err := filepath.Rel(root, abs)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	if r == "." {
+		return "", true
+	}
+	return filepath.ToSlash(r), true
 }
 
 // Open opens the repository whose working tree holds dir (see Locate).
@@ -136,17 +148,11 @@ func (r *Repo) Rel(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	rel, err := filepath.Rel(r.Root, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	rel, ok := within(r.Root, resolved(abs))
+	if !ok {
 		return "", fmt.Errorf("%s is not in the Git repository at %s", p, r.Root)
 	}
-	if rel == "." {
-		return "", nil
-	}
-	return filepath.ToSlash(rel), nil
+	return rel, nil
 }
 
 // Commit is one commit of the history.

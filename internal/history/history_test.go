@@ -148,8 +148,17 @@ func TestWalk(t *testing.T) {
 	if rel, err := r.Rel(filepath.Join(g.dir, "clusters", "a")); err != nil || rel != "clusters/a" {
 		t.Errorf("Rel: %q %v", rel, err)
 	}
+	if rel, err := r.Rel(g.dir); err != nil || rel != "" {
+		t.Errorf("Rel of the root: %q %v, want \"\"", rel, err)
+	}
 	if _, err := r.Rel(t.TempDir()); err == nil {
 		t.Error("a folder out of the repository has no path in it")
+	}
+	// Locate: a folder's path in its repository, the root's own "".
+	for dir, want := range map[string]string{filepath.Join(g.dir, "clusters", "b"): "clusters/b", g.dir: ""} {
+		if _, root, rel, err := history.Locate(dir); err != nil || root != r.Root || rel != want {
+			t.Errorf("Locate(%s) = %q %q %v, want %q in %s", dir, root, rel, err, want, r.Root)
+		}
 	}
 	// Stopping early.
 	n := 0

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/istio-gitops/istio-gitops/internal/api"
 	"github.com/istio-gitops/istio-gitops/internal/config"
@@ -35,6 +36,22 @@ type renderedFile struct {
 	recorded, digest string
 }
 
+// RenderedRecord is what an object rendered from the config records of
+// itself: the config field it was rendered from, the revision its pointer
+// named (points-at), and, for an Ingress, the live revision when it was
+// the live revision's. ok is false for an object not rendered.
+func RenderedRecord(obj *yaml.RNode) (field, pointsAt, live string, ok bool) {
+	a := obj.GetAnnotations()
+	field, ok = a[api.RenderedFromAnnotation]
+	if !ok {
+		return "", "", "", false
+	}
+	if isIngress(field) {
+		live = a[api.LiveRevisionAnnotation]
+	}
+	return field, a[api.PointsAtAnnotation], live, true
+}
+
 // readRendered reads a rendered file's own record; ok is false for a file
 // that is not one.
 func readRendered(f *fileset.File) (renderedFile, bool) {
@@ -42,8 +59,7 @@ func readRendered(f *fileset.File) (renderedFile, bool) {
 	if err != nil || len(objs) != 1 {
 		return renderedFile{}, false
 	}
-	a := objs[0].GetAnnotations()
-	field, ok := a[api.RenderedFromAnnotation]
+	field, pointsAt, live, ok := RenderedRecord(objs[0])
 	if !ok {
 		return renderedFile{}, false
 	}
@@ -51,10 +67,7 @@ func readRendered(f *fileset.File) (renderedFile, bool) {
 	if err != nil {
 		return renderedFile{}, false
 	}
-	r := renderedFile{file: f, data: b, field: field, pointsAt: a[api.PointsAtAnnotation]}
-	if isIngress(field) {
-		r.live = a[api.LiveRevisionAnnotation]
-	}
+	r := renderedFile{file: f, data: b, field: field, pointsAt: pointsAt, live: live}
 	r.recorded, r.digest, r.sealed = state.Sealed(b)
 	return r, true
 }

@@ -162,7 +162,7 @@ func (c *Check) pointers() []Problem {
 				}
 				out = append(out, Problem{Field: p.Field, Upstream: u.Path, Message: fmt.Sprintf(
 					"%s, which %s has run since at least %s (commit %s), where this shallow clone's history starts: a soak of %s cannot be read from it; fetch the whole history (git fetch --unshallow; actions/checkout: fetch-depth: 0)",
-					at, u.describe(), stamp(since.When), since.Short(), c.Config.Spec.Promotion.Soak)})
+					at, u.describe(), Stamp(since.When), since.Short(), c.Config.Spec.Promotion.Soak)})
 				continue
 			}
 			if !c.Clock.Before(allowed) {
@@ -170,8 +170,8 @@ func (c *Check) pointers() []Problem {
 			}
 			out = append(out, Problem{Field: p.Field, Upstream: u.Path, Allowed: &allowed, Message: fmt.Sprintf(
 				"%s, which %s has run for %s only (since %s, commit %s): the soak is %s, so the step is allowed in %s (at %s)",
-				at, u.describe(), Human(c.Clock.Sub(since.When)), stamp(since.When), since.Short(), c.Config.Spec.Promotion.Soak,
-				Human(allowed.Sub(c.Clock)), stamp(allowed))})
+				at, u.describe(), Human(c.Clock.Sub(since.When)), Stamp(since.When), since.Short(), c.Config.Spec.Promotion.Soak,
+				Human(allowed.Sub(c.Clock)), Stamp(allowed))})
 		}
 	}
 	return out
@@ -202,8 +202,8 @@ func orNone(vs []string) string {
 	return strings.Join(vs, ", ")
 }
 
-// stamp writes a time as RFC 3339, in UTC.
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// Stamp writes a time as RFC 3339, in UTC, as messages and reports show it.
+func Stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // Human writes a duration to the minute: 3d4h, 5h12m, 12m, or <1m.
 func Human(d time.Duration) string {

@@ -100,9 +100,9 @@ func (c *Check) promote(target string) Next {
 		n.Message = fmt.Sprintf("may %s %s once the soak of %s is read: the shallow clone's history is too short", verb, target, c.Config.Spec.Promotion.Soak)
 	case c.Clock.Before(latest):
 		n.Allowed = &latest
-		n.Message = fmt.Sprintf("may %s %s in %s (at %s)", verb, target, Human(latest.Sub(c.Clock)), stamp(latest))
+		n.Message = fmt.Sprintf("may %s %s in %s (at %s)", verb, target, Human(latest.Sub(c.Clock)), Stamp(latest))
 		if !listed {
-			n.Message = fmt.Sprintf("may add %s now, promote it in %s (at %s)", target, Human(latest.Sub(c.Clock)), stamp(latest))
+			n.Message = fmt.Sprintf("may add %s now, promote it in %s (at %s)", target, Human(latest.Sub(c.Clock)), Stamp(latest))
 		}
 	default:
 		n.Message = fmt.Sprintf("may %s %s now", verb, target)

@@ -62,11 +62,17 @@ func Copy(t testing.TB, src, dst string) {
 // CopyFile copies one file, creating its folder.
 func CopyFile(t testing.TB, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
+	Write(t, dst, Read(t, src))
+}
+
+// Read reads one file.
+func Read(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Write(t, dst, b)
+	return b
 }
 
 // Write writes a file, creating its folder.
