@@ -107,15 +107,13 @@ func statusOf(cmd *cobra.Command, dir, format string, elsewhere fileset.Set) ([]
 		if err != nil {
 			return sums, err
 		}
-		if from := cfg.Spec.Namespaces.From; len(from) > 0 {
+		if len(cfg.Spec.Namespaces.From) > 0 {
 			cdir := filepath.Join(dir, filepath.FromSlash(root))
-			ns, err := fleet.ReadFrom(cdir, filepath.ToSlash(cdir), path.Join(filepath.ToSlash(cdir), path.Base(object.Path(c))), "spec.namespaces.from", from)
+			ns, err := fleet.NamespacesFrom(cdir, filepath.ToSlash(cdir), path.Join(filepath.ToSlash(cdir), path.Base(object.Path(c))), cfg)
 			if err != nil {
 				return sums, err
 			}
-			for _, p := range from {
-				view = append(view, ns[p]...)
-			}
+			view = append(view, ns...)
 		}
 		s, err := status.OfFiles(c, view)
 		if err != nil {

@@ -299,7 +299,7 @@ func Results(v promotion.Verdict, file string) (framework.Results, error) {
 // besides reads what a tree's config names beside it: the Namespace
 // manifests of spec.namespaces.from and the GitPatches of spec.patchesFrom.
 func besides(dir, name, file string, cfg *config.IstioGitOps) (namespaces fileset.Set, patches map[string]fileset.Set, err error) {
-	namespaces, err = namespacesFrom(dir, name, file, cfg)
+	namespaces, err = NamespacesFrom(dir, name, file, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -307,9 +307,9 @@ func besides(dir, name, file string, cfg *config.IstioGitOps) (namespaces filese
 	return namespaces, patches, err
 }
 
-// namespacesFrom reads the Namespace manifests of spec.namespaces.from
+// NamespacesFrom reads the Namespace manifests of spec.namespaces.from
 // (see ReadFrom), in the order the config lists them.
-func namespacesFrom(dir, name, file string, cfg *config.IstioGitOps) (fileset.Set, error) {
+func NamespacesFrom(dir, name, file string, cfg *config.IstioGitOps) (fileset.Set, error) {
 	ns, err := ReadFrom(dir, name, file, "spec.namespaces.from", cfg.Spec.Namespaces.From)
 	if err != nil {
 		return nil, err

@@ -231,7 +231,7 @@ func key(d string) string {
 
 // revisions fills the revisions' rows: versions, pointers, namespaces.
 func (cr *ClusterReport) revisions(c *Cluster, st *promotion.State) error {
-	ns, err := namespacesFrom(c.Dir, c.Path, c.File(), c.Config)
+	ns, err := NamespacesFrom(c.Dir, c.Path, c.File(), c.Config)
 	if err != nil {
 		cr.Problems = append(cr.Problems, err.Error())
 	}

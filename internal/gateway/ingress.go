@@ -18,20 +18,6 @@ const (
 	ingressKind       = "Ingress"
 )
 
-// IngressTemplate returns the Ingress template of the config
-// (spec.gateways.ingress.template) as a copy of the node it was read from,
-// so its order and comments survive; nil when the config has none. Its
-// shape was checked with the config's (object.CheckShape): metadata, its
-// labels and annotations are mappings, its name and namespace strings.
-func IngressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
-	for _, s := range cfg.Ingresses() {
-		if s.Field == config.FieldIngress {
-			return s.TemplateNode(cfg)
-		}
-	}
-	return nil, nil
-}
-
 // IngressOptions say how one revision's Ingress differs from the
 // template.
 type IngressOptions struct {

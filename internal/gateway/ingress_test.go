@@ -68,6 +68,21 @@ spec:
                       number: 8080
 `
 
+// ingressTemplate is the Ingress template of the config
+// (spec.gateways.ingress.template) as a copy of the node it was read from,
+// so its order and comments survive; nil when the config has none. Its
+// shape was checked with the config's (object.CheckShape): metadata, its
+// labels and annotations are mappings, its name and namespace strings.
+// The pipeline reads it the same way, through cfg.Ingresses().
+func ingressTemplate(cfg *config.IstioGitOps) (*yaml.RNode, error) {
+	for _, s := range cfg.Ingresses() {
+		if s.Field == config.FieldIngress {
+			return s.TemplateNode(cfg)
+		}
+	}
+	return nil, nil
+}
+
 var liveOnly = []string{"cert-manager.io/*", "external-dns.alpha.kubernetes.io/*"}
 
 func loadIngressTemplate(t *testing.T, cfgYAML string) *yaml.RNode {
@@ -76,12 +91,12 @@ func loadIngressTemplate(t *testing.T, cfgYAML string) *yaml.RNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := IngressTemplate(cfg)
+	tmpl, err := ingressTemplate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tmpl == nil {
-		t.Fatal("IngressTemplate returned no template")
+		t.Fatal("ingressTemplate returned no template")
 	}
 	return tmpl
 }
@@ -99,7 +114,7 @@ func TestIngressTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl2, err := IngressTemplate(cfg)
+	tmpl2, err := ingressTemplate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +127,12 @@ func TestIngressTemplate(t *testing.T) {
 
 	// Without a node (a config built in code) the map is used.
 	cfg.Node = nil
-	tmpl3, err := IngressTemplate(cfg)
+	tmpl3, err := ingressTemplate(cfg)
 	if err != nil || tmpl3.GetName() != "public" {
 		t.Fatalf("IngressTemplate without node = %v, %v", tmpl3, err)
 	}
 	cfg.Spec.Gateways.Ingress = nil
-	if tmpl4, err := IngressTemplate(cfg); tmpl4 != nil || err != nil {
+	if tmpl4, err := ingressTemplate(cfg); tmpl4 != nil || err != nil {
 		t.Errorf("IngressTemplate without ingress = %v, %v", tmpl4, err)
 	}
 }
@@ -413,7 +428,7 @@ func TestIngressTemplateShapes(t *testing.T) {
 				if err != nil {
 					return
 				}
-				tmpl, err := IngressTemplate(cfg)
+				tmpl, err := ingressTemplate(cfg)
 				if err != nil {
 					return
 				}
